@@ -1,0 +1,68 @@
+# The one entry point: every workflow of the project is a target here, and CI calls these.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HUB    := $(BIN)/helperhub
+PACKAGE ?=
+PART    ?= patch
+VERSION ?=
+MODE    ?= image
+PYTEST_ARGS ?=
+
+.PHONY: help venv release images bump registry-up registry-down registry-serve engine \
+        test check lint typecheck fmt clean compose-up compose-down
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## Create .venv with the tooling (done by every target that needs it)
+
+release: venv ## Release PACKAGE (default: all helpers): tests, wheel, registry, image, pins.json
+	$(HUB) release $(PACKAGE)
+
+images: venv ## Build and push the image of an already released PACKAGE
+	$(HUB) images $(PACKAGE)
+
+bump: venv ## Set the next version of PACKAGE: PART=major|minor|patch or PART=<version>
+	$(HUB) bump $(PACKAGE) $(PART)
+
+registry-up: venv ## Start the embedded registry in the background
+	$(HUB) registry up
+
+registry-down: venv ## Stop the embedded registry
+	$(HUB) registry down
+
+registry-serve: venv ## Run the registry in the foreground
+	$(HUB) registry serve --htpasswd .hub/htpasswd
+
+engine: ## Provision a Docker engine, the OCI registry and the base image if missing
+	@bash images/engine.sh >/dev/null
+
+compose-up: ## Start pypiserver and the OCI registry with docker-compose
+	docker-compose up -d --build
+
+compose-down: ## Stop the Compose services (volumes stay)
+	docker-compose down
+
+lint: venv ## ruff
+	$(BIN)/ruff check registry images pipelines helperhub tests helpers
+
+typecheck: venv ## mypy --strict
+	$(BIN)/mypy
+
+check: lint typecheck ## Lint and type-check
+
+test: venv check ## Run every test (provisions the engine first)
+	@eval "$$(bash images/engine.sh)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean: ## Remove build outputs (not the registry's packages)
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from helperhub.cli import main
+
+main()

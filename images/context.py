@@ -1,0 +1,77 @@
+"""Pure functions that render what an image build needs: tag, build args, labels.
+
+Kept apart from running docker so the exact text can be tested (as flytekit's image_spec)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry.index import IndexSettings
+from registry.lock import PackagePin
+
+DOCKERFILE = Path(__file__).with_name("Dockerfile")
+LABEL_PREFIX = "io.helperhub."
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Everything that decides an image's content, and so its identity."""
+
+    repository: str  # <registry>/<package>
+    tag: str  # the released version; never "latest"
+    base_image: str
+    buildargs: tuple[tuple[str, str], ...]
+    labels: tuple[tuple[str, str], ...]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+def helper_requirement(pin: PackagePin, extras: tuple[str, ...]) -> str:
+    """A direct-URL requirement with the wheel's sha256: pip refuses any other bytes."""
+    extra = f"[{','.join(extras)}]" if extras else ""
+    return f"{pin.name}{extra} @ {pin.url}#sha256={pin.sha256}"
+
+
+def expected_labels(pin: PackagePin) -> dict[str, str]:
+    """The labels that say what is inside; an existing tag must carry exactly these."""
+    return {
+        f"{LABEL_PREFIX}package": pin.name,
+        f"{LABEL_PREFIX}version": pin.version,
+        f"{LABEL_PREFIX}wheel-sha256": pin.sha256,
+        f"{LABEL_PREFIX}kfp-version": pin.kfp_version,
+    }
+
+
+def image_spec(
+    pin: PackagePin, *, registry: str, base_image: str, index: IndexSettings,
+    extras: tuple[str, ...] = (),
+) -> ImageSpec:
+    args = {
+        "BASE_IMAGE": base_image,
+        "INDEX_URL": index.simple_url,
+        "TRUSTED_HOST": index.host,
+        "REQUIREMENT": helper_requirement(pin, extras),
+        "KFP_VERSION": pin.kfp_version,
+        "HELPER_NAME": pin.name,
+        "HELPER_VERSION": pin.version,
+        "WHEEL_SHA256": pin.sha256,
+        "SOURCE_REVISION": pin.commit,
+    }
+    return ImageSpec(
+        repository=f"{registry.rstrip('/')}/{pin.name}",
+        tag=pin.version,
+        base_image=base_image,
+        buildargs=tuple(sorted(args.items())),
+        labels=tuple(sorted(expected_labels(pin).items())),
+    )
+
+
+def label_mismatch(expected: dict[str, str], found: dict[str, str]) -> list[str]:
+    """Which of the expected labels an existing image lacks or has with another value."""
+    return [
+        f"{k}={found.get(k, '<missing>')!s} (expected {v})"
+        for k, v in sorted(expected.items()) if found.get(k) != v
+    ]

@@ -1,0 +1,55 @@
+"""The embedded OCI registry: Debian's ``docker-registry`` (distribution v2) as a local process,
+storing under the checkout's git-ignored state folder."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from registry.errors import EngineError
+from registry.lock import atomic_write_text
+
+from .oci import registry_answers
+
+BINARY = "docker-registry"
+
+
+def registry_config(addr: str, storage: Path) -> str:
+    return (
+        "version: 0.1\n"
+        "storage:\n"
+        f"  filesystem:\n    rootdirectory: {storage}\n"
+        "  delete:\n    enabled: false\n"
+        f"http:\n  addr: {addr}\n"
+    )
+
+
+def ensure_oci_registry(addr: str, state: Path, timeout: float = 15.0) -> bool:
+    """True when a registry answers at ``addr`` (starting the local one if it can)."""
+    if registry_answers(addr):
+        return True
+    binary = shutil.which(BINARY)
+    if binary is None:
+        return False
+    state.mkdir(parents=True, exist_ok=True)
+    config = state / "oci-registry.yml"
+    atomic_write_text(config, registry_config(addr, (state / "oci").resolve()))
+    with (state / "oci-registry.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    atomic_write_text(state / "oci-registry.pid", f"{proc.pid}\n")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if registry_answers(addr):
+            return True
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise EngineError(
+        f"the local OCI registry did not start on {addr} (log {state / 'oci-registry.log'}); "
+        "free the port or set HUB_OCI_REGISTRY"
+    )

@@ -1,0 +1,82 @@
+"""The image stage of a release: released wheel -> base image -> OCI registry -> digest in lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from registry.errors import EngineError, IntegrityError
+from registry.index import IndexSettings
+from registry.lock import ImagePin, load_lock, update_lock
+from registry.progress import Reporter
+
+from . import engine
+from .context import expected_labels, image_spec, label_mismatch
+from .oci import remote_image
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    registry: str  # host:port of the OCI registry images are pushed to
+    base_image: str  # e.g. python:3.11-slim or 127.0.0.1:5000/python:3.11-slim
+    index: IndexSettings  # as the build reaches it (host networking)
+    lock_path: Path
+
+
+@dataclass(frozen=True)
+class ImageRelease:
+    image: ImagePin
+    built: bool
+
+
+def ensure_local(client: Any, image: str, report: Reporter) -> None:
+    import docker.errors
+
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        with report.step(f"pulling {image}"):
+            try:
+                client.images.pull(image)
+            except docker.errors.APIError as exc:
+                raise EngineError(
+                    f"cannot pull base image {image} ({exc.explanation}); "
+                    "set BASE_IMAGE to an image this engine has or can pull"
+                ) from None
+
+
+def release_image(
+    settings: ImageSettings, name: str, extras: tuple[str, ...], client: Any, report: Reporter
+) -> ImageRelease:
+    """Build and push the image of the locked release of ``name``, or confirm the existing one.
+
+    A tag that exists with the release's labels is reused (no build); one with other labels is
+    an error: a released image never changes."""
+    pin = load_lock(settings.lock_path).require(name, fix=f"make release PACKAGE={name}")
+    ensure_local(client, settings.base_image, report)
+    base = engine.repo_digest(client, settings.base_image)
+    spec = image_spec(pin, registry=settings.registry, base_image=base, index=settings.index,
+                      extras=extras)
+    remote = remote_image(spec.repository, spec.tag)
+    built = remote is None
+    if remote is not None:
+        bad = label_mismatch(expected_labels(pin), remote.labels)
+        if bad:
+            raise IntegrityError(
+                f"{spec.ref} already exists with other content ({bad[0]}); released images "
+                "never change: bump the version"
+            )
+        digest = remote.digest
+        base = remote.labels.get("org.opencontainers.image.base.name", base)
+    else:
+        with report.step(f"building {spec.ref}"):
+            engine.build(client, spec, log=lambda _line: None)
+        with report.step(f"pushing {spec.ref}"):
+            digest = engine.push(client, spec, log=lambda _line: None)
+    image = ImagePin(
+        ref=f"{spec.repository}@{digest}", tag=spec.ref, base_image=base, registry=settings.registry
+    )
+    if pin.image != image:
+        update_lock(settings.lock_path, pin.with_image(image))
+    return ImageRelease(image, built)

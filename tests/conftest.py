@@ -1,0 +1,131 @@
+"""Fixtures that start real servers on free loopback ports and make throwaway repositories."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import kfp
+import pytest
+
+from helperhub.settings import default_cache
+from registry.embedded import add_user
+from registry.index import IndexSettings, health
+from registry.release import ReleaseSettings
+
+REPO = Path(__file__).resolve().parents[1]
+FIXED_DATE = "2026-01-01T00:00:00+00:00"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningIndex:
+    settings: IndexSettings
+    packages: Path
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def start_index(tmp: Path, *, user: str = "ci", password: str = "s3cret") -> RunningIndex:
+    """pypiserver (through the project's `registry serve`) in its own process."""
+    packages, htpasswd = tmp / "packages", tmp / "htpasswd"
+    packages.mkdir(parents=True, exist_ok=True)
+    add_user(htpasswd, user, password)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "helperhub", "registry", "serve", "--port", str(port),
+         "--packages", str(packages), "--htpasswd", str(htpasswd)],
+        stdout=subprocess.DEVNULL, stderr=(tmp / "server.log").open("wb"),
+    )
+    settings = IndexSettings(f"http://127.0.0.1:{port}", user, password)
+    deadline = time.monotonic() + 20
+    while not health(settings):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError((tmp / "server.log").read_text())
+        time.sleep(0.1)
+    return RunningIndex(settings, packages, proc)
+
+
+@pytest.fixture(scope="session")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningIndex]:
+    """One registry shared by the tests that only add to it."""
+    running = start_index(tmp_path_factory.mktemp("index"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def fresh_index(tmp_path: Path) -> Iterator[RunningIndex]:
+    running = start_index(tmp_path / "index")
+    yield running
+    running.stop()
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def make_repo(dest: Path) -> Path:
+    """A git repository holding a copy of the helper packages, committed."""
+    shutil.copytree(
+        REPO / "helpers", dest / "helpers",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache", "build", "dist"),
+    )
+    (dest / ".gitignore").write_text(".hub/\n.pins.json.lock\n")
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    # a fixed commit time: every copy builds the same wheel bytes, as releases are reproducible
+    subprocess.run(
+        ["git", "commit", "-qm", "helpers"], cwd=dest, check=True,
+        env={**os.environ, "GIT_AUTHOR_DATE": FIXED_DATE, "GIT_COMMITTER_DATE": FIXED_DATE},
+    )
+    return dest
+
+
+def commit_all(root: Path, message: str) -> None:
+    git(root, "commit", "-qam", message)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+def release_settings(root: Path, index: IndexSettings, **overrides: object) -> ReleaseSettings:
+    values: dict[str, object] = {
+        "root": root, "index": index, "cache": default_cache(), "kfp_version": kfp.__version__,
+    }
+    values.update(overrides)
+    return ReleaseSettings(**values)  # type: ignore[arg-type]
+
+
+def clean_env() -> dict[str, str]:
+    from registry.tools import clean_pip_env
+
+    return clean_pip_env()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _git_identity() -> None:
+    os.environ.setdefault("GIT_AUTHOR_NAME", "helperhub-tests")
+    os.environ.setdefault("GIT_AUTHOR_EMAIL", "tests@example.invalid")
+    os.environ.setdefault("GIT_COMMITTER_NAME", "helperhub-tests")
+    os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@example.invalid")
