@@ -56,8 +56,9 @@ compose-down: ## Stop the Compose services (volumes stay)
 lint: venv ## ruff
 	$(BIN)/ruff check registry images pipelines helperhub tests helpers
 
-typecheck: venv ## mypy --strict
+typecheck: venv ## mypy --strict, of the tooling and of each helper package
 	$(BIN)/mypy
+	@for h in helpers/*/; do (cd $$h && MYPYPATH=src:../tabular-helpers/src ../../$(BIN)/mypy --strict src) || exit 1; done
 
 check: lint typecheck ## Lint and type-check
 

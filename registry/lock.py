@@ -46,13 +46,15 @@ class PackagePin:
     source_sha256: str = ""
     sdist: str = ""
     sdist_sha256: str = ""
-    requires: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()  # third-party closure roots, kfp included
+    depends: tuple[str, ...] = ()  # the repository's other helpers it depends on
     image: ImagePin | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         del data["name"]
         data["requires"] = list(self.requires)
+        data["depends"] = list(self.depends)
         if self.image is None:
             del data["image"]
         return data
@@ -70,8 +72,9 @@ class PackagePin:
             image = data.get("image")
             return cls(
                 name=name,
-                **{k: v for k, v in data.items() if k not in ("image", "requires")},
+                **{k: v for k, v in data.items() if k not in ("image", "requires", "depends")},
                 requires=tuple(data.get("requires", ())),
+                depends=tuple(data.get("depends", ())),
                 image=ImagePin(**image) if image else None,
             )
         except TypeError as exc:

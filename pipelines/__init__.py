@@ -1,0 +1,1 @@
+"""Component factories that use released helpers by pin, and the example pipeline."""

@@ -1,0 +1,73 @@
+"""Source text added to every helper component: the step-start check of the pinned helpers,
+and a deterministic archive for the embedded mode. Pure functions, tested as text."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import re
+import tarfile
+from pathlib import Path
+
+CHECK_TEMPLATE = '''
+
+# helperhub: the helpers this step was pinned to, checked before the step runs.
+def __helperhub_check(pins_json):
+    import importlib
+    import importlib.metadata
+    import json
+
+    for pin in json.loads(pins_json):
+        module = importlib.import_module(pin["module"])
+        found = getattr(module, "__version__", None)
+        if found != pin["version"]:
+            raise RuntimeError(
+                f"helperhub: {pin['name']} {found} is installed but this step is pinned to "
+                f"{pin['version']} ({pin['mode']} mode); re-release or recompile the pipeline"
+            )
+        if pin.get("url_sha256"):
+            dist = importlib.metadata.distribution(pin["name"])
+            info = json.loads(dist.read_text("direct_url.json") or "{}").get("archive_info", {})
+            got = info.get("hashes", {}).get("sha256") or info.get("hash", "").partition("=")[2]
+            if got != pin["url_sha256"]:
+                raise RuntimeError(
+                    f"helperhub: {pin['name']} was installed from a wheel with sha256 {got or '?'} "
+                    f"but is pinned to {pin['url_sha256']}"
+                )
+
+
+__helperhub_check({pins!r})
+'''
+
+ARCHIVE_LINE = re.compile(r"^__KFP_EMBEDDED_ARCHIVE_B64 = '[A-Za-z0-9+/=]*'$", re.MULTILINE)
+
+
+def check_source(pins_json: str) -> str:
+    return CHECK_TEMPLATE.format(pins=pins_json)
+
+
+def deterministic_archive(folder: Path) -> str:
+    """tar.gz (base64) of a folder that depends only on the files' paths and bytes: no mtimes,
+    owners or gzip timestamp, so compiling twice gives the same YAML."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(folder.rglob("*")):
+            if "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            info = tarfile.TarInfo(f"./{path.relative_to(folder).as_posix()}")
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if path.is_dir():
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                data = path.read_bytes()
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+    return base64.b64encode(gzip.compress(raw.getvalue(), mtime=0)).decode("ascii")
+
+
+def replace_archive(source: str, archive_b64: str) -> str:
+    if not ARCHIVE_LINE.search(source):
+        raise RuntimeError("kfp's embedded archive line was not found; is kfp 2.17 installed?")
+    return ARCHIVE_LINE.sub(lambda _m: f"__KFP_EMBEDDED_ARCHIVE_B64 = '{archive_b64}'", source, count=1)
