@@ -129,4 +129,5 @@ def main() -> None:
     cli(prog_name="helperhub")
 
 
+from . import pipeline_cmds as _pipeline_cmds  # noqa: E402,F401  (registers pins, compile, demo)
 from . import release_cmd as _release_cmd  # noqa: E402,F401  (registers `release`)

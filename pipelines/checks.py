@@ -37,14 +37,14 @@ def __helperhub_check(pins_json):
                 )
 
 
-__helperhub_check({pins!r})
+__helperhub_check(__HELPERHUB_PINS__)
 '''
 
 ARCHIVE_LINE = re.compile(r"^__KFP_EMBEDDED_ARCHIVE_B64 = '[A-Za-z0-9+/=]*'$", re.MULTILINE)
 
 
 def check_source(pins_json: str) -> str:
-    return CHECK_TEMPLATE.format(pins=pins_json)
+    return CHECK_TEMPLATE.replace("__HELPERHUB_PINS__", repr(pins_json))
 
 
 def deterministic_archive(folder: Path) -> str:

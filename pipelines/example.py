@@ -5,7 +5,6 @@ The step functions are plain module-level functions: KFP ships their source, so 
 what they use inside their bodies.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any

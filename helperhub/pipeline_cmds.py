@@ -1,0 +1,158 @@
+"""`helperhub pins ...`, `who-pins`, `compile`, `demo`: the lock as pipelines use it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import kfp
+from rich.table import Table
+
+from pipelines.delivery import Delivery, Mode
+from pipelines.local_run import compile_pipeline, run_local
+from pipelines.pins import bump_pin, check_pins, pins_rows, who_pins
+from registry.errors import HubError
+from registry.lock import LOCK_NAME, load_lock
+from registry.project import discover
+
+from . import settings as s
+from .cli import cli
+from .release_cmd import image_options
+from .ui import console
+
+MODES = [m.value for m in Mode]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def delivery_options(f: F) -> F:
+    options = [
+        click.option("--pin-by", type=click.Choice(["version", "hash"]), envvar="HUB_PIN_BY", default="version",
+                     show_default=True, help="package mode: name==version, or a direct URL with #sha256=. "
+                     "[env HUB_PIN_BY]"),
+        click.option("--pipeline-index-url", envvar="HUB_PIPELINE_INDEX_URL", default=None,
+                     help="Index URL pods use (default: the one each pin was released to). "
+                     "[env HUB_PIPELINE_INDEX_URL]"),
+        click.option("--pipeline-base-image", envvar="HUB_PIPELINE_BASE_IMAGE", default=None,
+                     help="Base image of non-image modes (default: the images' base, by digest). "
+                     "[env HUB_PIPELINE_BASE_IMAGE]"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def make_delivery(root: Path, mode: str, pin_by: str, index_url: str | None, base_image: str | None) -> Delivery:
+    return Delivery(
+        lock=load_lock(root / LOCK_NAME), mode=Mode(mode), pin_by=pin_by, index_url=index_url,
+        base_image=base_image, source_root=root,
+    )
+
+
+@cli.group()
+def pins() -> None:
+    """The lock (pins.json): show, bump, check."""
+
+
+@pins.command("show")
+@s.root_option
+def pins_show(root: Path | None) -> None:
+    """Table of helper -> version, wheel sha256, image digest, modes."""
+    lock = load_lock(s.resolve_root(root) / LOCK_NAME)
+    table = Table("helper", "version", "wheel sha256", "image digest", "modes")
+    for row in pins_rows(lock):
+        table.add_row(*row)
+    console.print(table)
+
+
+@pins.command("bump")
+@s.root_option
+@s.index_options
+@image_options
+@click.argument("package")
+@click.argument("version")
+def pins_bump(
+    root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
+    registry_port: int, oci_registry: str, base_image: str, require_images: bool, package: str, version: str,
+) -> None:
+    """Pin PACKAGE to an already released VERSION, resolved from the registries."""
+    repo = s.resolve_root(root)
+    index = s.index_settings(repo, index_url, index_user, index_password, registry_port)
+    pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, set(discover(repo)), kfp.__version__)
+    console.print(f"{pin.name} pinned to {pin.version} sha256:{pin.sha256[:12]} "
+                  f"image {pin.image.ref if pin.image else '-'}")
+
+
+@pins.command("check")
+@s.root_option
+def pins_check(root: Path | None) -> None:
+    """Fail unless every pin is served with its sha256 and its image exists by digest."""
+    lock = load_lock(s.resolve_root(root) / LOCK_NAME)
+    problems = check_pins(lock)
+    for p in problems:
+        console.print(f"[red]✗[/] {p.name}: {p.message}")
+    if problems:
+        raise HubError(f"{len(problems)} pin(s) failed the check; re-release or `make pins-bump`")
+    console.print(f"[green]✓[/] {len(lock.packages)} pins verified against the registries")
+
+
+@cli.command("who-pins")
+@s.root_option
+def who_pins_cmd(root: Path | None) -> None:
+    """Per helper and version: which compiled pipelines and components use it."""
+    repo = s.resolve_root(root)
+    usages = who_pins(repo)
+    if not usages:
+        console.print("no compiled pipeline pins a helper (run `make compile`)")
+        return
+    table = Table("helper", "version", "mode", "pipeline", "component", "file")
+    for u in sorted(usages, key=lambda u: (u.helper, u.version, u.file, u.component)):
+        table.add_row(u.helper, u.version, u.mode, u.pipeline, u.component, u.file)
+    console.print(table)
+
+
+@cli.command("compile")
+@s.root_option
+@delivery_options
+@click.option("--mode", "modes", type=click.Choice(MODES), multiple=True,
+              help="Delivery mode(s) to compile (default: all).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder [default: pipelines/compiled].")
+def compile_cmd(
+    root: Path | None, pin_by: str, pipeline_index_url: str | None, pipeline_base_image: str | None,
+    modes: tuple[str, ...], out: Path | None,
+) -> None:
+    """Compile the example pipeline to KFP IR YAML, one file per delivery mode."""
+    repo = s.resolve_root(root)
+    for mode in modes or MODES:
+        delivery = make_delivery(repo, mode, pin_by, pipeline_index_url, pipeline_base_image)
+        path = compile_pipeline(delivery, out or repo / "pipelines" / "compiled")
+        console.print(f"{mode}: {path.relative_to(repo) if path.is_relative_to(repo) else path}")
+
+
+@cli.command("demo")
+@s.root_option
+@delivery_options
+@click.option("--mode", type=click.Choice(["image", "package", "embedded"]), default="image", show_default=True)
+@click.option("--runner", type=click.Choice(["docker", "subprocess"]), default=None,
+              help="kfp.local runner [default: docker for image, subprocess otherwise].")
+def demo(
+    root: Path | None, pin_by: str, pipeline_index_url: str | None, pipeline_base_image: str | None,
+    mode: str, runner: str | None,
+) -> None:
+    """Run the example pipeline locally with kfp.local and print its metrics."""
+    repo = s.resolve_root(root)
+    # pods install from the private index only: no pip configuration of this machine leaks in
+    for key in [k for k in os.environ if k.startswith("PIP_")]:
+        del os.environ[key]
+    os.environ["PIP_CONFIG_FILE"] = os.devnull
+    delivery = make_delivery(repo, mode, pin_by, pipeline_index_url, pipeline_base_image)
+    result = run_local(delivery, runner or ("docker" if mode == "image" else "subprocess"),
+                       repo / ".hub" / "runs")
+    table = Table("metric", "value", title=f"example pipeline, {mode} mode")
+    for name, value in sorted({**result.metrics, **result.quality}.items()):
+        table.add_row(name, f"{value:.4f}")
+    console.print(table)
+    console.print(f"accuracy {result.accuracy:.4f}")
