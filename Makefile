@@ -13,7 +13,8 @@ MODE    ?= image
 PYTEST_ARGS ?=
 
 .PHONY: help venv release images bump registry-up registry-down registry-serve engine \
-        test check lint typecheck fmt clean compose-up compose-down
+        test check lint typecheck clean compose-up compose-down pins pins-bump pins-check \
+        who-pins compile demo
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -26,11 +27,14 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## Create .venv with the tooling (done by every target that needs it)
 
+# Use the engine, OCI registry and base image of `make engine` when they are up.
+ENGINE_ENV = eval "$$(bash images/engine.sh --env)" &&
+
 release: venv ## Release PACKAGE (default: all helpers): tests, wheel, registry, image, pins.json
-	$(HUB) release $(PACKAGE)
+	@$(ENGINE_ENV) $(HUB) release $(PACKAGE)
 
 images: venv ## Build and push the image of an already released PACKAGE
-	$(HUB) images $(PACKAGE)
+	@$(ENGINE_ENV) $(HUB) images $(PACKAGE)
 
 bump: venv ## Set the next version of PACKAGE: PART=major|minor|patch or PART=<version>
 	$(HUB) bump $(PACKAGE) $(PART)
@@ -43,6 +47,24 @@ registry-down: venv ## Stop the embedded registry
 
 registry-serve: venv ## Run the registry in the foreground
 	$(HUB) registry serve --htpasswd .hub/htpasswd
+
+pins: venv ## Show the lock: helper -> version, sha256, image digest
+	$(HUB) pins show
+
+pins-bump: venv ## Pin PACKAGE to an already released VERSION (resolved from the registries)
+	@$(ENGINE_ENV) $(HUB) pins bump $(PACKAGE) $(VERSION)
+
+pins-check: venv ## Fail unless every pin is served with its sha256 and its image digest exists
+	$(HUB) pins check
+
+who-pins: venv ## Which compiled pipelines and components use which helper versions
+	$(HUB) who-pins
+
+compile: venv ## Compile the example pipeline for every delivery mode into pipelines/compiled/
+	$(HUB) compile
+
+demo: venv ## Run the example pipeline locally: MODE=image|package|embedded
+	@$(ENGINE_ENV) $(HUB) demo --mode $(MODE)
 
 engine: ## Provision a Docker engine, the OCI registry and the base image if missing
 	@bash images/engine.sh >/dev/null

@@ -24,8 +24,9 @@ install_missing() {
   [ ${#need_apt[@]} -eq 0 ] && return 0
   [ "$(id -u)" = 0 ] || die "missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root"
   log "installing ${need_apt[*]} from Debian"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >&2
+  mkdir -p "$STATE"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${need_apt[@]}"; } >"$STATE/apt.log" 2>&1 || { tail -20 "$STATE/apt.log" >&2; die "apt-get failed (log: $STATE/apt.log)"; }
 }
 
 start_docker() {
@@ -100,7 +101,11 @@ DOCKERFILE
   docker push -q "$ref" >/dev/null
 }
 
-if [ "${1:-}" != "--check" ]; then
+if [ "${1:-}" = "--env" ]; then
+  # Only report an engine that is already provisioned; never install or start anything.
+  command -v docker >/dev/null 2>&1 && docker_ok && registry_ok \
+    && docker image inspect "$OCI_ADDR/$BASE_TAG" >/dev/null 2>&1 || exit 0
+else
   install_missing
   start_docker
   start_registry
@@ -110,4 +115,4 @@ digest=$(docker image inspect --format '{{index .RepoDigests 0}}' "$OCI_ADDR/$BA
 echo "export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}"
 echo "export HUB_OCI_REGISTRY=$OCI_ADDR"
 echo "export BASE_IMAGE=$OCI_ADDR/$BASE_TAG"
-log "engine ready: DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock} registry=$OCI_ADDR BASE_IMAGE=$OCI_ADDR/$BASE_TAG ($digest)"
+[ "${1:-}" = "--env" ] || log "engine ready: DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock} registry=$OCI_ADDR BASE_IMAGE=$OCI_ADDR/$BASE_TAG ($digest)"

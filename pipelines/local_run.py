@@ -25,7 +25,7 @@ def compile_pipeline(delivery: Delivery, out_dir: Path) -> Path:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     target = compiled_path(out_dir, delivery.mode)
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.stem}.tmp.yaml")
     compiler.Compiler().compile(build_pipeline(delivery), str(tmp))
     tmp.replace(target)
     return target

@@ -11,12 +11,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import kfp
 import pytest
 
 from helperhub.settings import default_cache
+from images.engine import docker_client
+from images.local_registry import registry_config
+from images.oci import registry_answers
 from registry.embedded import add_user
+from registry.errors import EngineError
 from registry.index import IndexSettings, health
 from registry.release import ReleaseSettings
 
@@ -129,3 +134,76 @@ def _git_identity() -> None:
     os.environ.setdefault("GIT_AUTHOR_EMAIL", "tests@example.invalid")
     os.environ.setdefault("GIT_COMMITTER_NAME", "helperhub-tests")
     os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@example.invalid")
+
+
+def missing(reason: str) -> None:
+    """In CI a missing engine is a failure: the image tests must run there."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: run `make engine` first)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def client() -> Any:
+    try:
+        return docker_client()
+    except EngineError as exc:
+        missing(str(exc))
+
+
+def start_oci(tmp: Path) -> Iterator[str]:
+    addr = f"127.0.0.1:{free_port()}"
+    config = tmp / "config.yml"
+    config.write_text(registry_config(addr, tmp / "storage"))
+    try:
+        proc = subprocess.Popen(["docker-registry", "serve", str(config)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except FileNotFoundError:
+        missing("docker-registry is not installed")
+    deadline = time.monotonic() + 15
+    while not registry_answers(addr):
+        assert time.monotonic() < deadline and proc.poll() is None, "OCI registry did not start"
+        time.sleep(0.1)
+    yield addr
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def oci(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from start_oci(tmp_path_factory.mktemp("oci"))
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    return os.environ.get("BASE_IMAGE", "python:3.11-slim")
+
+
+
+
+@dataclass
+class ReleasedRepo:
+    root: Path
+    index: RunningIndex
+    oci: str
+    base_image: str
+
+
+@pytest.fixture(scope="session")
+def released_all(
+    tmp_path_factory: pytest.TempPathFactory, index: RunningIndex, client: Any, oci: str, base_image: str
+) -> ReleasedRepo:
+    """Both helpers released into the session's index, their images pushed to its OCI registry."""
+    from images.stage import ImageSettings, release_image
+    from registry.progress import Silent
+    from registry.project import discover, release_order
+    from registry.release import release_wheel
+
+    root = make_repo(tmp_path_factory.mktemp("all") / "repo")
+    projects = discover(root)
+    settings = release_settings(root, index.settings)
+    image_settings = ImageSettings(oci, base_image, index.settings, root / "pins.json")
+    for project in release_order(projects, []):
+        release_wheel(settings, project, projects, Silent())
+        release_image(image_settings, project.name, project.extras, client, Silent())
+    return ReleasedRepo(root, index, oci, base_image)

@@ -2,72 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from images.context import expected_labels
-from images.engine import docker_client
-from images.local_registry import registry_config
-from images.oci import registry_answers, remote_image
+from images.oci import remote_image
 from images.stage import ImageSettings, release_image
-from registry.errors import EngineError, IntegrityError
+from registry.errors import IntegrityError
 from registry.lock import load_lock
 from registry.progress import Silent
 from registry.project import discover
 from registry.release import release_wheel
 
-from .conftest import RunningIndex, free_port, make_repo, release_settings
+from .conftest import RunningIndex, make_repo, release_settings, start_oci
 
 pytestmark = pytest.mark.docker
-
-
-def missing(reason: str) -> None:
-    """In CI a missing engine is a failure: the image tests must run there."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: run `make engine` first)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def client() -> Any:
-    try:
-        return docker_client()
-    except EngineError as exc:
-        missing(str(exc))
-
-
-def start_oci(tmp: Path) -> Iterator[str]:
-    addr = f"127.0.0.1:{free_port()}"
-    config = tmp / "config.yml"
-    config.write_text(registry_config(addr, tmp / "storage"))
-    try:
-        proc = subprocess.Popen(["docker-registry", "serve", str(config)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except FileNotFoundError:
-        missing("docker-registry is not installed")
-    deadline = time.monotonic() + 15
-    while not registry_answers(addr):
-        assert time.monotonic() < deadline and proc.poll() is None, "OCI registry did not start"
-        time.sleep(0.1)
-    yield addr
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def oci(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from start_oci(tmp_path_factory.mktemp("oci"))
-
-
-@pytest.fixture(scope="module")
-def base_image() -> str:
-    return os.environ.get("BASE_IMAGE", "python:3.11-slim")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,163 @@
+"""The factory's pure pieces and the compiled IR of every mode (no servers needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.checks import check_source, deterministic_archive
+from pipelines.delivery import Delivery, Mode, parse_helper, pip_requirement, trusted_hosts
+from pipelines.factory import PINS_ENV, helper_component
+from pipelines.local_run import compile_pipeline
+from pipelines.pins import check_pins, who_pins
+from registry.errors import ConfigError, LockError
+from registry.lock import ImagePin, Lock, PackagePin
+
+from .conftest import REPO
+
+SHA = "a" * 64
+DIGEST = "sha256:" + "b" * 64
+BASE = "127.0.0.1:5000/python@sha256:" + "d" * 64
+
+
+def fake_pin(name: str, depends: tuple[str, ...] = (), image: bool = True) -> PackagePin:
+    wheel = f"{name.replace('-', '_')}-1.0.0-py3-none-any.whl"
+    return PackagePin(
+        name=name, version="1.0.0", wheel=wheel, sha256=SHA,
+        url=f"http://127.0.0.1:8080/packages/{wheel}", index_url="http://127.0.0.1:8080/simple/",
+        kfp_version="2.17.3", commit="c" * 40, released_at="2026-01-01T00:00:00Z",
+        requires=("kfp==2.17.3", "numpy>=1.26", "pandas>=2.1"), depends=depends,
+        image=ImagePin(f"127.0.0.1:5000/{name}@{DIGEST}", f"127.0.0.1:5000/{name}:1.0.0", BASE,
+                       "127.0.0.1:5000") if image else None,
+    )
+
+
+LOCK = Lock({
+    "tabular-helpers": fake_pin("tabular-helpers"),
+    "vision-helpers": fake_pin("vision-helpers", ("tabular-helpers<2,>=1",)),
+})
+
+
+def compiled(mode: Mode, tmp_path: Path, **kw: object) -> dict[str, object]:
+    delivery = Delivery(lock=LOCK, mode=mode, source_root=REPO, **kw)  # type: ignore[arg-type]
+    docs = list(yaml.safe_load_all(compile_pipeline(delivery, tmp_path).read_text()))
+    ir: dict[str, object] = docs[0]
+    for extra in docs[1:]:  # the platform spec (kfp-kubernetes) is a second document
+        ir.update(extra)
+    return ir
+
+
+def executors(ir: dict[str, object]) -> dict[str, dict[str, object]]:
+    return {k: v["container"] for k, v in ir["deploymentSpec"]["executors"].items()}  # type: ignore[index]
+
+
+def test_pip_requirement_is_exact() -> None:
+    pin = LOCK.packages["tabular-helpers"]
+    assert pip_requirement(pin, ("plots",), "version") == "tabular-helpers[plots]==1.0.0"
+    assert pip_requirement(pin, (), "hash") == (
+        f"tabular-helpers @ http://127.0.0.1:8080/packages/tabular_helpers-1.0.0-py3-none-any.whl#sha256={SHA}"
+    )
+
+
+def test_trusted_host_follows_the_scheme() -> None:
+    assert trusted_hosts("http://pypi.helpers.svc.cluster.local:8080/simple/") == ["pypi.helpers.svc.cluster.local"]
+    assert trusted_hosts("https://pypi.example.org/simple/") == []
+
+
+def test_helper_names_take_no_version() -> None:
+    assert parse_helper("Tabular_Helpers[plots]").name == "tabular-helpers"
+    with pytest.raises(ConfigError, match=r"version comes from pins\.json"):
+        parse_helper("tabular-helpers>=1")
+
+
+def test_image_mode_references_only_digests(tmp_path: Path) -> None:
+    for name, container in executors(compiled(Mode.IMAGE, tmp_path)).items():
+        assert container["image"].split("@")[1] == DIGEST, name  # type: ignore[index]
+        assert "pip install" not in " ".join(container["command"]), name  # type: ignore[arg-type]
+    images = {c["image"] for c in executors(compiled(Mode.IMAGE, tmp_path)).values()}  # type: ignore[index]
+    assert images == {f"127.0.0.1:5000/tabular-helpers@{DIGEST}", f"127.0.0.1:5000/vision-helpers@{DIGEST}"}
+
+
+@pytest.mark.parametrize("pin_by", ["version", "hash"])
+def test_package_mode_uses_one_index_and_exact_pins(tmp_path: Path, pin_by: str) -> None:
+    for name, container in executors(compiled(Mode.PACKAGE, tmp_path, pin_by=pin_by)).items():
+        script = " ".join(container["command"])  # type: ignore[arg-type]
+        assert container["image"] == BASE  # type: ignore[index]
+        assert script.count("--index-url http://127.0.0.1:8080/simple/") == 1, name
+        assert "--extra-index-url" not in script and "--trusted-host 127.0.0.1 " in script
+        assert "'kfp==2.17.3'" in script
+        wanted = "==1.0.0" if pin_by == "version" else f"#sha256={SHA}"
+        assert "tabular-helpers" in script and wanted in script, name
+        pins = json.loads(next(e["value"] for e in container["env"] if e["name"] == PINS_ENV))  # type: ignore[index]
+        assert {p["version"] for p in pins} == {"1.0.0"} and {p["sha256"] for p in pins} == {SHA}
+
+
+def test_volume_and_configmap_modes_mount_with_kfp_kubernetes(tmp_path: Path) -> None:
+    volume = compiled(Mode.VOLUME, tmp_path)
+    k8s = volume["platforms"]["kubernetes"]["deploymentSpec"]["executors"]  # type: ignore[index]
+    assert {m["mountPath"] for e in k8s.values() for m in e["pvcMount"]} == {"/mnt/helpers"}
+    assert {m["constant"] for e in k8s.values() for m in e["pvcMount"]} == {"helpers-src"}
+    env = {e["name"]: e["value"] for e in executors(volume)["exec-train"]["env"]}  # type: ignore[index]
+    assert env["PYTHONPATH"] == "/mnt/helpers"
+    cm = compiled(Mode.CONFIGMAP, tmp_path)["platforms"]["kubernetes"]["deploymentSpec"]["executors"]  # type: ignore[index]
+    mounts = {(m["configMapName"], m["mountPath"]) for m in cm["exec-preprocess"]["configMapAsVolume"]}
+    assert mounts == {("tabular-helpers-src", "/opt/helpers-src/tabular_helpers"),
+                      ("vision-helpers-src", "/opt/helpers-src/vision_helpers")}
+
+
+def test_compiling_is_deterministic(tmp_path: Path) -> None:
+    for mode in Mode:
+        first = compile_pipeline(Delivery(lock=LOCK, mode=mode, source_root=REPO), tmp_path / "a").read_bytes()
+        second = compile_pipeline(Delivery(lock=LOCK, mode=mode, source_root=REPO), tmp_path / "b").read_bytes()
+        assert first == second, mode
+
+
+def test_missing_pin_fails_at_definition_time_with_the_fix() -> None:
+    def step() -> None:
+        pass
+
+    with pytest.raises(LockError, match=r"make release PACKAGE=vision-helpers"):
+        helper_component(step, helpers=["vision-helpers"], delivery=Delivery(lock=Lock(), mode=Mode.PACKAGE))
+    no_image = Lock({"tabular-helpers": fake_pin("tabular-helpers", image=False)})
+    with pytest.raises(LockError, match=r"make images PACKAGE=tabular-helpers"):
+        helper_component(step, helpers=["tabular-helpers"], delivery=Delivery(lock=no_image, mode=Mode.IMAGE))
+
+
+def test_step_start_check_refuses_another_version(tmp_path: Path) -> None:
+    src = REPO / "helpers/tabular-helpers/src"
+    good = json.dumps([{"name": "tabular-helpers", "module": "tabular_helpers", "version": "1.0.0", "mode": "m"}])
+    bad = good.replace("1.0.0", "9.9.9")
+    run = [sys.executable, "-c"]
+    env = {"PYTHONPATH": str(src)}
+    assert subprocess.run([*run, check_source(good)], env=env, capture_output=True).returncode == 0
+    proc = subprocess.run([*run, check_source(bad)], env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "tabular-helpers 1.0.0 is installed but this step is pinned to 9.9.9" in proc.stderr
+
+
+def test_embedded_archive_depends_only_on_content(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "m.py").write_text("x = 1\n")
+    first = deterministic_archive(tmp_path)
+    (tmp_path / "pkg" / "m.py").touch()
+    assert deterministic_archive(tmp_path) == first
+
+
+def test_who_pins_reads_compiled_specs(tmp_path: Path) -> None:
+    compile_pipeline(Delivery(lock=LOCK, mode=Mode.PACKAGE, source_root=REPO), tmp_path / "compiled")
+    usages = who_pins(tmp_path)
+    by_helper = {(u.helper, u.version) for u in usages}
+    assert by_helper == {("tabular-helpers", "1.0.0"), ("vision-helpers", "1.0.0")}
+    assert {u.component for u in usages if u.helper == "vision-helpers"} == {"preprocess"}
+
+
+def test_pins_check_fails_closed_when_the_registry_is_unreachable() -> None:
+    unreachable = dataclasses.replace(fake_pin("tabular-helpers"), index_url="http://127.0.0.1:9/simple/")
+    problems = check_pins(Lock({"tabular-helpers": unreachable}))
+    assert problems and "cannot reach" in problems[0].message
