@@ -14,9 +14,9 @@ from typing import Any
 import click
 
 from registry import embedded
+from registry.__main__ import serve_command
 from registry.errors import HubError
 from registry.project import discover, select
-from registry.server import ServerSettings, serve
 from registry.versions import next_version, read_version, write_version
 
 from . import settings as s
@@ -46,29 +46,7 @@ def registry() -> None:
     """The private package index (pypiserver)."""
 
 
-@registry.command("serve")
-@click.option("--host", envvar="HUB_REGISTRY_HOST", default="127.0.0.1", show_default=True,
-              help="Interface to listen on (0.0.0.0 in a container). [env HUB_REGISTRY_HOST]")
-@click.option("--port", envvar="HUB_REGISTRY_PORT", type=int, default=s.DEFAULT_PORT,
-              show_default=True, help="Port to listen on. [env HUB_REGISTRY_PORT]")
-@click.option("--packages", envvar="HUB_REGISTRY_PACKAGES", type=click.Path(path_type=Path),
-              default=Path(".hub/packages"), show_default=True,
-              help="Folder that holds the released files. [env HUB_REGISTRY_PACKAGES]")
-@click.option("--htpasswd", envvar="HUB_REGISTRY_HTPASSWD", type=click.Path(path_type=Path),
-              default=None, help="htpasswd file of the users who may upload; without it nobody "
-              "can upload. [env HUB_REGISTRY_HTPASSWD]")
-@click.option("--auth-reads/--anonymous-reads", envvar="HUB_REGISTRY_AUTH_READS", default=False,
-              show_default=True, help="Require a login to list and download too. [env HUB_REGISTRY_AUTH_READS]")
-@click.option("--fallback-url", envvar="HUB_REGISTRY_FALLBACK_URL", default=None,
-              help="Redirect unknown projects to this index (off by default: a private index "
-              "that falls back to a public one invites dependency confusion). [env HUB_REGISTRY_FALLBACK_URL]")
-def registry_serve(
-    host: str, port: int, packages: Path, htpasswd: Path | None, auth_reads: bool,
-    fallback_url: str | None,
-) -> None:
-    """Run the registry in the foreground (what the Compose service and the cluster run)."""
-    settings = ServerSettings(host, port, packages, htpasswd, auth_reads, fallback_url)
-    serve(settings, on_ready=lambda url: console.print(f"registry serving {packages} on {url}"))
+registry.add_command(serve_command, "serve")
 
 
 @registry.command("up")

@@ -14,6 +14,7 @@ from rich.table import Table
 from pipelines.delivery import Delivery, Mode
 from pipelines.local_run import compile_pipeline, run_local
 from pipelines.pins import bump_pin, check_pins, pins_rows, who_pins
+from pipelines.profiles import load_profile
 from registry.errors import HubError
 from registry.lock import LOCK_NAME, load_lock
 from registry.project import discover
@@ -29,6 +30,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def delivery_options(f: F) -> F:
     options = [
+        click.option("--profile", envvar="HUB_PROFILE", default="local", show_default=True,
+                     help="Where pods reach the index and images: a profile of pipelines/profiles.toml "
+                     "(local: loopback as released; cluster: in-cluster services). [env HUB_PROFILE]"),
         click.option("--pin-by", type=click.Choice(["version", "hash"]), envvar="HUB_PIN_BY", default="version",
                      show_default=True, help="package mode: name==version, or a direct URL with #sha256=. "
                      "[env HUB_PIN_BY]"),
@@ -44,9 +48,11 @@ def delivery_options(f: F) -> F:
     return f
 
 
-def make_delivery(root: Path, mode: str, pin_by: str, index_url: str | None, base_image: str | None) -> Delivery:
-    return Delivery(
-        lock=load_lock(root / LOCK_NAME), mode=Mode(mode), pin_by=pin_by, index_url=index_url,
+def make_delivery(
+    root: Path, profile: str, mode: str, pin_by: str, index_url: str | None, base_image: str | None
+) -> Delivery:
+    return Delivery.for_profile(
+        load_profile(profile), load_lock(root / LOCK_NAME), Mode(mode), pin_by=pin_by, index_url=index_url,
         base_image=base_image, source_root=root,
     )
 
@@ -119,16 +125,16 @@ def who_pins_cmd(root: Path | None) -> None:
 @click.option("--mode", "modes", type=click.Choice(MODES), multiple=True,
               help="Delivery mode(s) to compile (default: all).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [default: pipelines/compiled].")
+              help="Output folder [default: pipelines/compiled/<profile>].")
 def compile_cmd(
-    root: Path | None, pin_by: str, pipeline_index_url: str | None, pipeline_base_image: str | None,
+    root: Path | None, profile: str, pin_by: str, pipeline_index_url: str | None, pipeline_base_image: str | None,
     modes: tuple[str, ...], out: Path | None,
 ) -> None:
     """Compile the example pipeline to KFP IR YAML, one file per delivery mode."""
     repo = s.resolve_root(root)
     for mode in modes or MODES:
-        delivery = make_delivery(repo, mode, pin_by, pipeline_index_url, pipeline_base_image)
-        path = compile_pipeline(delivery, out or repo / "pipelines" / "compiled")
+        delivery = make_delivery(repo, profile, mode, pin_by, pipeline_index_url, pipeline_base_image)
+        path = compile_pipeline(delivery, out or repo / "pipelines" / "compiled" / profile)
         console.print(f"{mode}: {path.relative_to(repo) if path.is_relative_to(repo) else path}")
 
 
@@ -139,7 +145,7 @@ def compile_cmd(
 @click.option("--runner", type=click.Choice(["docker", "subprocess"]), default=None,
               help="kfp.local runner [default: docker for image, subprocess otherwise].")
 def demo(
-    root: Path | None, pin_by: str, pipeline_index_url: str | None, pipeline_base_image: str | None,
+    root: Path | None, profile: str, pin_by: str, pipeline_index_url: str | None, pipeline_base_image: str | None,
     mode: str, runner: str | None,
 ) -> None:
     """Run the example pipeline locally with kfp.local and print its metrics."""
@@ -148,7 +154,7 @@ def demo(
     for key in [k for k in os.environ if k.startswith("PIP_")]:
         del os.environ[key]
     os.environ["PIP_CONFIG_FILE"] = os.devnull
-    delivery = make_delivery(repo, mode, pin_by, pipeline_index_url, pipeline_base_image)
+    delivery = make_delivery(repo, profile, mode, pin_by, pipeline_index_url, pipeline_base_image)
     result = run_local(delivery, runner or ("docker" if mode == "image" else "subprocess"),
                        repo / ".hub" / "runs")
     table = Table("metric", "value", title=f"example pipeline, {mode} mode")

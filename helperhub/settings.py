@@ -10,12 +10,11 @@ from typing import Any, TypeVar
 import click
 
 from registry import embedded
+from registry.__main__ import DEFAULT_PORT as DEFAULT_PORT
 from registry.gitinfo import repo_root
 from registry.index import IndexSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_PORT = 8080
 
 
 def default_cache() -> Path:

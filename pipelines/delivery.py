@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -14,6 +15,8 @@ from packaging.utils import canonicalize_name
 
 from registry.errors import ConfigError, LockError
 from registry.lock import Lock, PackagePin
+
+from .profiles import Profile, retarget
 
 
 class Mode(StrEnum):
@@ -52,6 +55,16 @@ class Delivery:
         if self.pin_by not in ("version", "hash"):
             raise ConfigError(f"pin_by must be 'version' or 'hash', not {self.pin_by!r}")
 
+    @classmethod
+    def for_profile(cls, profile: Profile, lock: Lock, mode: Mode, **kw: Any) -> Delivery:
+        """A delivery whose index and registries are the profile's (flags given in ``kw`` win)."""
+        values: dict[str, Any] = {
+            "index_url": profile.index_url, "image_registry": profile.image_registry,
+            "base_image": profile.base_image,
+        }
+        values.update({k: v for k, v in kw.items() if v is not None})
+        return cls(lock=lock, mode=mode, **values)
+
 
 @dataclass(frozen=True)
 class HelperRef:
@@ -79,12 +92,21 @@ def require_pin(lock: Lock, name: str) -> PackagePin:
     return lock.require(name, fix=f"make release PACKAGE={name}")
 
 
-def pip_requirement(pin: PackagePin, extras: tuple[str, ...], pin_by: str) -> str:
-    """``name[extras]==version`` or ``name[extras] @ url#sha256=...``: exact, never a range."""
+def pip_requirement(pin: PackagePin, extras: tuple[str, ...], pin_by: str, index_url: str | None = None) -> str:
+    """``name[extras]==version`` or ``name[extras] @ url#sha256=...``: exact, never a range.
+    A URL pin follows ``index_url`` when pods reach the index elsewhere (same file path)."""
     extra = f"[{','.join(extras)}]" if extras else ""
     if pin_by == "hash":
-        return f"{pin.name}{extra} @ {pin.url}#sha256={pin.sha256}"
+        return f"{pin.name}{extra} @ {rebase_url(pin.url, index_url)}#sha256={pin.sha256}"
     return f"{pin.name}{extra}=={pin.version}"
+
+
+def rebase_url(url: str, index_url: str | None) -> str:
+    """The same file path on another index host (pypiserver serves /packages/ beside /simple/)."""
+    if not index_url:
+        return url
+    new, old = urlsplit(index_url), urlsplit(url)
+    return old._replace(scheme=new.scheme, netloc=new.netloc).geturl()
 
 
 def trusted_hosts(index_url: str) -> list[str]:
@@ -101,7 +123,7 @@ def third_party(pins: list[PackagePin], helper_names: set[str]) -> list[str]:
 
 
 def provenance(pins: list[PackagePin], refs: list[HelperRef], mode: Mode, versions: dict[str, str],
-               sources: dict[str, str]) -> list[dict[str, str]]:
+               sources: dict[str, str], image_registry: str | None = None) -> list[dict[str, str]]:
     """What each task records about the helpers it was pinned to (also checked at step start)."""
     out = []
     for ref, pin in zip(refs, pins, strict=True):
@@ -109,7 +131,7 @@ def provenance(pins: list[PackagePin], refs: list[HelperRef], mode: Mode, versio
         if mode.released:
             entry |= {"version": pin.version, "sha256": pin.sha256}
             if pin.image is not None:
-                entry["image"] = pin.image.ref
+                entry["image"] = retarget(pin.image.ref, image_registry)
         else:
             entry |= {"version": versions[ref.name], "source_sha256": sources[ref.name]}
         out.append(entry)

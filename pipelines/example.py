@@ -30,8 +30,8 @@ def load_data(n_samples: int, seed: int, table: Output[Dataset], images: Output[
     rng = np.random.default_rng(seed)
     label = rng.integers(0, 2, n_samples)
     frame = pd.DataFrame({
-        "x1": rng.normal(1.2 * label, 1.0),
-        "x2": rng.normal(-0.8 * label, 1.0),
+        "x1": rng.normal(2.0 * label, 1.0),
+        "x2": rng.normal(-1.5 * label, 1.0),
         "x3": rng.uniform(0.0, 1.0, n_samples),
         "label": label,
     })

@@ -38,8 +38,10 @@ from .delivery import (
     third_party,
     trusted_hosts,
 )
+from .profiles import retarget
 
 PINS_ENV = "HELPERHUB_PINS"
+DEFAULT_BASE = "python:3.11-slim"
 
 
 @dataclass
@@ -101,17 +103,17 @@ def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[Pack
     if mode is Mode.IMAGE:
         pin = image_for(delivery.lock, refs)
         assert pin.image is not None
-        ref = pin.image.ref
-        if delivery.image_registry:
-            ref = f"{delivery.image_registry.rstrip('/')}/{ref.split('/', 1)[1]}"
-        return {"base_image": ref, "install_kfp_package": False}
+        return {"base_image": retarget(pin.image.ref, delivery.image_registry), "install_kfp_package": False}
     index_url = delivery.index_url or pins[0].index_url
     if mode is Mode.PACKAGE:
-        packages = [pip_requirement(p, r.extras, delivery.pin_by) for r, p in zip(refs, pins, strict=True)]
+        packages = [
+            pip_requirement(p, r.extras, delivery.pin_by, delivery.index_url) for r, p in zip(refs, pins, strict=True)
+        ]
         packages.append(f"kfp=={pins[0].kfp_version}")
     else:
         packages = third_party(pins, {r.name for r in refs})
-    base = delivery.base_image or next((p.image.base_image for p in pins if p.image), "python:3.11-slim")
+    released_base = next((p.image.base_image for p in pins if p.image), None)
+    base = delivery.base_image or (retarget(released_base, delivery.image_registry) if released_base else DEFAULT_BASE)
     return {
         "base_image": base,
         "packages_to_install": packages,
@@ -150,7 +152,7 @@ def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: 
     finally:
         if staged is not None:
             shutil.rmtree(staged, ignore_errors=True)
-    entries = provenance(pins, refs, delivery.mode, versions, sources)
+    entries = provenance(pins, refs, delivery.mode, versions, sources, delivery.image_registry)
     if delivery.mode is Mode.PACKAGE and delivery.pin_by == "hash":
         for entry in entries:
             entry["url_sha256"] = entry["sha256"]

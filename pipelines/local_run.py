@@ -38,17 +38,14 @@ class RunResult:
     quality: dict[str, float]
 
 
-def _read_metrics(root: Path, task: str) -> dict[str, float]:
-    """The metrics a task logged, from its newest output under the local pipeline root."""
-    files = sorted(root.glob(f"{PIPELINE_NAME}-*/{task}/*"), key=lambda p: p.stat().st_mtime)
-    for path in reversed(files):
-        try:
-            data = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError, IsADirectoryError):
-            continue
-        if isinstance(data, dict):
-            return {k: float(v) for k, v in data.items()}
-    return {}
+def _read_metrics(root: Path, task: str, artifact: str) -> dict[str, float]:
+    """The metrics a task logged, from the executor output of the newest run under ``root``."""
+    outputs = sorted(root.glob(f"{PIPELINE_NAME}-*/{task}/executor_output.json"), key=lambda p: p.stat().st_mtime)
+    if not outputs:
+        return {}
+    data = json.loads(outputs[-1].read_text())
+    found = data.get("artifacts", {}).get(artifact, {}).get("artifacts", [{}])[0].get("metadata", {})
+    return {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
 
 
 def run_local(delivery: Delivery, runner: str, pipeline_root: Path, **params: Any) -> RunResult:
@@ -73,6 +70,6 @@ def run_local(delivery: Delivery, runner: str, pipeline_root: Path, **params: An
         raise HubError(f"the example pipeline failed in {delivery.mode} mode: {exc}") from None
     return RunResult(
         accuracy=float(task.output),
-        metrics=_read_metrics(pipeline_root, "evaluate"),
-        quality=_read_metrics(pipeline_root, "preprocess"),
+        metrics=_read_metrics(pipeline_root, "evaluate", "metrics"),
+        quality=_read_metrics(pipeline_root, "preprocess", "quality"),
     )

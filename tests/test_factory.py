@@ -161,3 +161,23 @@ def test_pins_check_fails_closed_when_the_registry_is_unreachable() -> None:
     unreachable = dataclasses.replace(fake_pin("tabular-helpers"), index_url="http://127.0.0.1:9/simple/")
     problems = check_pins(Lock({"tabular-helpers": unreachable}))
     assert problems and "cannot reach" in problems[0].message
+
+
+def test_cluster_profile_points_pods_at_in_cluster_services(tmp_path: Path) -> None:
+    from pipelines.profiles import load_profile, retarget
+
+    profile = load_profile("cluster")
+    assert profile.index_url == "http://pypi.helpers.svc.cluster.local:8080/simple/"
+    pkg = Delivery.for_profile(profile, LOCK, Mode.PACKAGE, source_root=REPO, pin_by="hash")
+    for container in executors(yaml.safe_load(compile_pipeline(pkg, tmp_path / "p").read_text())).values():
+        script = " ".join(container["command"])  # type: ignore[arg-type]
+        assert "--index-url http://pypi.helpers.svc.cluster.local:8080/simple/" in script
+        assert "--trusted-host pypi.helpers.svc.cluster.local " in script and "127.0.0.1" not in script
+        assert "@ http://pypi.helpers.svc.cluster.local:8080/packages/" in script
+        assert container["image"] == retarget(BASE, profile.image_registry)  # type: ignore[index]
+    img = Delivery.for_profile(profile, LOCK, Mode.IMAGE, source_root=REPO)
+    for container in executors(yaml.safe_load(compile_pipeline(img, tmp_path / "i").read_text())).values():
+        assert container["image"].startswith(f"{profile.image_registry}/")  # type: ignore[index,union-attr]
+        assert container["image"].endswith(DIGEST)  # type: ignore[index,union-attr]
+    with pytest.raises(ConfigError, match="no profile 'moon'"):
+        load_profile("moon")
