@@ -32,12 +32,19 @@ DEFAULT_PORT = 8080
 @click.option("--fallback-url", envvar="HUB_REGISTRY_FALLBACK_URL", default=None,
               help="Redirect unknown projects to this index (off by default: a private index "
               "that falls back to a public one invites dependency confusion). [env HUB_REGISTRY_FALLBACK_URL]")
+@click.option("--max-upload-mb", envvar="HUB_REGISTRY_MAX_UPLOAD_MB", type=click.IntRange(min=1), default=8192,
+              show_default=True, help="Refuse uploads larger than this. [env HUB_REGISTRY_MAX_UPLOAD_MB]")
+@click.option("--threads", envvar="HUB_REGISTRY_THREADS", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Worker threads of the server. [env HUB_REGISTRY_THREADS]")
 def serve_command(
     host: str, port: int, packages: Path, htpasswd: Path | None, auth_reads: bool,
-    fallback_url: str | None,
+    fallback_url: str | None, max_upload_mb: int, threads: int,
 ) -> None:
     """Run the registry in the foreground (what the Compose service and the cluster run)."""
-    settings = ServerSettings(host, port, packages, htpasswd, auth_reads, fallback_url)
+    settings = ServerSettings(
+        host, port, packages, htpasswd, auth_reads, fallback_url, threads=threads,
+        max_upload_bytes=max_upload_mb << 20,
+    )
     try:
         serve(settings, on_ready=lambda url: click.echo(f"registry serving {packages} on {url}", err=True))
     except HubError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,19 +113,22 @@ def release_wheel(
     if settings.run_tests:
         with report.step(f"testing {project.name}"):
             run_tests(project, projects)
-    with report.step(f"building {project.name} {version}"):
-        epoch = gitinfo.source_epoch(root, project.path)
-        dists = build_dists(project, settings.cache / "build" / project.name, epoch)
-    reqs = closure_requirements(project, projects, settings.kfp_version)
-    with report.step(f"fetching the closure of {project.name} ({len(reqs)} requirements)"):
-        closure = fetch_closure(reqs, settings.cache)
-    with report.step(f"mirroring {len(closure)} dependency wheels into the registry"):
-        mirrored = publish(settings.index, closure, immutable=False, warn=report.warn)
-    with report.step(f"uploading {dists.wheel.name} and {dists.sdist.name}"):
-        uploaded = publish(settings.index, [dists.wheel, dists.sdist])
+    build_root = settings.cache / "build"
+    build_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{project.name}-", dir=build_root) as outdir:
+        with report.step(f"building {project.name} {version}"):
+            epoch = gitinfo.source_epoch(root, project.path)
+            dists = build_dists(project, Path(outdir) / "dist", epoch)
+        reqs = closure_requirements(project, projects, settings.kfp_version)
+        with report.step(f"fetching the closure of {project.name} ({len(reqs)} requirements)"):
+            closure = fetch_closure(reqs, settings.cache)
+        with report.step(f"mirroring {len(closure)} dependency wheels into the registry"):
+            mirrored = publish(settings.index, closure, immutable=False, warn=report.warn)
+        with report.step(f"uploading {dists.wheel.name} and {dists.sdist.name}"):
+            uploaded = publish(settings.index, [dists.wheel, dists.sdist])
+        wheel_sha, sdist_sha = file_sha256(dists.wheel), file_sha256(dists.sdist)
 
     served = project_files(settings.index, project.name)
-    wheel_sha, sdist_sha = file_sha256(dists.wheel), file_sha256(dists.sdist)
     if served[dists.wheel.name].sha256 != wheel_sha:
         raise IntegrityError(f"{dists.wheel.name} is served with another sha256 than was built")
     previous = load_lock(settings.lock_path).get(project.name)

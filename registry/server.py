@@ -26,6 +26,8 @@ class ServerSettings:
     auth_reads: bool = False  # reads are anonymous unless this is set
     fallback_url: str | None = None  # None: never redirect to another index
     threads: int = 8
+    max_upload_bytes: int = 8 << 30  # real ML wheels reach several GB
+    hardened: bool = True  # False: stock pypiserver storage (for side-by-side comparisons)
 
     @property
     def authenticate(self) -> list[str]:
@@ -41,7 +43,7 @@ def build_app(settings: ServerSettings) -> WsgiApp:
             "`helperhub registry add-user NAME --htpasswd FILE`"
         )
     settings.packages.mkdir(parents=True, exist_ok=True)
-    app: WsgiApp = pypiserver.app(
+    options: dict[str, Any] = dict(
         roots=[settings.packages.resolve()],
         authenticate=settings.authenticate,
         # no password file: uploads are refused for everyone rather than open to everyone
@@ -53,7 +55,56 @@ def build_app(settings: ServerSettings) -> WsgiApp:
         health_endpoint="/health",
         log_stream=None,
     )
-    return app
+    if not settings.hardened:
+        stock: WsgiApp = pypiserver.app(**options)
+        return stock
+    from pypiserver.config import Config
+
+    from .store import HardenedBackend
+
+    config = Config.default_with_overrides(**options)
+    backend = HardenedBackend(config, settings.packages, settings.max_upload_bytes)
+    config.backend = RefusingProxy(backend)
+    app: WsgiApp = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
+    return UploadLimit(app, settings.max_upload_bytes)
+
+
+class UploadLimit:
+    """Refuse an oversized upload from its Content-Length, before reading a byte of it."""
+
+    def __init__(self, app: WsgiApp, max_bytes: int, slack: int = 1 << 20) -> None:
+        self.app, self.limit = app, max_bytes + slack  # slack: the multipart form around the file
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        length = environ.get("CONTENT_LENGTH") or "0"
+        if environ.get("REQUEST_METHOD") == "POST" and length.isdigit() and int(length) > self.limit:
+            body = f"upload of {length} bytes is larger than the limit of {self.limit} bytes\n".encode()
+            headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+            start_response("413 Payload Too Large", headers)
+            return [body]
+        return self.app(environ, start_response)
+
+
+def RefusingProxy(backend: Any) -> Any:
+    """pypiserver's backend proxy, with refused uploads turned into HTTP answers (400/409/413)."""
+    from pypiserver.backend import BackendProxy
+    from pypiserver.bottle_wrapper import HTTPError
+
+    from .store import UploadConflict, UploadTooLarge
+    from .validate import UploadRefused
+
+    class _Proxy(BackendProxy):  # type: ignore[misc]
+        def add_package(self, filename: str, fh: Any) -> None:
+            try:
+                super().add_package(filename, fh)
+            except UploadConflict as exc:
+                raise HTTPError(409, str(exc)) from None
+            except UploadTooLarge as exc:
+                raise HTTPError(413, str(exc)) from None
+            except UploadRefused as exc:
+                raise HTTPError(400, str(exc)) from None
+
+    return _Proxy(backend)
 
 
 def serve(settings: ServerSettings, on_ready: Callable[[str], None] | None = None) -> None:
