@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help venv release images bump registry-up registry-down registry-serve engine \
         test check lint typecheck clean compose-up compose-down pins pins-bump pins-check \
-        who-pins compile demo
+        who-pins compile demo hardening-table registry-image manifests
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,6 +69,12 @@ demo: venv ## Run the example pipeline locally: MODE=image|package|embedded
 engine: ## Provision a Docker engine, the OCI registry and the base image if missing
 	@bash images/engine.sh >/dev/null
 
+registry-image: venv ## Build the registry image offline, push it to HUB_OCI_REGISTRY, print its digest; OVERLAY=local|production pins it there
+	@$(ENGINE_ENV) $(BIN)/python -m registry.image $(foreach o,$(OVERLAY),--overlay $(o))
+
+manifests: venv ## Render the registry's kustomize overlays into build/manifests/<overlay>.yaml
+	$(BIN)/python -m registry.manifests --out build/manifests
+
 compose-up: ## Start pypiserver and the OCI registry with docker-compose
 	docker-compose up -d --build
 
@@ -86,6 +92,9 @@ check: lint typecheck ## Lint and type-check
 
 test: venv check ## Run every test (provisions the engine first)
 	@eval "$$(bash images/engine.sh)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+hardening-table: venv ## Run the side-by-side hardening tests and write docs/hardening.md from them
+	HUB_HARDENING_TABLE=docs/hardening.md $(BIN)/python -m pytest -q -m sidebyside tests/test_hardening.py
 
 clean: ## Remove build outputs (not the registry's packages)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

@@ -112,7 +112,8 @@ else
   build_base
 fi
 digest=$(docker image inspect --format '{{index .RepoDigests 0}}' "$OCI_ADDR/$BASE_TAG")
+# Settings the caller already chose win over the provisioned defaults.
 echo "export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}"
-echo "export HUB_OCI_REGISTRY=$OCI_ADDR"
-echo "export BASE_IMAGE=$OCI_ADDR/$BASE_TAG"
+echo "export HUB_OCI_REGISTRY=${HUB_OCI_REGISTRY:-$OCI_ADDR}"
+echo "export BASE_IMAGE=${BASE_IMAGE:-$OCI_ADDR/$BASE_TAG}"
 [ "${1:-}" = "--env" ] || log "engine ready: DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock} registry=$OCI_ADDR BASE_IMAGE=$OCI_ADDR/$BASE_TAG ($digest)"

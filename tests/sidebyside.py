@@ -1,0 +1,116 @@
+"""Stock pypiserver and the project's registry, each a real server process, for the same tests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from registry.embedded import add_user
+
+from .conftest import free_port
+
+USER, PASSWORD = "ci", "s3cret"
+KINDS = ("stock", "helperhub")
+
+
+@dataclass
+class Server:
+    """A registry process that can be killed and restarted on the same folder and port."""
+
+    kind: str
+    tmp: Path
+    max_upload_mb: int = 64
+    prefill: int = 0  # files of other projects already in the registry
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def packages(self) -> Path:
+        return self.tmp / "packages"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        htpasswd = self.tmp / "htpasswd"
+        if self.kind == "stock":
+            return [sys.executable, "-m", "pypiserver", "run", "-p", str(self.port), "-i", "127.0.0.1",
+                    "-P", str(htpasswd), "-a", "update", "--disable-fallback", "--hash-algo", "sha256",
+                    str(self.packages)]
+        return [sys.executable, "-m", "registry", "--port", str(self.port), "--packages", str(self.packages),
+                "--htpasswd", str(htpasswd), "--max-upload-mb", str(self.max_upload_mb)]
+
+    def start(self) -> Server:
+        self.packages.mkdir(parents=True, exist_ok=True)
+        for i in range(self.prefill):
+            filler = self.packages / f"filler{i % 50}-0.0.{i}.tar.gz"
+            if not filler.exists():
+                filler.write_bytes(b"")
+        if not (self.tmp / "htpasswd").exists():
+            add_user(self.tmp / "htpasswd", USER, PASSWORD)
+        log = (self.tmp / "server.log").open("ab")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((self.tmp / "server.log").read_text())
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def upload(self, filename: str, data: bytes, auth: tuple[str, str] | None = (USER, PASSWORD)) -> int:
+        files = {"content": (filename, data, "application/octet-stream")}
+        form = {":action": "file_upload", "protocol_version": "1"}
+        resp = requests.post(f"{self.url}/", data=form, files=files, auth=auth, timeout=120,
+                             headers={"User-Agent": "sidebyside-test"})
+        return resp.status_code
+
+    def listed(self, project: str) -> dict[str, str]:
+        """file name -> sha256 the index links carry."""
+        from registry.index import IndexSettings, project_files
+
+        return {n: f.sha256 for n, f in project_files(IndexSettings(self.url), project).items()}
+
+    def served_sha(self, filename: str) -> str:
+        return hashlib.sha256(requests.get(f"{self.url}/packages/{filename}", timeout=60).content).hexdigest()
+
+
+def make_wheel(name: str, version: str, payload: bytes = b"", meta_name: str | None = None,
+               meta_version: str | None = None) -> tuple[str, bytes]:
+    """A real, installable wheel; ``payload`` makes it as large as a test needs."""
+    dist = f"{name.replace('-', '_')}-{version}"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as whl:
+        whl.writestr(f"{name.replace('-', '_')}/__init__.py", f"VERSION = {version!r}\n")
+        if payload:
+            whl.writestr(f"{name.replace('-', '_')}/blob.bin", payload)
+        whl.writestr(f"{dist}.dist-info/METADATA",
+                     f"Metadata-Version: 2.1\nName: {meta_name or name}\nVersion: {meta_version or version}\n")
+        whl.writestr(f"{dist}.dist-info/WHEEL",
+                     "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        whl.writestr(f"{dist}.dist-info/RECORD", "")
+    return f"{dist}-py3-none-any.whl", buf.getvalue()

@@ -1,0 +1,220 @@
+"""The same attacks against stock pypiserver and the project's registry, side by side.
+
+Where stock pypiserver is known to lose or mix bytes, its case is an expected failure with
+``strict=True``: if stock ever stops failing, the suite says so, and the comparison stays honest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from .sidebyside import KINDS, PASSWORD, USER, Server, make_wheel
+
+pytestmark = pytest.mark.sidebyside
+
+
+def stock_fails(reason: str) -> list[object]:
+    return [pytest.param("stock", marks=pytest.mark.xfail(strict=True, reason=reason)), "helperhub"]
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[type[Server]]:
+    started: list[Server] = []
+
+    def make(kind: str, **kw: object) -> Server:
+        server = Server(kind, tmp_path / kind, **kw).start()  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield make  # type: ignore[misc]
+    for server in started:
+        server.kill()
+
+
+def assert_listing_is_true(server: Server, project: str, originals: dict[str, bytes]) -> None:
+    """Every listed file's link hash equals the served bytes and the bytes that were uploaded."""
+    for filename, link_sha in server.listed(project).items():
+        served = server.served_sha(filename)
+        assert link_sha == served, f"{filename}: link says {link_sha}, served {served}"
+        assert served == hashlib.sha256(originals[filename]).hexdigest(), f"{filename} is not what was uploaded"
+
+
+@pytest.mark.parametrize("kind", stock_fails("stock writes the upload straight to its final name"))
+def test_sigkill_mid_upload_then_restart(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind, max_upload_mb=512)
+    filename, data = make_wheel("bigpkg", "1.0.0", payload=os.urandom(160 << 20))
+    final = server.packages / filename
+    sender = threading.Thread(target=lambda: _quiet(server.upload, filename, data), daemon=True)
+    sender.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # kill while the bytes are being written
+        partial = final.exists() and final.stat().st_size < len(data)
+        temp = any(p.name.startswith(".upload-") for p in server.packages.iterdir())
+        if partial or temp:
+            break
+        time.sleep(0.0005)
+    else:
+        pytest.fail("the upload never reached the package folder")
+    server.kill()
+    sender.join(timeout=30)
+    server.start()
+    assert_listing_is_true(server, "bigpkg", {filename: data})
+    # and the name is not blocked by a half-written file: the full upload goes through now
+    if filename not in server.listed("bigpkg"):
+        assert server.upload(filename, data) == 200
+        assert_listing_is_true(server, "bigpkg", {filename: data})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_client_abort_mid_upload_leaves_nothing(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    filename, data = make_wheel("abortpkg", "1.0.0", payload=os.urandom(8 << 20))
+    boundary = "XxBoundaryxX"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{filename}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    body = head + data + tail
+    import base64
+
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall((f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n"
+                      f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                      f"Content-Length: {len(body)}\r\n\r\n").encode())
+        sock.sendall(body[: len(body) // 2])
+    time.sleep(0.5)
+    assert server.listed("abortpkg") == {}
+    assert [p.name for p in server.packages.iterdir() if not p.name.startswith(".")] == []
+    assert server.upload(filename, data) == 200
+    assert_listing_is_true(server, "abortpkg", {filename: data})
+
+
+TRIALS = 8  # the first trial in which stock doubles or mixes a name ends its case
+
+
+@pytest.mark.parametrize("kind", stock_fails("stock checks existence and writes without a lock"))
+def test_concurrent_uploads_of_one_name(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    # a registry with thousands of files, as real ones have: stock's existence check walks them all
+    server = server_factory(kind, prefill=3000)
+    winners: dict[str, bytes] = {}
+    for trial in range(TRIALS):
+        version = f"1.0.{trial}"
+        variants = [make_wheel("racepkg", version, payload=os.urandom(16 << 20)) for _ in range(2)]
+        codes: list[int] = [0, 0]
+        barrier = threading.Barrier(2)
+
+        def send(i: int, name: str, data: bytes, barrier: threading.Barrier, codes: list[int]) -> None:
+            barrier.wait()
+            codes[i] = server.upload(name, data)
+
+        threads = [threading.Thread(target=send, args=(i, *variants[i], barrier, codes)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert sorted(codes)[0] == 200 and sorted(codes)[1] in (400, 409), f"trial {trial}: {codes}"
+        winner = variants[codes.index(200)]
+        assert server.served_sha(winner[0]) == hashlib.sha256(winner[1]).hexdigest(), f"trial {trial}: mixed"
+        winners[winner[0]] = winner[1]
+        assert_listing_is_true(server, "racepkg", winners)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_restart_keeps_everything(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    files = dict(make_wheel("keeppkg", f"2.0.{i}", payload=os.urandom(1 << 16)) for i in range(3))
+    for name, data in files.items():
+        assert server.upload(name, data) == 200
+    before = server.listed("keeppkg")
+    server.stop()
+    server.start()
+    assert server.listed("keeppkg") == before and len(before) == 3
+    assert_listing_is_true(server, "keeppkg", files)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("who", ["anonymous", "wrong", "right"])
+@pytest.mark.parametrize("action", ["list", "download", "upload"])
+def test_auth_matrix(server_factory, kind: str, who: str, action: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    seed_name, seed = make_wheel("authpkg", "1.0.0")
+    assert server.upload(seed_name, seed) == 200
+    auth = {"anonymous": None, "wrong": (USER, "nope"), "right": (USER, PASSWORD)}[who]
+    if action == "upload":
+        name, data = make_wheel("authpkg", "1.0.1")
+        code = server.upload(name, data, auth=auth)
+        assert (code == 200) == (who == "right"), code
+        assert (name in server.listed("authpkg")) == (who == "right")
+    else:
+        path = "/simple/authpkg/" if action == "list" else f"/packages/{seed_name}"
+        resp = requests.get(f"{server.url}{path}", auth=auth, timeout=10)
+        assert resp.status_code == 200  # reads are anonymous by default
+
+
+BAD = {
+    "corrupt-zip": ("badzip-1.0.0-py3-none-any.whl", b"PK\x03\x04 this is not a zip archive" * 100),
+    "metadata-mismatch": make_wheel("mismatch", "1.0.0", meta_name="other-project"),
+    "version-mismatch": make_wheel("vmismatch", "1.0.0", meta_version="9.9.9"),
+    "invalid-version": ("badver-notaversion-py3-none-any.whl", make_wheel("badver", "1.0.0")[1]),
+    "traversal": ("../escape-1.0.0-py3-none-any.whl", make_wheel("escape", "1.0.0")[1]),
+    "control-char": ("ctrl\x01-1.0.0-py3-none-any.whl", make_wheel("ctrl", "1.0.0")[1]),
+    "non-normalised-name": ("Caps.Name-1.0.0-py3-none-any.whl", make_wheel("caps-name", "1.0.0")[1]),
+}
+
+
+STOCK_REFUSES = {"control-char", "invalid-version", "traversal"}  # stock checks file names, not contents
+
+
+def bad_cases() -> list[object]:
+    cases: list[object] = []
+    for case in sorted(BAD):
+        cases.append(pytest.param("helperhub", case, id=f"helperhub-{case}"))
+        marks = () if case in STOCK_REFUSES else pytest.mark.xfail(
+            strict=True, reason="stock stores any bytes under a dist-like name")
+        cases.append(pytest.param("stock", case, marks=marks, id=f"stock-{case}"))
+    return cases
+
+
+@pytest.mark.parametrize(("kind", "case"), bad_cases())
+def test_bad_uploads_are_refused_and_leave_nothing(server_factory, kind: str, case: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    filename, data = BAD[case]
+    code = server.upload(filename, data)
+    assert 400 <= code < 500, code
+    left = [p.name for p in server.packages.rglob("*") if not p.name.startswith(".")]
+    assert left == [], left
+    assert not (server.tmp / "escape-1.0.0-py3-none-any.whl").exists()
+
+
+@pytest.mark.parametrize("kind", stock_fails("stock has no upload size limit"))
+def test_oversize_upload_is_refused(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind, max_upload_mb=1)
+    filename, data = make_wheel("hugepkg", "1.0.0", payload=os.urandom(3 << 20))
+    assert server.upload(filename, data) == 413
+    assert [p.name for p in server.packages.iterdir() if not p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_link_hash_matches_the_served_bytes(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    files = dict(make_wheel("hashpkg", f"3.0.{i}", payload=os.urandom(1 << 18)) for i in range(4))
+    for name, data in files.items():
+        assert server.upload(name, data) == 200
+    assert len(server.listed("hashpkg")) == 4
+    assert_listing_is_true(server, "hashpkg", files)
+
+
+def _quiet(fn, *args: object) -> None:  # type: ignore[no-untyped-def]
+    with contextlib.suppress(requests.RequestException):
+        fn(*args)
