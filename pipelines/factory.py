@@ -42,6 +42,7 @@ from .profiles import retarget
 
 PINS_ENV = "HELPERHUB_PINS"
 DEFAULT_BASE = "python:3.11-slim"
+ISOLATED = "--isolated"
 
 
 @dataclass
@@ -116,7 +117,9 @@ def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[Pack
     base = delivery.base_image or (retarget(released_base, delivery.image_registry) if released_base else DEFAULT_BASE)
     return {
         "base_image": base,
-        "packages_to_install": packages,
+        # --isolated: no pip setting of the base image (an extra index in its environment) can add
+        # another index; the private index below is the only one pip sees
+        "packages_to_install": [ISOLATED, *packages],
         "pip_index_urls": [index_url],
         "pip_trusted_hosts": trusted_hosts(index_url),
     }

@@ -59,7 +59,7 @@ def add_user(htpasswd: Path, user: str, password: str) -> None:
 
     ht = HtpasswdFile(str(htpasswd), new=not htpasswd.exists(), default_scheme="portable")
     ht.set_password(user, password)
-    atomic_write_text(htpasswd, ht.to_string().decode())
+    atomic_write_text(htpasswd, ht.to_string().decode(), mode=0o640)
 
 
 def ensure_credentials(reg: EmbeddedRegistry) -> tuple[str, str]:
@@ -70,11 +70,7 @@ def ensure_credentials(reg: EmbeddedRegistry) -> tuple[str, str]:
     reg.state.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(24)
     add_user(reg.htpasswd, UPLOADER, password)
-    old = os.umask(0o077)
-    try:
-        atomic_write_text(reg.credentials, json.dumps({"username": UPLOADER, "password": password}))
-    finally:
-        os.umask(old)
+    atomic_write_text(reg.credentials, json.dumps({"username": UPLOADER, "password": password}), mode=0o600)
     return UPLOADER, password
 
 

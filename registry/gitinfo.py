@@ -63,5 +63,10 @@ def tag_release(root: Path, tag: str) -> bool:
     """Create the release tag at HEAD unless it exists; True if it was created."""
     if _git(root, "tag", "--list", tag):
         return False
-    _git(root, "tag", tag)
+    try:
+        _git(root, "tag", tag)
+    except GitError:
+        if _git(root, "tag", "--list", tag):  # a concurrent release tagged it first
+            return False
+        raise
     return True

@@ -90,7 +90,13 @@ def publish(
             raise IntegrityError(f"{msg}; released files never change: bump the version")
         warn(f"{msg}; keeping the registry's copy")
     if plan.upload:
-        twine_upload(settings, plan.upload)
+        try:
+            twine_upload(settings, plan.upload)
+        except RegistryError:
+            # A concurrent release may have uploaded the same bytes first: that is success.
+            again, _ = plan_publish(settings, plan.upload)
+            if again.upload or (again.conflicts and immutable):
+                raise
     served: dict[str, IndexFile] = {}
     for path in plan.upload:
         name = dist_project(path.name)

@@ -66,6 +66,10 @@ def build_app(settings: ServerSettings) -> WsgiApp:
     backend = HardenedBackend(config, settings.packages, settings.max_upload_bytes)
     config.backend = RefusingProxy(backend)
     app: WsgiApp = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
+    if not settings.auth_reads:  # with authenticated reads every request goes through pypiserver's auth
+        from .fastreads import FastReads
+
+        app = FastReads(app, backend)
     return UploadLimit(app, settings.max_upload_bytes)
 
 

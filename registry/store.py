@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from packaging.utils import canonicalize_name
 from pypiserver.backend import Backend
 from pypiserver.core import PkgFile
 from pypiserver.pkg_helpers import guess_pkgname_and_version
 
 from .lock import atomic_write_text
+from .pages import PAGES_DIR, PageCache
 from .validate import UploadRefused, check_archive, check_filename
 
 RECORD = ".helperhub-sha256.json"
@@ -61,7 +63,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._files: dict[str, Stored] = {}
-        self.generation = 0  # bumped on every change: lets readers cache rendered pages
+        self.pages = PageCache(self.root / PAGES_DIR)
         self._load()
 
     # -- state ----------------------------------------------------------------------------------
@@ -80,6 +82,8 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             sha = recorded.get(path.name) or _sha256_file(path)
             self._files[path.name] = Stored(path.name, sha, path.stat().st_size)
         self._save_record()
+        self.pages.rebuild({n: s.sha256 for n, s in self._files.items()},
+                           {n: _project(n) for n in self._files})
 
     def _save_record(self) -> None:
         atomic_write_text(
@@ -139,11 +143,16 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                     raise UploadConflict(f"{filename} already exists; released files never change") from None
                 _fsync_dir(self.root)
                 self._files[filename] = stored
-                self.generation += 1
                 self._save_record()
+                self.pages.add(_project(filename), filename, stored.sha256)
             return stored
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _project(filename: str) -> str:
+    guessed = guess_pkgname_and_version(filename)
+    return canonicalize_name(guessed[0] if guessed else filename)
 
 
 def _temp_file(root: Path) -> tuple[int, str]:

@@ -91,7 +91,7 @@ def test_package_mode_uses_one_index_and_exact_pins(tmp_path: Path, pin_by: str)
         assert container["image"] == BASE  # type: ignore[index]
         assert script.count("--index-url http://127.0.0.1:8080/simple/") == 1, name
         assert "--extra-index-url" not in script and "--trusted-host 127.0.0.1 " in script
-        assert "'kfp==2.17.3'" in script
+        assert "'kfp==2.17.3'" in script and "'--isolated'" in script
         wanted = "==1.0.0" if pin_by == "version" else f"#sha256={SHA}"
         assert "tabular-helpers" in script and wanted in script, name
         pins = json.loads(next(e["value"] for e in container["env"] if e["name"] == PINS_ENV))  # type: ignore[index]

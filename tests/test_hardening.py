@@ -192,7 +192,8 @@ def test_bad_uploads_are_refused_and_leave_nothing(server_factory, kind: str, ca
     filename, data = BAD[case]
     code = server.upload(filename, data)
     assert 400 <= code < 500, code
-    left = [p.name for p in server.packages.rglob("*") if not p.name.startswith(".")]
+    left = [str(p.relative_to(server.packages)) for p in server.packages.rglob("*")
+            if not any(part.startswith(".") for part in p.relative_to(server.packages).parts)]
     assert left == [], left
     assert not (server.tmp / "escape-1.0.0-py3-none-any.whl").exists()
 

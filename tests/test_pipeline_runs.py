@@ -73,7 +73,7 @@ def test_pins_check_fails_on_an_altered_sha(released_all: ReleasedRepo, tmp_path
     pin = lock.require("tabular-helpers", fix="-")
     altered = lock.with_pin(dataclasses.replace(pin, sha256="0" * 64))
     problems = check_pins(altered)
-    assert [p.name for p in problems] == ["tabular-helpers"]
+    assert problems and {p.name for p in problems} == {"tabular-helpers"}
     assert "lock has 000000" in problems[0].message
 
 
