@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help venv release images bump registry-up registry-down registry-serve engine \
         test check lint typecheck clean compose-up compose-down pins pins-bump pins-check \
-        who-pins compile demo hardening-table registry-image manifests
+        who-pins compile demo hardening-table registry-image manifests bench
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -82,7 +82,7 @@ compose-down: ## Stop the Compose services (volumes stay)
 	docker-compose down
 
 lint: venv ## ruff
-	$(BIN)/ruff check registry images pipelines helperhub tests helpers
+	$(BIN)/ruff check registry images pipelines helperhub bench tests helpers
 
 typecheck: venv ## mypy --strict, of the tooling and of each helper package
 	$(BIN)/mypy
@@ -95,6 +95,12 @@ test: venv check ## Run every test (provisions the engine first)
 
 hardening-table: venv ## Run the side-by-side hardening tests and write docs/hardening.md from them
 	HUB_HARDENING_TABLE=docs/hardening.md $(BIN)/python -m pytest -q -m sidebyside tests/test_hardening.py
+
+bench: venv ## Benchmarks P1-P4 side by side; writes docs/benchmarks.{json,md,png} (needs the engine)
+	@bash images/engine.sh >/dev/null
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk nginx-light >/dev/null; }
+	@eval "$$(bash images/engine.sh --env)" && $(BIN)/python -m bench
 
 clean: ## Remove build outputs (not the registry's packages)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.errors import ConfigError
 from registry.index import IndexSettings
 from registry.lock import PackagePin
 
@@ -35,6 +36,14 @@ def helper_requirement(pin: PackagePin, extras: tuple[str, ...]) -> str:
     return f"{pin.name}{extra} @ {pin.url}#sha256={pin.sha256}"
 
 
+def dependency_words(requires: tuple[str, ...]) -> str:
+    """Requirements as one shell word list (the Dockerfile expands it unquoted, globbing off)."""
+    for req in requires:
+        if not req or any(c.isspace() for c in req) or any(c in req for c in "'\"$`;&|"):
+            raise ConfigError(f"requirement {req!r} cannot be passed to the image build; fix pins.json")
+    return " ".join(requires)
+
+
 def expected_labels(pin: PackagePin) -> dict[str, str]:
     """The labels that say what is inside; an existing tag must carry exactly these."""
     return {
@@ -51,6 +60,7 @@ def image_spec(
 ) -> ImageSpec:
     args = {
         "BASE_IMAGE": base_image,
+        "DEPENDENCIES": dependency_words(pin.requires),
         "INDEX_URL": index.simple_url,
         "TRUSTED_HOST": index.host,
         "REQUIREMENT": helper_requirement(pin, extras),

@@ -31,16 +31,24 @@ def docker_client(timeout: int = 600) -> Any:
 
 
 def check_stream(entries: Iterable[dict[str, Any]], what: str, log: Log) -> list[dict[str, Any]]:
-    """Consume a build or push stream; the first error entry becomes an EngineError."""
-    seen = []
+    """Consume a build or push stream; the first error entry becomes an EngineError that names
+    the failing step and the last line the step printed (pip's own error, say)."""
+    seen: list[dict[str, Any]] = []
+    last_output = ""
     for entry in entries:
         seen.append(entry)
         if "error" in entry or "errorDetail" in entry:
-            detail = entry.get("errorDetail", {}).get("message") or entry.get("error", "")
-            raise EngineError(f"{what} failed: {str(detail).strip()}")
+            detail = str(entry.get("errorDetail", {}).get("message") or entry.get("error", "")).strip()
+            if len(detail) > 300:
+                detail = detail[:140] + " ... " + detail[-140:]
+            cause = f" (last output: {last_output})" if last_output else ""
+            raise EngineError(f"{what} failed: {detail}{cause}")
         text = entry.get("stream") or entry.get("status")
         if text and text.strip():
             log(text.rstrip())
+            line = text.strip().splitlines()[-1]
+            if not line.startswith(("Step ", "---> ", " ---> ")):
+                last_output = line
     return seen
 
 

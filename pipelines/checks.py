@@ -19,8 +19,13 @@ def __helperhub_check(pins_json):
     import json
 
     for pin in json.loads(pins_json):
-        module = importlib.import_module(pin["module"])
-        found = getattr(module, "__version__", None)
+        if pin["mode"] in ("image", "package"):  # installed: its metadata says, no import needed
+            try:
+                found = importlib.metadata.version(pin["name"])
+            except importlib.metadata.PackageNotFoundError:
+                found = None
+        else:  # working-tree source: only the module knows its version
+            found = getattr(importlib.import_module(pin["module"]), "__version__", None)
         if found != pin["version"]:
             raise RuntimeError(
                 f"helperhub: {pin['name']} {found} is installed but this step is pinned to "

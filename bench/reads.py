@@ -1,0 +1,53 @@
+"""P3: registry reads at scale — stock pypiserver, the project's registry (alone and behind its
+nginx front) and nginx serving the same tree statically, 64 concurrent clients each."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from .servers import free_port, make_tree, nginx, process, registry_cmd, stock_cmd
+from .wrk import Load, run_wrk
+
+
+@dataclass(frozen=True)
+class ReadRow:
+    server: str
+    target: str  # "page" or "download"
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _median(loads: list[Load]) -> Load:
+    return Load(
+        statistics.median(x.rps for x in loads), statistics.median(x.p50_ms for x in loads),
+        statistics.median(x.p99_ms for x in loads), sum(x.errors for x in loads),
+    )
+
+
+def measure_reads(work: Path, seconds: int, repeats: int, log: object = print) -> list[ReadRow]:
+    packages = work / "packages"
+    project, wheel = make_tree(packages)
+    work.chmod(0o755)
+    paths = {"page": f"/simple/{project}/", "download": f"/packages/{wheel}"}
+    rows: list[ReadRow] = []
+    reg_port, stock_port = free_port(), free_port()
+    reg_url = f"http://127.0.0.1:{reg_port}/simple/"
+    with process(registry_cmd(packages, reg_port), reg_url, work / "registry.log") as registry, \
+            process(stock_cmd(packages, stock_port), f"http://127.0.0.1:{stock_port}/simple/",
+                    work / "stock.log") as stock, \
+            nginx(packages, work / "front", app=f"127.0.0.1:{reg_port}") as front, \
+            nginx(packages, work / "static", app=None) as static:
+        servers = {"stock pypiserver": stock, "helperhub registry": registry,
+                   "helperhub registry + nginx front": front, "nginx static": static}
+        for name, base in servers.items():
+            for target, path in paths.items():
+                loads = [run_wrk(base + path, seconds=seconds) for _ in range(repeats)]
+                med = _median(loads)
+                rows.append(ReadRow(name, target, med.rps, med.p50_ms, med.p99_ms, med.errors))
+                log(f"P3 {name:34s} {target:8s} {med.rps:10.0f} req/s  p50 {med.p50_ms:7.2f} ms  "  # type: ignore[operator]
+                    f"p99 {med.p99_ms:7.2f} ms")
+    return rows

@@ -1,0 +1,89 @@
+"""The benchmark table, docs/benchmarks.json and the chart, from the measured figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from registry.lock import atomic_write_text
+
+from .reads import ReadRow
+
+# key: (label, goal, "max" if the figure must stay at or below the goal else "min")
+GOALS: dict[str, tuple[str, float, str]] = {
+    "image_vs_bare_ratio": ("P1 step start: image pin / bare base", 1.1, "max"),
+    "package_vs_pip_ratio": ("P1 step start: package pin / raw pip install", 1.2, "max"),
+    "release_vs_bare_ratio": ("P2 release / bare build+twine+docker build+push", 1.3, "max"),
+    "noop_release_s": ("P2 unchanged re-release (s)", 2.0, "max"),
+    "registry_vs_stock_ratio": ("P3 registry / stock pypiserver (req/s)", 10.0, "min"),
+    "registry_vs_nginx_ratio": ("P3 registry / nginx static (req/s)", 0.5, "min"),
+    "registry_p99_ms": ("P3 registry p99 (ms)", 50.0, "max"),
+    "image_overhead_ratio": ("P4 image over base / installed closure", 1.05, "max"),
+}
+
+
+def ratios(
+    step: dict[str, float], rel: dict[str, float], reads: list[ReadRow], size: dict[str, float]
+) -> dict[str, float]:
+    by = {(r.server, r.target): r for r in reads}
+    front, stock, static = "helperhub registry + nginx front", "stock pypiserver", "nginx static"
+    targets = ("page", "download")
+    stock_page = max(by[(stock, "page")].rps, 1e-3)
+    return {
+        "image_vs_bare_ratio": step["step_image_s"] / step["step_bare_s"],
+        "package_vs_pip_ratio": step["step_package_s"] / step["step_raw_pip_s"],
+        "release_vs_bare_ratio": rel["release_s"] / rel["bare_total_s"],
+        "noop_release_s": rel["noop_release_s"],
+        "registry_vs_stock_ratio": by[(front, "page")].rps / stock_page,
+        "registry_vs_nginx_ratio": min(by[(front, t)].rps / by[(static, t)].rps for t in targets),
+        "registry_p99_ms": max(by[(front, t)].p99_ms for t in targets),
+        "image_overhead_ratio": size["image_added_mb"] / size["closure_mb"],
+    }
+
+
+def met(key: str, value: float) -> bool:
+    _, goal, kind = GOALS[key]
+    return value <= goal if kind == "max" else value >= goal
+
+
+def table(keys: dict[str, float]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for key, (label, goal, kind) in GOALS.items():
+        value = keys.get(key, math.nan)
+        rows.append((label, f"{value:.3g}", f"{'≤' if kind == 'max' else '≥'} {goal:g}",
+                     "met" if met(key, value) else "MISSED"))
+    return rows
+
+
+def write_docs(out: Path, keys: dict[str, float], figures: dict[str, Any], reads: list[ReadRow]) -> None:
+    data = {**{k: round(v, 4) for k, v in keys.items()}, "figures": figures,
+            "reads": [asdict(r) for r in reads]}
+    atomic_write_text(out / "benchmarks.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+    lines = ["| measure | value | goal | |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in table(keys)]
+    lines += ["", "| server | target | req/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r.server} | {r.target} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
+              for r in reads]
+    atomic_write_text(out / "benchmarks.md", "\n".join(lines) + "\n")
+    chart(out / "benchmarks.png", keys, figures)
+
+
+def chart(path: Path, keys: dict[str, float], figures: dict[str, Any]) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
+    axes = fig.subplots(2, 4).ravel()
+    for ax, (key, (label, goal, _kind)) in zip(axes, GOALS.items(), strict=True):
+        value = keys.get(key, math.nan)
+        ax.bar([0], [value], color="tab:green" if met(key, value) else "tab:red", width=0.5)
+        ax.axhline(goal, color="black", linestyle="--", linewidth=1)
+        ax.set_title(label, fontsize=8)
+        ax.set_xticks([])
+        ax.text(0, value, f"{value:.3g}", ha="center", va="bottom", fontsize=9)
+        if key == "registry_vs_stock_ratio":
+            ax.set_yscale("log")
+    fig.suptitle("helperhub benchmarks (dashed line: goal; green: met)")
+    fig.savefig(path, dpi=100)
