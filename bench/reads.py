@@ -35,9 +35,9 @@ def measure_reads(work: Path, seconds: int, repeats: int, log: object = print) -
     paths = {"page": f"/simple/{project}/", "download": f"/packages/{wheel}"}
     rows: list[ReadRow] = []
     reg_port, stock_port = free_port(), free_port()
-    reg_url = f"http://127.0.0.1:{reg_port}/simple/"
-    with process(registry_cmd(packages, reg_port), reg_url, work / "registry.log") as registry, \
-            process(stock_cmd(packages, stock_port), f"http://127.0.0.1:{stock_port}/simple/",
+    with process(registry_cmd(packages, reg_port), f"http://127.0.0.1:{reg_port}/health",
+                 work / "registry.log") as registry, \
+            process(stock_cmd(packages, stock_port), f"http://127.0.0.1:{stock_port}/health",
                     work / "stock.log") as stock, \
             nginx(packages, work / "front", app=f"127.0.0.1:{reg_port}") as front, \
             nginx(packages, work / "static", app=None) as static:

@@ -16,7 +16,7 @@ from .reads import ReadRow
 GOALS: dict[str, tuple[str, float, str]] = {
     "image_vs_bare_ratio": ("P1 step start: image pin / bare base", 1.1, "max"),
     "package_vs_pip_ratio": ("P1 step start: package pin / raw pip install", 1.2, "max"),
-    "release_vs_bare_ratio": ("P2 release / bare build+twine+docker build+push", 1.3, "max"),
+    "release_vs_bare_ratio": ("P2 release / bare pytest+build+twine+docker build+push", 1.3, "max"),
     "noop_release_s": ("P2 unchanged re-release (s)", 2.0, "max"),
     "registry_vs_stock_ratio": ("P3 registry / stock pypiserver (req/s)", 10.0, "min"),
     "registry_vs_nginx_ratio": ("P3 registry / nginx static (req/s)", 0.5, "min"),
@@ -25,13 +25,16 @@ GOALS: dict[str, tuple[str, float, str]] = {
 }
 
 
+STOCK_FLOOR_RPS = 0.2  # when stock completes no request in a run, count it as one per 5 s (flattering it)
+
+
 def ratios(
     step: dict[str, float], rel: dict[str, float], reads: list[ReadRow], size: dict[str, float]
 ) -> dict[str, float]:
     by = {(r.server, r.target): r for r in reads}
     front, stock, static = "helperhub registry + nginx front", "stock pypiserver", "nginx static"
     targets = ("page", "download")
-    stock_page = max(by[(stock, "page")].rps, 1e-3)
+    stock_page = max(by[(stock, "page")].rps, STOCK_FLOOR_RPS)
     return {
         "image_vs_bare_ratio": step["step_image_s"] / step["step_bare_s"],
         "package_vs_pip_ratio": step["step_package_s"] / step["step_raw_pip_s"],

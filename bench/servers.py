@@ -68,7 +68,7 @@ def process(cmd: list[str], url: str, log: Path) -> Iterator[str]:
         proc = subprocess.Popen(cmd, stdout=out, stderr=out, start_new_session=True)
     try:
         wait_up(url, proc)
-        yield url.rsplit("/simple/", 1)[0]
+        yield url.rsplit("/", 1)[0] if url.endswith("/health") else url.rsplit("/simple/", 1)[0]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)

@@ -65,6 +65,6 @@ def stack(work: Path, base_image: str) -> Iterator[Stack]:
     oci = f"127.0.0.1:{oci_port}"
     (work / "oci.yml").write_text(registry_config(oci, work / "oci"))
     with process([sys.executable, "-m", "registry", "--port", str(port), "--packages", str(packages),
-                  "--htpasswd", str(htpasswd)], f"http://127.0.0.1:{port}/simple/", work / "registry.log"), \
+                  "--htpasswd", str(htpasswd)], f"http://127.0.0.1:{port}/health", work / "registry.log"), \
             process(["docker-registry", "serve", str(work / "oci.yml")], f"http://{oci}/v2/", work / "oci.log"):
         yield Stack(root, IndexSettings(f"http://127.0.0.1:{port}", USER, PASSWORD), packages, oci, base_image)
