@@ -31,6 +31,7 @@ def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="helperhub-bench-") as tmp:
         work = Path(tmp)
+        work.chmod(0o755)  # nginx workers (an unprivileged user) read the trees below it
         reads = measure_reads(work / "reads", args.seconds, args.repeats, console.print)
         with stack(work / "stack", args.base_image) as st:
             rel = measure_release(st, console.print)

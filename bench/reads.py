@@ -7,6 +7,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from .servers import free_port, make_tree, nginx, process, registry_cmd, stock_cmd
 from .wrk import Load, run_wrk
 
@@ -28,6 +30,13 @@ def _median(loads: list[Load]) -> Load:
     )
 
 
+def check_answer(url: str, expect: str | None, size: int | None) -> None:
+    """Load only a server that answers right: 200, the listed file, the whole file."""
+    resp = requests.get(url, timeout=60)
+    if resp.status_code != 200 or (expect and expect not in resp.text) or (size and len(resp.content) != size):
+        raise RuntimeError(f"{url} answered {resp.status_code} ({len(resp.content)} bytes): not measurable")
+
+
 def measure_reads(work: Path, seconds: int, repeats: int, log: object = print) -> list[ReadRow]:
     packages = work / "packages"
     project, wheel = make_tree(packages)
@@ -45,6 +54,8 @@ def measure_reads(work: Path, seconds: int, repeats: int, log: object = print) -
                    "helperhub registry + nginx front": front, "nginx static": static}
         for name, base in servers.items():
             for target, path in paths.items():
+                check_answer(base + path, expect=wheel if target == "page" else None,
+                             size=(packages / wheel).stat().st_size if target == "download" else None)
                 loads = [run_wrk(base + path, seconds=seconds) for _ in range(repeats)]
                 med = _median(loads)
                 rows.append(ReadRow(name, target, med.rps, med.p50_ms, med.p99_ms, med.errors))

@@ -34,6 +34,9 @@ def ratios(
     by = {(r.server, r.target): r for r in reads}
     front, stock, static = "helperhub registry + nginx front", "stock pypiserver", "nginx static"
     targets = ("page", "download")
+    failed = [f"{r.server} {r.target}" for r in reads if r.errors and r.server != stock]
+    if failed:  # a figure made of errors measures nothing
+        raise RuntimeError(f"load runs had errors or non-2xx answers: {', '.join(failed)}")
     stock_page = max(by[(stock, "page")].rps, STOCK_FLOOR_RPS)
     return {
         "image_vs_bare_ratio": step["step_image_s"] / step["step_bare_s"],

@@ -28,7 +28,7 @@ class FrontSettings:
 def render_nginx_conf(s: FrontSettings) -> str:
     pages = (s.packages / PAGES_DIR).resolve()
     packages = s.packages.resolve()
-    fallback = "error_page 404 = @app;" if s.app else ""
+    fallback = "@app" if s.app else "=404"  # what try_files does when the file is not there
     temps = "\n".join(f"  {k}_temp_path {s.state / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     app_locations = f"""
     location / {{
@@ -53,22 +53,24 @@ http {{
   server {{
     listen {s.listen} backlog=4096;
     location = /simple/ {{
-      alias {pages}/;
-      index index.html;
+      root {pages};
       default_type text/html;
       add_header Cache-Control no-cache;
+      try_files /index.html =404;
     }}
     location ~ ^/simple/([a-z0-9][a-z0-9-]*)/$ {{
-      alias {pages}/$1/index.html;
+      root {pages};
       default_type text/html;
       add_header Cache-Control no-cache;
-      {fallback}
+      try_files /$1/index.html {fallback};
     }}
     location ~ ^/packages/([^/.][^/]*)$ {{
-      alias {packages}/$1;
+      root {packages};
       default_type application/octet-stream;
       add_header Cache-Control "{FILE_CACHE}";
-      {fallback}
+      open_file_cache max=20000 inactive=120s;  # released files never change: keep them open
+      open_file_cache_valid 60s;
+      try_files /$1 {fallback};
     }}{app_locations}
   }}
 }}

@@ -50,11 +50,12 @@ def test_good_file_names_pass() -> None:
 def test_nginx_front_serves_pages_and_files_and_proxies_the_rest(tmp_path: Path) -> None:
     conf = render_nginx_conf(FrontSettings("127.0.0.1:9000", tmp_path / "pk", tmp_path / "st", app="127.0.0.1:8080"))
     assert "listen 127.0.0.1:9000" in conf
-    assert f"alias {(tmp_path / 'pk' / '.simple').resolve()}/$1/index.html;" in conf
+    assert f"root {(tmp_path / 'pk' / '.simple').resolve()};" in conf
+    assert "try_files /$1/index.html @app;" in conf
     assert "location ~ ^/packages/([^/.][^/]*)$" in conf  # no hidden temp files served
     assert "proxy_pass http://127.0.0.1:8080;" in conf and "immutable" in conf
     static = render_nginx_conf(FrontSettings("127.0.0.1:9000", tmp_path / "pk", tmp_path / "st"))
-    assert "proxy_pass" not in static
+    assert "proxy_pass" not in static and "try_files /$1 =404;" in static
 
 
 def test_dependency_words_refuse_shell_syntax() -> None:
@@ -76,3 +77,12 @@ Requests/sec:   9146.20
 """
     load = parse_wrk(out)
     assert (load.rps, load.p50_ms, load.p99_ms, load.errors) == (9146.2, 4.75, 12.28, 3)
+
+
+def test_compose_front_config_is_the_rendered_one() -> None:
+    from .conftest import REPO
+
+    committed = (REPO / "registry/nginx/compose.conf").read_text()
+    rendered = render_nginx_conf(FrontSettings("0.0.0.0:8080", Path("/data/packages"), Path("/tmp/nginx"),
+                                               app="registry-app:8081"))
+    assert committed.split("\n", 1)[1] == rendered  # first line: a comment naming the renderer
