@@ -18,6 +18,9 @@ from .setup import Stack
 from .steps import small_step
 
 
+CHEAP_RUNS = 3  # per repeat, for the variants that start in well under a second
+
+
 def bare_image(st: Stack, kfp_version: str) -> str:
     """The Python base with only the kfp runtime: a KFP step that uses no helpers."""
     tag = f"{st.oci}/bare-kfp:{kfp_version}"
