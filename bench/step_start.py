@@ -17,7 +17,6 @@ from registry.lock import load_lock
 from .setup import Stack
 from .steps import small_step
 
-
 CHEAP_RUNS = 3  # per repeat, for the variants that start in well under a second
 
 
