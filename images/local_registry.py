@@ -4,10 +4,9 @@ storing under the checkout's git-ignored state folder."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
+from registry.background import start_background
 from registry.errors import EngineError
 from registry.lock import atomic_write_text
 
@@ -36,19 +35,9 @@ def ensure_oci_registry(addr: str, state: Path, timeout: float = 15.0) -> bool:
     state.mkdir(parents=True, exist_ok=True)
     config = state / "oci-registry.yml"
     atomic_write_text(config, registry_config(addr, (state / "oci").resolve()))
-    with (state / "oci-registry.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-    atomic_write_text(state / "oci-registry.pid", f"{proc.pid}\n")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if registry_answers(addr):
-            return True
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
+    log, pidfile = state / "oci-registry.log", state / "oci-registry.pid"
+    if start_background([binary, "serve", str(config)], log, pidfile, lambda: registry_answers(addr), timeout):
+        return True
     raise EngineError(
         f"the local OCI registry did not start on {addr} (log {state / 'oci-registry.log'}); "
         "free the port or set HUB_OCI_REGISTRY"

@@ -10,12 +10,12 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .background import start_background
 from .errors import RegistryError
 from .index import IndexSettings, health
 from .lock import atomic_write_text
@@ -99,19 +99,8 @@ def start(reg: EmbeddedRegistry, timeout: float = 20.0) -> IndexSettings:
         "--host", reg.host, "--port", str(reg.port),
         "--packages", str(reg.packages), "--htpasswd", str(reg.htpasswd),
     ]
-    with reg.logfile.open("ab") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    atomic_write_text(reg.pidfile, f"{proc.pid}\n")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if health(settings):
-            return settings
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
+    if start_background(cmd, reg.logfile, reg.pidfile, lambda: health(settings), timeout):
+        return settings
     stop(reg)
     tail = reg.logfile.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
     raise RegistryError(
