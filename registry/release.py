@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,12 +111,13 @@ def release_wheel(
         return WheelRelease(same, noop=True)
 
     _check_local_deps(settings, project, projects)
-    if settings.run_tests:
-        with report.step(f"testing {project.name}"):
-            run_tests(project, projects)
     build_root = settings.cache / "build"
     build_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"{project.name}-", dir=build_root) as outdir:
+    # The tests run beside the build and the closure mirror (third-party wheels only); nothing of
+    # the helper is uploaded before they pass.
+    with ThreadPoolExecutor(max_workers=1) as pool, \
+            tempfile.TemporaryDirectory(prefix=f"{project.name}-", dir=build_root) as outdir:
+        tests = pool.submit(run_tests, project, projects) if settings.run_tests else None
         with report.step(f"building {project.name} {version}"):
             epoch = gitinfo.source_epoch(root, project.path)
             dists = build_dists(project, Path(outdir) / "dist", epoch)
@@ -124,6 +126,9 @@ def release_wheel(
             closure = fetch_closure(reqs, settings.cache)
         with report.step(f"mirroring {len(closure)} dependency wheels into the registry"):
             mirrored = publish(settings.index, closure, immutable=False, warn=report.warn)
+        if tests is not None:
+            with report.step(f"testing {project.name}"):
+                tests.result()
         with report.step(f"uploading {dists.wheel.name} and {dists.sdist.name}"):
             uploaded = publish(settings.index, [dists.wheel, dists.sdist])
         wheel_sha, sdist_sha = file_sha256(dists.wheel), file_sha256(dists.sdist)

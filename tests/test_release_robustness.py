@@ -55,7 +55,7 @@ def assert_consistent(root: Path, index: RunningIndex, oci: str) -> None:
 
 # what the release prints when it enters each stage (the kill comes right after)
 STAGES = {
-    "during-build": "testing tabular-helpers",
+    "during-build": "building tabular-helpers",  # the tests and the closure check still run
     "after-wheel-upload": "uploading tabular_helpers",
     "during-image-build": "released (",
     "during-image-push": "building 127.0.0.1",
