@@ -68,6 +68,8 @@ def pins_show(root: Path | None) -> None:
     """Table of helper -> version, wheel sha256, image digest, modes."""
     lock = load_lock(s.resolve_root(root) / LOCK_NAME)
     table = Table("helper", "version", "wheel sha256", "image digest", "modes")
+    for column in table.columns:
+        column.overflow = "fold"
     for row in pins_rows(lock):
         table.add_row(*row)
     console.print(table)
@@ -114,6 +116,8 @@ def who_pins_cmd(root: Path | None) -> None:
         console.print("no compiled pipeline pins a helper (run `make compile`)")
         return
     table = Table("helper", "version", "mode", "pipeline", "component", "file")
+    for column in table.columns:
+        column.overflow = "fold"  # names are what the report is for: never cut them
     for u in sorted(usages, key=lambda u: (u.helper, u.version, u.file, u.component)):
         table.add_row(u.helper, u.version, u.mode, u.pipeline, u.component, u.file)
     console.print(table)
