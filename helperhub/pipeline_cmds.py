@@ -115,12 +115,14 @@ def who_pins_cmd(root: Path | None) -> None:
     if not usages:
         console.print("no compiled pipeline pins a helper (run `make compile`)")
         return
-    table = Table("helper", "version", "mode", "pipeline", "component", "file")
-    for column in table.columns:
-        column.overflow = "fold"  # names are what the report is for: never cut them
-    for u in sorted(usages, key=lambda u: (u.helper, u.version, u.file, u.component)):
-        table.add_row(u.helper, u.version, u.mode, u.pipeline, u.component, u.file)
-    console.print(table)
+    grouped: dict[tuple[str, str], dict[tuple[str, str, str], list[str]]] = {}
+    for u in usages:
+        grouped.setdefault((u.helper, u.version), {}).setdefault((u.file, u.pipeline, u.mode), []).append(u.component)
+    for (helper, version), places in sorted(grouped.items()):
+        console.print(f"[bold]{helper} {version}[/]")
+        for (file, pipeline, mode), components in sorted(places.items()):
+            console.print(f"  {file}  pipeline {pipeline} ({mode}): {', '.join(sorted(components))}", soft_wrap=True)
+
 
 
 @cli.command("compile")
