@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import fcntl
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from registry.errors import EngineError, IntegrityError
 from registry.index import IndexSettings
-from registry.lock import ImagePin, load_lock, update_lock
+from registry.lock import ImagePin, PackagePin, load_lock, update_lock
 from registry.progress import Reporter
 
 from . import engine
@@ -22,6 +26,8 @@ class ImageSettings:
     base_image: str  # e.g. python:3.11-slim or 127.0.0.1:5000/python:3.11-slim
     index: IndexSettings  # as the build reaches it (host networking)
     lock_path: Path
+    # one release at a time builds and pushes a tag on this machine (the engine is shared)
+    locks: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "helperhub-locks")
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,16 @@ def ensure_local(client: Any, image: str, report: Reporter) -> None:
                 ) from None
 
 
+@contextmanager
+def tag_lock(locks: Path, ref: str) -> Iterator[None]:
+    """Exclusive per image tag: a concurrent release waits, then finds the tag pushed."""
+    locks.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in ref)
+    with (locks / f"{safe}.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def release_image(
     settings: ImageSettings, name: str, extras: tuple[str, ...], client: Any, report: Reporter
 ) -> ImageRelease:
@@ -54,6 +70,13 @@ def release_image(
     A tag that exists with the release's labels is reused (no build); one with other labels is
     an error: a released image never changes."""
     pin = load_lock(settings.lock_path).require(name, fix=f"make release PACKAGE={name}")
+    with tag_lock(settings.locks, f"{settings.registry}/{name}:{pin.version}"):
+        return _release_image(settings, pin, extras, client, report)
+
+
+def _release_image(
+    settings: ImageSettings, pin: PackagePin, extras: tuple[str, ...], client: Any, report: Reporter
+) -> ImageRelease:
     ensure_local(client, settings.base_image, report)
     base = engine.repo_digest(client, settings.base_image)
     spec = image_spec(pin, registry=settings.registry, base_image=base, index=settings.index,
@@ -77,6 +100,7 @@ def release_image(
     image = ImagePin(
         ref=f"{spec.repository}@{digest}", tag=spec.ref, base_image=base, registry=settings.registry
     )
-    if pin.image != image:
-        update_lock(settings.lock_path, pin.with_image(image))
+    current = load_lock(settings.lock_path).get(pin.name)
+    if current is not None and current.image != image and current.version == pin.version:
+        update_lock(settings.lock_path, current.with_image(image))
     return ImageRelease(image, built)

@@ -151,7 +151,9 @@ def release_wheel(
         sdist=dists.sdist.name,
         sdist_sha256=sdist_sha,
         requires=tuple(reqs),
-        depends=tuple(r for r in project.requires if canonicalize_name(Requirement(r).name) in projects),
+        depends=tuple(
+            str(Requirement(r)) for r in project.requires if canonicalize_name(Requirement(r).name) in projects
+        ),
         image=previous.image if previous and previous.version == str(version) else None,
     )
     update_lock(settings.lock_path, pin)
