@@ -33,6 +33,11 @@ start_docker() {
   docker_ok && { log "docker engine already answers"; return 0; }
   command -v dockerd >/dev/null 2>&1 || install_missing
   mkdir -p "$STATE"
+  # A machine that was stopped leaves pid files behind; dockerd refuses to start if their pid now
+  # belongs to another process.
+  if ! pgrep -x dockerd >/dev/null 2>&1; then
+    rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
+  fi
   log "starting dockerd (overlay2, host networking only)"
   nohup dockerd --storage-driver=overlay2 --iptables=false --ip6tables=false --bridge=none \
     >"$STATE/dockerd.log" 2>&1 &
