@@ -89,14 +89,20 @@ def publish(
         if immutable:
             raise IntegrityError(f"{msg}; released files never change: bump the version")
         warn(f"{msg}; keeping the registry's copy")
-    if plan.upload:
+    pending = plan.upload
+    for attempt in range(3):
+        if not pending:
+            break
         try:
-            twine_upload(settings, plan.upload)
+            twine_upload(settings, pending)
+            break
         except RegistryError:
-            # A concurrent release may have uploaded the same bytes first: that is success.
-            again, _ = plan_publish(settings, plan.upload)
-            if again.upload or (again.conflicts and immutable):
-                raise
+            # A concurrent release may have uploaded some of the same bytes first: that is
+            # success for those files; upload what is still missing.
+            again, _ = plan_publish(settings, pending)
+            if (again.conflicts and immutable) or again.upload == pending or attempt == 2:
+                raise  # no progress: a real failure (credentials, a refused file, the network)
+            pending = again.upload
     served: dict[str, IndexFile] = {}
     for path in plan.upload:
         name = dist_project(path.name)
