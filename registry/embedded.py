@@ -92,6 +92,11 @@ def start(reg: EmbeddedRegistry, timeout: float = 20.0) -> IndexSettings:
     """Start the embedded registry unless it already answers; return how to reach it."""
     settings = settings_for(reg)
     if health(settings):
+        if _pid(reg) is None:
+            raise RegistryError(
+                f"a registry this checkout did not start answers on {reg.url}; its uploads need other "
+                "credentials: stop it, set HUB_REGISTRY_PORT, or point HUB_INDEX_URL at it"
+            )
         return settings
     reg.packages.mkdir(parents=True, exist_ok=True)
     cmd = [
