@@ -35,12 +35,17 @@ def git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
                           env=env).stdout.strip()
 
 
+def git_env() -> dict[str, str]:
+    """A committer identity for the throwaway checkout, whatever the machine's git config says."""
+    return {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+            "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+
+
 def make_checkout(dest: Path) -> Path:
     shutil.copytree(REPO / "helpers", dest / "helpers",
                     ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".mypy_cache", "build", "dist"))
     (dest / ".gitignore").write_text(".hub/\n.pins.json.lock\n")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    env = git_env()
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "helpers", env=env)
@@ -48,8 +53,7 @@ def make_checkout(dest: Path) -> Path:
 
 
 def commit_all(root: Path, message: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    env = git_env()
     git(root, "commit", "-qam", message, env=env)
 
 

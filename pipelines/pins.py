@@ -7,7 +7,6 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -19,7 +18,7 @@ from images.context import expected_labels, label_mismatch
 from images.oci import remote_image, split_repository
 from registry.errors import HubError, IntegrityError, LockError, RegistryError
 from registry.index import IndexSettings, fetch_sha256, project_files, verify_served
-from registry.lock import ImagePin, Lock, PackagePin, load_lock, update_lock
+from registry.lock import ImagePin, Lock, PackagePin, load_lock, release_time, update_lock
 from registry.versions import parse_version
 
 from .factory import PINS_ENV
@@ -82,7 +81,7 @@ def bump_pin(
         index_url=index.simple_url, kfp_version=kfp_version,
         commit=old.commit if old and old.version == str(wanted) else "",
         released_at=old.released_at if old and old.version == str(wanted)
-        else datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        else release_time(),
         source_sha256=old.source_sha256 if old and old.version == str(wanted) else "",
         sdist=sdists[0].filename if sdists else "", sdist_sha256=sdists[0].sha256 if sdists else "",
         requires=tuple(sorted({*third, f"kfp=={kfp_version}"})), depends=local,

@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,11 @@ class Lock:
             "format": LOCK_FORMAT,
             "packages": {n: self.packages[n].to_json() for n in sorted(self.packages)},
         }
+
+
+def release_time() -> str:
+    """The lock's timestamp format: UTC, to the second."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def load_lock(path: Path) -> Lock:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -15,7 +14,7 @@ from . import gitinfo
 from .build import build_dists, run_tests
 from .errors import ConfigError, IntegrityError, VersionError
 from .index import IndexSettings, newest_version, project_files, verify_served
-from .lock import LOCK_NAME, PackagePin, load_lock, update_lock
+from .lock import LOCK_NAME, PackagePin, load_lock, release_time, update_lock
 from .mirror import closure_requirements, fetch_closure
 from .progress import Reporter
 from .project import HelperProject, source_digest
@@ -146,7 +145,7 @@ def release_wheel(
         index_url=settings.index.simple_url,
         kfp_version=settings.kfp_version,
         commit=commit,
-        released_at=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        released_at=release_time(),
         source_sha256=source,
         sdist=dists.sdist.name,
         sdist_sha256=sdist_sha,
