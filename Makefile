@@ -13,7 +13,7 @@ MODE    ?= image
 PYTEST_ARGS ?=
 
 .PHONY: help venv release images bump registry-up registry-down registry-serve engine \
-        test check lint typecheck clean compose-up compose-down pins pins-bump pins-check \
+        test check lint typecheck imports clean compose-up compose-down pins pins-bump pins-check \
         who-pins compile demo hardening-table registry-image manifests bench
 
 help: ## Show the targets
@@ -70,10 +70,10 @@ engine: ## Provision a Docker engine, the OCI registry and the base image if mis
 	@bash images/engine.sh >/dev/null
 
 registry-image: venv ## Build the registry image offline, push it to HUB_OCI_REGISTRY, print its digest; OVERLAY=local|production pins it there
-	@$(ENGINE_ENV) $(BIN)/python -m registry.image $(foreach o,$(OVERLAY),--overlay $(o))
+	@$(ENGINE_ENV) $(HUB) registry image $(foreach o,$(OVERLAY),--overlay $(o))
 
 manifests: venv ## Render the registry's kustomize overlays into build/manifests/<overlay>.yaml
-	$(BIN)/python -m registry.manifests --out build/manifests
+	$(HUB) registry manifests --out build/manifests
 
 compose-up: ## Start pypiserver and the OCI registry with docker-compose
 	docker-compose up -d --build
@@ -82,13 +82,16 @@ compose-down: ## Stop the Compose services (volumes stay)
 	docker-compose down
 
 lint: venv ## ruff
-	$(BIN)/ruff check registry images pipelines helperhub bench tests helpers
+	$(BIN)/ruff check helperhub bench tests helpers
+
+imports: venv ## The layering contracts (import-linter): one-way layers, a server without release code, no circles
+	$(BIN)/lint-imports --no-cache
 
 typecheck: venv ## mypy --strict, of the tooling and of each helper package
 	$(BIN)/mypy
 	@for h in helpers/*/; do (cd $$h && MYPYPATH=src:../tabular-helpers/src ../../$(BIN)/mypy --strict src) || exit 1; done
 
-check: lint typecheck ## Lint and type-check
+check: lint typecheck imports ## Lint, type-check and check the import contracts
 
 test: venv check ## Run every test (provisions the engine first)
 	@eval "$$(bash images/engine.sh)" && $(BIN)/python -m pytest $(PYTEST_ARGS)

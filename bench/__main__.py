@@ -3,14 +3,15 @@ docs/benchmarks.{json,md,png}. Loopback only; bounded by the repeat counts below
 
 from __future__ import annotations
 
-import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
+import click
 from rich.console import Console
 from rich.table import Table
+
+from helperhub.core import defaults
 
 from .reads import measure_reads
 from .release_time import measure_image_size, measure_release
@@ -21,31 +22,35 @@ from .step_start import measure_step_start
 console = Console(highlight=False)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3, help="runs per measure; the median is kept")
-    parser.add_argument("--seconds", type=int, default=5, help="duration of each load run (P3)")
-    parser.add_argument("--base-image", default=os.environ.get("BASE_IMAGE", "python:3.11-slim"))
-    parser.add_argument("--out", type=Path, default=REPO / "docs")
-    args = parser.parse_args()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Runs per measure; the median is kept.")
+@click.option("--seconds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Duration of each load run (P3).")
+@click.option("--base-image", envvar="BASE_IMAGE", default=defaults.BASE_IMAGE, show_default=True,
+              help="Base of the helper images. [env BASE_IMAGE]")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=REPO / "docs", show_default=True,
+              help="Where benchmarks.{json,md,png} are written.")
+def main(repeats: int, seconds: int, base_image: str, out: Path) -> None:
+    """P1-P4 measured side by side in one run; prints the table and writes docs/benchmarks.*."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="helperhub-bench-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)  # nginx workers (an unprivileged user) read the trees below it
-        reads = measure_reads(work / "reads", args.seconds, args.repeats, console.print)
-        with stack(work / "stack", args.base_image) as st:
+        reads = measure_reads(work / "reads", seconds, repeats, console.print)
+        with stack(work / "stack", base_image) as st:
             rel = measure_release(st, console.print)
             size = measure_image_size(st, console.print)
-            step = measure_step_start(st, work / "runs", args.repeats, console.print)
+            step = measure_step_start(st, work / "runs", repeats, console.print)
     keys = ratios(step, rel, reads, size)
-    out = Table("measure", "value", "goal", "", title="helperhub benchmarks (medians)")
+    shown = Table("measure", "value", "goal", "", title="helperhub benchmarks (medians)")
     for row in table(keys):
-        out.add_row(*row)
-    console.print(out)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_docs(args.out, keys, {**step, **rel, **size, "bench_seconds": round(time.monotonic() - started)}, reads)
-    console.print(f"wrote {args.out / 'benchmarks.json'}, benchmarks.md and benchmarks.png "
+        shown.add_row(*row)
+    console.print(shown)
+    out.mkdir(parents=True, exist_ok=True)
+    write_docs(out, keys, {**step, **rel, **size, "bench_seconds": round(time.monotonic() - started)}, reads)
+    console.print(f"wrote {out / 'benchmarks.json'}, benchmarks.md and benchmarks.png "
                   f"in {time.monotonic() - started:.0f} s")
 
 
-main()
+main(prog_name="python -m bench")

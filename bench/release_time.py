@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from images.context import DOCKERFILE, image_spec
-from registry.lock import load_lock
-from registry.project import discover
-from registry.publish import file_sha256
-from registry.tools import clean_pip_env
-from registry.versions import parse_version, write_version
+from helperhub.core.tools import clean_pip_env
+from helperhub.images.context import DOCKERFILE, image_spec
+from helperhub.release.lock import load_lock
+from helperhub.release.project import discover
+from helperhub.release.publish import file_sha256
+from helperhub.release.versions import parse_version, write_version
 
 from .setup import Stack, commit_all, git
 

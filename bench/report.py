@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from registry.lock import atomic_write_text
+from helperhub.core.fs import atomic_write_text
 
 from .reads import ReadRow
 

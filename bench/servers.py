@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from registry.front import FrontSettings, start_front
+from helperhub.registry.front import FrontSettings, start_front
 
 
 def free_port() -> int:

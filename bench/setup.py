@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from images.local_registry import registry_config
-from registry.embedded import add_user
-from registry.index import IndexSettings
+from helperhub.images.local_registry import registry_config
+from helperhub.registry.client import IndexSettings
+from helperhub.registry.embedded import add_user
 
 from .servers import free_port, process
 
@@ -68,7 +68,7 @@ def stack(work: Path, base_image: str) -> Iterator[Stack]:
     port, oci_port = free_port(), free_port()
     oci = f"127.0.0.1:{oci_port}"
     (work / "oci.yml").write_text(registry_config(oci, work / "oci"))
-    with process([sys.executable, "-m", "registry", "--port", str(port), "--packages", str(packages),
+    with process([sys.executable, "-m", "helperhub.registry", "--port", str(port), "--packages", str(packages),
                   "--htpasswd", str(htpasswd)], f"http://127.0.0.1:{port}/health", work / "registry.log"), \
             process(["docker-registry", "serve", str(work / "oci.yml")], f"http://{oci}/v2/", work / "oci.log"):
         yield Stack(root, IndexSettings(f"http://127.0.0.1:{port}", USER, PASSWORD), packages, oci, base_image)

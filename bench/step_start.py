@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipelines.delivery import Delivery, Mode
-from pipelines.factory import helper_component
-from registry.lock import load_lock
+from helperhub.pipelines.delivery import Delivery, Mode
+from helperhub.pipelines.factory import helper_component
+from helperhub.release.lock import load_lock
 
 from .setup import Stack
 from .steps import small_step

@@ -1,1 +1,5 @@
-"""Command line of the project: parses arguments, builds settings once, calls typed functions."""
+"""helperhub: share KFP helper code as released wheels and base images, pinned in a lock.
+
+Layers, each importing only the ones below it: ``cli`` -> ``pipelines`` -> ``release`` ->
+``images`` -> ``registry`` -> ``core`` (checked by import-linter in ``make check``).
+"""

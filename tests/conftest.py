@@ -16,14 +16,14 @@ from typing import Any
 import kfp
 import pytest
 
-from helperhub.settings import default_cache
-from images.engine import docker_client
-from images.local_registry import registry_config
-from images.oci import registry_answers
-from registry.embedded import add_user
-from registry.errors import EngineError
-from registry.index import IndexSettings, health
-from registry.release import ReleaseSettings
+from helperhub.core import defaults
+from helperhub.core.errors import EngineError
+from helperhub.images.engine import docker_client
+from helperhub.images.local_registry import registry_config
+from helperhub.images.oci import registry_answers
+from helperhub.registry.client import IndexSettings, health
+from helperhub.registry.embedded import add_user
+from helperhub.release.wheel import ReleaseSettings
 
 REPO = Path(__file__).resolve().parents[1]
 FIXED_DATE = "2026-01-01T00:00:00+00:00"
@@ -116,14 +116,14 @@ def repo(tmp_path: Path) -> Path:
 
 def release_settings(root: Path, index: IndexSettings, **overrides: object) -> ReleaseSettings:
     values: dict[str, object] = {
-        "root": root, "index": index, "cache": default_cache(), "kfp_version": kfp.__version__,
+        "root": root, "index": index, "cache": defaults.cache_dir(), "kfp_version": kfp.__version__,
     }
     values.update(overrides)
     return ReleaseSettings(**values)  # type: ignore[arg-type]
 
 
 def clean_env() -> dict[str, str]:
-    from registry.tools import clean_pip_env
+    from helperhub.core.tools import clean_pip_env
 
     return clean_pip_env()
 
@@ -176,7 +176,7 @@ def oci(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def base_image() -> str:
-    return os.environ.get("BASE_IMAGE", "python:3.11-slim")
+    return os.environ.get("BASE_IMAGE", defaults.BASE_IMAGE)
 
 
 
@@ -194,18 +194,13 @@ def released_all(
     tmp_path_factory: pytest.TempPathFactory, index: RunningIndex, client: Any, oci: str, base_image: str
 ) -> ReleasedRepo:
     """Both helpers released into the session's index, their images pushed to its OCI registry."""
-    from images.stage import ImageSettings, release_image
-    from registry.progress import Silent
-    from registry.project import discover, release_order
-    from registry.release import release_wheel
+    from helperhub.core.progress import Silent
+    from helperhub.images.stage import ImageSettings
+    from helperhub.release.run import ImageStage, release
 
     root = make_repo(tmp_path_factory.mktemp("all") / "repo")
-    projects = discover(root)
-    settings = release_settings(root, index.settings)
-    image_settings = ImageSettings(oci, base_image, index.settings, root / "pins.json")
-    for project in release_order(projects, []):
-        release_wheel(settings, project, projects, Silent())
-        release_image(image_settings, project.name, project.extras, client, Silent())
+    stage = ImageStage(ImageSettings(oci, base_image, index.settings), client)
+    release(release_settings(root, index.settings), [], Silent(), stage)
     return ReleasedRepo(root, index, oci, base_image)
 
 
@@ -249,6 +244,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for row in sorted(SIDE_BY_SIDE):
         result = SIDE_BY_SIDE[row]
         lines.append(f"| {row} | {result.get('stock', '-')} | {result.get('helperhub', '-')} |")
-    from registry.lock import atomic_write_text
+    from helperhub.core.fs import atomic_write_text
 
     atomic_write_text(Path(target), "\n".join(lines) + "\n")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from registry.embedded import add_user
+from helperhub.registry.embedded import add_user
 
 from .conftest import free_port
 
@@ -48,7 +48,7 @@ class Server:
             return [sys.executable, "-m", "pypiserver", "run", "-p", str(self.port), "-i", "127.0.0.1",
                     "-P", str(htpasswd), "-a", "update", "--disable-fallback", "--hash-algo", "sha256",
                     str(self.packages)]
-        return [sys.executable, "-m", "registry", "--port", str(self.port), "--packages", str(self.packages),
+        return [sys.executable, "-m", "helperhub.registry", "--port", str(self.port), "--packages", str(self.packages),
                 "--htpasswd", str(htpasswd), "--max-upload-mb", str(self.max_upload_mb)]
 
     def start(self) -> Server:
@@ -91,7 +91,7 @@ class Server:
 
     def listed(self, project: str) -> dict[str, str]:
         """file name -> sha256 the index links carry."""
-        from registry.index import IndexSettings, project_files
+        from helperhub.registry.client import IndexSettings, project_files
 
         return {n: f.sha256 for n, f in project_files(IndexSettings(self.url), project).items()}
 

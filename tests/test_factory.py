@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.checks import check_source, deterministic_archive
-from pipelines.delivery import Delivery, Mode, parse_helper, pip_requirement, trusted_hosts
-from pipelines.factory import PINS_ENV, helper_component
-from pipelines.local_run import compile_pipeline
-from pipelines.pins import check_pins, who_pins
-from registry.errors import ConfigError, LockError
-from registry.lock import ImagePin, Lock, PackagePin
+from helperhub.core.errors import ConfigError, LockError
+from helperhub.images.context import ImagePin
+from helperhub.pipelines.checks import check_source, deterministic_archive
+from helperhub.pipelines.delivery import Delivery, Mode, parse_helper, pip_requirement, trusted_hosts
+from helperhub.pipelines.factory import PINS_ENV, helper_component
+from helperhub.pipelines.local_run import compile_pipeline
+from helperhub.pipelines.pins import check_pins, who_pins
+from helperhub.release.lock import Lock, PackagePin
 
 from .conftest import REPO
 
@@ -164,7 +165,7 @@ def test_pins_check_fails_closed_when_the_registry_is_unreachable() -> None:
 
 
 def test_cluster_profile_points_pods_at_in_cluster_services(tmp_path: Path) -> None:
-    from pipelines.profiles import load_profile, retarget
+    from helperhub.pipelines.profiles import load_profile, retarget
 
     profile = load_profile("cluster")
     assert profile.index_url == "http://pypi.helpers.svc.cluster.local:8080/simple/"

@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
-from images.context import expected_labels
-from images.oci import remote_image
-from images.stage import ImageSettings, release_image
-from registry.errors import IntegrityError
-from registry.lock import load_lock
-from registry.progress import Silent
-from registry.project import discover
-from registry.release import release_wheel
+from helperhub.core.errors import IntegrityError
+from helperhub.core.progress import Silent
+from helperhub.images.context import expected_labels
+from helperhub.images.oci import remote_image
+from helperhub.images.stage import ImageRelease, ImageSettings, release_image
+from helperhub.release.lock import PackagePin, load_lock
+from helperhub.release.project import discover
+from helperhub.release.run import ImageStage, bake_images
+from helperhub.release.wheel import release_wheel
 
 from .conftest import RunningIndex, make_repo, release_settings, start_oci
 
@@ -30,15 +31,25 @@ def released_repo(tmp_path_factory: pytest.TempPathFactory, index: RunningIndex)
     return root
 
 
-def image_settings(root: Path, oci: str, base_image: str, index: RunningIndex) -> ImageSettings:
-    return ImageSettings(oci, base_image, index.settings, root / "pins.json")
+def image_settings(oci: str, base_image: str, index: RunningIndex) -> ImageSettings:
+    return ImageSettings(oci, base_image, index.settings)
+
+
+def bake(root: Path, settings: ImageSettings, client: Any) -> ImageRelease:
+    """The image stage of a release: build or confirm, then record the digest in the lock."""
+    project = discover(root)["tabular-helpers"]
+    return bake_images(ImageStage(settings, client), root / "pins.json", [project], Silent())[0]
+
+
+def tabular_pin(root: Path) -> PackagePin:
+    return load_lock(root / "pins.json").require("tabular-helpers", fix="-")
 
 
 def test_image_is_built_pushed_and_pinned_by_digest(
     client: Any, oci: str, base_image: str, index: RunningIndex, released_repo: Path
 ) -> None:
-    settings = image_settings(released_repo, oci, base_image, index)
-    result = release_image(settings, "tabular-helpers", ("model", "plots"), client, Silent())
+    settings = image_settings(oci, base_image, index)
+    result = bake(released_repo, settings, client)
     assert result.built
     pin = load_lock(released_repo / "pins.json").require("tabular-helpers", fix="-")
     assert pin.image == result.image
@@ -65,9 +76,9 @@ def test_image_is_built_pushed_and_pinned_by_digest(
 def test_rerun_does_not_rebuild(
     client: Any, oci: str, base_image: str, index: RunningIndex, released_repo: Path
 ) -> None:
-    settings = image_settings(released_repo, oci, base_image, index)
-    first = release_image(settings, "tabular-helpers", ("model", "plots"), client, Silent())
-    again = release_image(settings, "tabular-helpers", ("model", "plots"), client, Silent())
+    settings = image_settings(oci, base_image, index)
+    first = bake(released_repo, settings, client)
+    again = release_image(settings, tabular_pin(released_repo), ("model", "plots"), client, Silent())
     assert not again.built and again.image == first.image
 
 
@@ -80,17 +91,17 @@ def test_existing_tag_with_other_content_is_refused(
         client.images.get(base_image).tag(squatter)
         client.images.push(f"{oci}/tabular-helpers", tag="1.0.0")
         before = remote_image(f"{oci}/tabular-helpers", "1.0.0")
-        settings = image_settings(released_repo, oci, base_image, index)
+        settings = image_settings(oci, base_image, index)
         with pytest.raises(IntegrityError, match="already exists with other content"):
-            release_image(settings, "tabular-helpers", (), client, Silent())
+            release_image(settings, tabular_pin(released_repo), (), client, Silent())
         assert remote_image(f"{oci}/tabular-helpers", "1.0.0") == before
 
 
 def test_image_adds_no_more_than_the_installed_closure(
     client: Any, oci: str, base_image: str, index: RunningIndex, released_repo: Path
 ) -> None:
-    settings = image_settings(released_repo, oci, base_image, index)
-    image = release_image(settings, "tabular-helpers", ("model", "plots"), client, Silent()).image
+    settings = image_settings(oci, base_image, index)
+    image = bake(released_repo, settings, client).image
     added = client.images.get(image.ref).attrs["Size"] - client.images.get(base_image).attrs["Size"]
     closure = int(client.containers.run(
         image.ref, ["du", "-sb", "/opt/helpers"], network_mode="none", remove=True

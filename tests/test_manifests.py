@@ -14,11 +14,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from registry.embedded import add_user
-from registry.errors import ConfigError
-from registry.manifests import (
+from helperhub.core.errors import ConfigError
+from helperhub.registry.embedded import add_user
+from helperhub.registry.manifests import (
     HTPASSWD,
-    K8S_DIR,
     PLACEHOLDER_DIGEST,
     in_cluster_index_url,
     overlays,
@@ -28,6 +27,7 @@ from registry.manifests import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+K8S_DIR = REPO / "registry/k8s"
 K8S_VERSION = "1.30.0"
 OVERLAYS = ["local", "production"]
 
@@ -132,7 +132,7 @@ def test_upload_limit_fits_in_tmp(objects: dict[str, dict[str, Any]]) -> None:
 
 
 def test_cluster_profile_uses_the_service() -> None:
-    from pipelines.profiles import load_profile
+    from helperhub.pipelines.profiles import load_profile
 
     assert load_profile("cluster").index_url == in_cluster_index_url()
 

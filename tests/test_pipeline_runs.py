@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.delivery import Delivery, Mode
-from pipelines.local_run import RunResult, run_local
-from pipelines.pins import bump_pin, check_pins
-from registry.lock import load_lock, save_lock
-from registry.project import discover
+from helperhub.pipelines.delivery import Delivery, Mode
+from helperhub.pipelines.local_run import RunResult, run_local
+from helperhub.pipelines.pins import bump_pin, check_pins
+from helperhub.release.lock import load_lock, save_lock
+from helperhub.release.project import discover
 
 from .conftest import ReleasedRepo
 

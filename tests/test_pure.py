@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from bench.wrk import parse_wrk
-from images.context import dependency_words
-from registry.errors import ConfigError
-from registry.front import FrontSettings, render_nginx_conf
-from registry.pages import PageCache, render_project
-from registry.validate import UploadRefused, check_filename
+from helperhub.core.errors import ConfigError
+from helperhub.images.context import dependency_words
+from helperhub.registry.front import FrontSettings, render_nginx_conf
+from helperhub.registry.pages import PageCache, render_project
+from helperhub.registry.validate import UploadRefused, check_filename
 
 
 def test_project_page_links_every_file_with_its_hash() -> None:

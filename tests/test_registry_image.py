@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from registry.embedded import add_user
-from registry.errors import RegistryError
-from registry.image import UID, build_context, build_registry_image, default_cache, plan_context
-from registry.index import IndexSettings, health
-from registry.publish import publish
-from registry.tools import clean_pip_env, run_tool
+from helperhub.core.defaults import cache_dir
+from helperhub.core.errors import RegistryError
+from helperhub.core.tools import clean_pip_env, run_tool
+from helperhub.images.registry_image import UID, build_context, build_registry_image, plan_context
+from helperhub.registry.client import IndexSettings, health
+from helperhub.registry.embedded import add_user
+from helperhub.release.publish import publish
 
 from .conftest import REPO, free_port, missing
 
@@ -56,7 +57,7 @@ def registry_image(client: Any, base_image: str, tmp_path_factory: pytest.TempPa
         client.images.get(base_image)
     except docker.errors.ImageNotFound:
         missing(f"base image {base_image} is not on this engine (set BASE_IMAGE, or `make engine`)")
-    context = build_context(tmp_path_factory.mktemp("registry-image") / "context", cache=default_cache())
+    context = build_context(tmp_path_factory.mktemp("registry-image") / "context", REPO, cache=cache_dir())
     tag = f"helperhub-registry-test:{uuid.uuid4().hex[:12]}"
     image_id = build_registry_image(client, base_image, tag, context, revision="test")
     yield image_id
@@ -93,7 +94,7 @@ def test_image_labels(client: Any, registry_image: str) -> None:
     assert config["Labels"]["org.opencontainers.image.title"] == "helperhub-registry"
     assert config["Labels"]["org.opencontainers.image.version"] == "2.4.2"
     assert config["Labels"]["org.opencontainers.image.revision"] == "test"
-    assert config["Entrypoint"] == ["python3", "-m", "registry", "--host", "0.0.0.0", "--port", "8080",
+    assert config["Entrypoint"] == ["python3", "-m", "helperhub.registry", "--host", "0.0.0.0", "--port", "8080",
                                     "--packages", "/data/packages", "--htpasswd", "/etc/helperhub/htpasswd"]
     assert list(config["Volumes"]) == ["/data/packages"]
     assert config["Env"].count("PYTHONDONTWRITEBYTECODE=1") == 1

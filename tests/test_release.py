@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from registry.errors import GitError, HubError, IntegrityError, VersionError
-from registry.index import IndexSettings, fetch_sha256, project_files
-from registry.lock import load_lock
-from registry.progress import Silent
-from registry.project import discover, release_order
-from registry.publish import twine_upload
-from registry.release import WheelRelease, release_wheel
-from registry.versions import parse_version, write_version
+from helperhub.core.errors import GitError, HubError, IntegrityError, VersionError
+from helperhub.core.progress import Silent
+from helperhub.registry.client import IndexSettings, fetch_sha256, project_files
+from helperhub.release.lock import load_lock
+from helperhub.release.project import discover
+from helperhub.release.publish import twine_upload
+from helperhub.release.run import release
+from helperhub.release.versions import parse_version, write_version
+from helperhub.release.wheel import WheelRelease, release_wheel
 
 from .conftest import RunningIndex, clean_env, commit_all, git, make_repo, release_settings
 
@@ -31,12 +32,8 @@ class Released:
 
 
 def release_all(root: Path, index: IndexSettings, **overrides: object) -> dict[str, WheelRelease]:
-    projects = discover(root)
-    settings = release_settings(root, index, **overrides)
-    return {
-        p.name: release_wheel(settings, p, projects, Silent())
-        for p in release_order(projects, [])
-    }
+    results = release(release_settings(root, index, **overrides), [], Silent())
+    return {r.wheel.pin.name: r.wheel for r in results}
 
 
 @pytest.fixture(scope="module")

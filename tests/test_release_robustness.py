@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from registry.index import IndexSettings, project_files
-from registry.lock import load_lock
-from registry.project import discover
-from registry.versions import parse_version, write_version
+from helperhub.registry.client import IndexSettings, project_files
+from helperhub.release.lock import load_lock
+from helperhub.release.project import discover
+from helperhub.release.versions import parse_version, write_version
 
 from .conftest import ReleasedRepo, RunningIndex, clean_env, commit_all, git, make_repo, start_index
 from .sidebyside import make_wheel
@@ -42,8 +42,8 @@ def bump(root: Path, version: str) -> None:
 
 def assert_consistent(root: Path, index: RunningIndex, oci: str) -> None:
     """The lock names what the registries serve: wheel sha256 and image digest."""
-    from images.oci import remote_image
-    from pipelines.pins import check_pins
+    from helperhub.images.oci import remote_image
+    from helperhub.pipelines.pins import check_pins
 
     lock = load_lock(root / "pins.json")
     assert check_pins(lock) == []
@@ -122,13 +122,13 @@ def pip_report(index_args: list[str], requirement: str, env: dict[str, str]) -> 
 def test_dependency_confusion_cannot_reach_pinned_installs(
     released_all: ReleasedRepo, tmp_path: Path
 ) -> None:
-    from pipelines.delivery import Delivery, Mode, parse_helper, require_pin
-    from pipelines.factory import component_options
+    from helperhub.pipelines.delivery import Delivery, Mode, parse_helper, require_pin
+    from helperhub.pipelines.factory import component_options
 
     evil = start_index(tmp_path / "evil")
     try:
         name, data = make_wheel("tabular-helpers", "99.0.0")
-        from registry.publish import twine_upload
+        from helperhub.release.publish import twine_upload
 
         (tmp_path / name).write_bytes(data)
         twine_upload(evil.settings, [tmp_path / name])
@@ -156,7 +156,7 @@ def test_dependency_confusion_cannot_reach_pinned_installs(
         assert pip_report(extra, "tabular-helpers", env) == "99.0.0"
 
         # the image build installs by hash from the private index only
-        from images.context import image_spec
+        from helperhub.images.context import image_spec
 
         spec = image_spec(lock.require("tabular-helpers", fix="-"), registry="r:5000", base_image="b",
                           index=IndexSettings(private.base))

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from images.context import DOCKERFILE, helper_requirement, image_spec, label_mismatch
-from registry.embedded import EmbeddedRegistry, start, stop
-from registry.errors import ConfigError, LockError, VersionError
-from registry.index import IndexSettings, newest_version, parse_simple_page
-from registry.lock import Lock, dump_lock, load_lock, save_lock, update_lock
-from registry.mirror import closure_requirements
-from registry.project import discover, release_order
-from registry.versions import next_version, parse_version
+from helperhub.core.errors import ConfigError, LockError, VersionError
+from helperhub.images.context import DOCKERFILE, helper_requirement, image_spec, label_mismatch
+from helperhub.registry.client import IndexSettings, newest_version, parse_simple_page
+from helperhub.registry.embedded import EmbeddedRegistry, start, stop
+from helperhub.release.lock import Lock, dump_lock, load_lock, save_lock, update_lock
+from helperhub.release.mirror import closure_requirements
+from helperhub.release.project import discover, release_order
+from helperhub.release.versions import next_version, parse_version
 
 from .conftest import REPO, free_port
 from .test_factory import fake_pin

@@ -1,0 +1,44 @@
+"""`helperhub`: release helper packages, serve the registry, manage pins.
+
+Every command only parses its arguments and calls a typed function; a ``HubError`` from any of
+them is printed once, as one line, with a non-zero exit (as twine's ``__main__``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from helperhub.cli.pipeline_cmds import compile_cmd, demo, pins, who_pins_cmd
+from helperhub.cli.registry_cmds import registry
+from helperhub.cli.release_cmds import bump, images, release
+from helperhub.core.errors import HubError
+
+
+class HubGroup(click.Group):
+    """Turns the project's errors into one clear line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HubError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=HubGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Share KFP helper code as released wheels and images instead of copies.
+
+    helpers/ (sources) -> wheel -> registry (pypiserver) -> images -> pins.json -> pipelines.
+    """
+
+
+for command in (registry, release, images, bump, pins, who_pins_cmd, compile_cmd, demo):
+    cli.add_command(command)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    cli(prog_name="helperhub")

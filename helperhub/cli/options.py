@@ -1,0 +1,91 @@
+"""Options shared by several commands. Settings are built once, here, from flags (each with the
+environment variable declared beside it) and defaults (``helperhub.core.defaults``), and passed
+down explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from helperhub.core import defaults
+from helperhub.core.git import repo_root
+from helperhub.registry import embedded
+from helperhub.registry.client import IndexSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def stack(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Apply several click options in the order they are listed (as --help shows them)."""
+
+    def apply(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply
+
+
+root_option = click.option(
+    "--root", envvar="HUB_ROOT", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Repository root (helpers/, pins.json). [env HUB_ROOT; default: the checkout of the current folder]",
+)
+
+port_option = click.option(
+    "--registry-port", envvar="HUB_REGISTRY_PORT", type=int, default=defaults.REGISTRY_PORT, show_default=True,
+    help="Port of the embedded registry. [env HUB_REGISTRY_PORT]",
+)
+
+index_options = stack(
+    click.option("--index-url", envvar="HUB_INDEX_URL", default=None,
+                 help="Base URL of the private index. "
+                 "[env HUB_INDEX_URL; default: the embedded registry, started if needed]"),
+    click.option("--user", "index_user", envvar="HUB_INDEX_USER", default=None,
+                 help="Upload user. [env HUB_INDEX_USER]"),
+    click.option("--password", "index_password", envvar="HUB_INDEX_PASSWORD", default=None,
+                 help="Upload password. [env HUB_INDEX_PASSWORD]"),
+    port_option,
+)
+
+image_options = stack(
+    click.option("--oci-registry", envvar="HUB_OCI_REGISTRY", default=defaults.OCI_REGISTRY,
+                 show_default=True, help="host:port of the OCI registry images are pushed to; "
+                 "started locally when it does not answer and docker-registry is installed. "
+                 "[env HUB_OCI_REGISTRY]"),
+    click.option("--base-image", envvar="BASE_IMAGE", default=defaults.BASE_IMAGE,
+                 show_default=True, help="Image the helper images are built FROM. [env BASE_IMAGE]"),
+    click.option("--require-images", is_flag=True, envvar="HUB_REQUIRE_IMAGES",
+                 help="Fail instead of skipping the image stage when no engine answers. "
+                 "[env HUB_REQUIRE_IMAGES]"),
+)
+
+cache_option = click.option(
+    "--cache", envvar="HUB_CACHE", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help=f"Wheelhouse and build folder. [env HUB_CACHE; default {defaults.cache_dir()}]",
+)
+
+
+def resolve_root(root: Path | None) -> Path:
+    return repo_root(root or Path.cwd())
+
+
+def state_dir(root: Path) -> Path:
+    return root / defaults.STATE_DIR
+
+
+def embedded_registry(root: Path, port: int) -> embedded.EmbeddedRegistry:
+    return embedded.EmbeddedRegistry(state=state_dir(root), port=port)
+
+
+def index_settings(
+    root: Path, index_url: str | None, user: str | None, password: str | None, port: int,
+    *, start: bool = True,
+) -> IndexSettings:
+    """The configured index, or the embedded one (started when ``start``)."""
+    if index_url:
+        return IndexSettings(index_url, user, password)
+    reg = embedded_registry(root, port)
+    return embedded.start(reg) if start else embedded.settings_for(reg)

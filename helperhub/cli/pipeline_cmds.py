@@ -1,0 +1,159 @@
+"""`helperhub pins ...`, `who-pins`, `compile`, `demo`: the lock as pipelines use it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import kfp
+from rich.table import Table
+
+from helperhub.cli import options as o
+from helperhub.cli.ui import console
+from helperhub.core.defaults import LOCK_NAME
+from helperhub.core.errors import HubError
+from helperhub.pipelines.delivery import Delivery, Mode
+from helperhub.pipelines.local_run import compile_pipeline, run_local
+from helperhub.pipelines.pins import bump_pin, check_pins, pins_rows, who_pins
+from helperhub.pipelines.profiles import load_profile
+from helperhub.release.lock import load_lock
+from helperhub.release.project import discover
+
+MODES = [m.value for m in Mode]
+
+delivery_options = o.stack(
+    click.option("--profile", envvar="HUB_PROFILE", default="local", show_default=True,
+                 help="Where pods reach the index and images: a profile of helperhub/pipelines/profiles.toml "
+                 "(local: loopback as released; cluster: in-cluster services). [env HUB_PROFILE]"),
+    click.option("--pin-by", type=click.Choice(["version", "hash"]), envvar="HUB_PIN_BY", default="version",
+                 show_default=True, help="package mode: name==version, or a direct URL with #sha256=. "
+                 "[env HUB_PIN_BY]"),
+    click.option("--pipeline-index-url", envvar="HUB_PIPELINE_INDEX_URL", default=None,
+                 help="Index URL pods use (default: the one each pin was released to). "
+                 "[env HUB_PIPELINE_INDEX_URL]"),
+    click.option("--pipeline-base-image", envvar="HUB_PIPELINE_BASE_IMAGE", default=None,
+                 help="Base image of non-image modes (default: the images' base, by digest). "
+                 "[env HUB_PIPELINE_BASE_IMAGE]"),
+)
+
+
+def make_delivery(
+    root: Path, profile: str, mode: str, pin_by: str, index_url: str | None, base_image: str | None
+) -> Delivery:
+    return Delivery.for_profile(
+        load_profile(profile), load_lock(root / LOCK_NAME), Mode(mode), pin_by=pin_by, index_url=index_url,
+        base_image=base_image, source_root=root,
+    )
+
+
+@click.group("pins")
+def pins() -> None:
+    """The lock (pins.json): show, bump, check."""
+
+
+@pins.command("show")
+@o.root_option
+def pins_show(root: Path | None) -> None:
+    """Table of helper -> version, wheel sha256, image digest, modes."""
+    lock = load_lock(o.resolve_root(root) / LOCK_NAME)
+    table = Table("helper", "version", "wheel sha256", "image digest", "modes")
+    for column in table.columns:
+        column.overflow = "fold"
+    for row in pins_rows(lock):
+        table.add_row(*row)
+    console.print(table)
+
+
+@pins.command("bump")
+@o.root_option
+@o.index_options
+@o.image_options
+@click.argument("package")
+@click.argument("version")
+def pins_bump(
+    root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
+    registry_port: int, oci_registry: str, base_image: str, require_images: bool, package: str, version: str,
+) -> None:
+    """Pin PACKAGE to an already released VERSION, resolved from the registries."""
+    repo = o.resolve_root(root)
+    index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
+    pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, set(discover(repo)), kfp.__version__)
+    console.print(f"{pin.name} pinned to {pin.version} sha256:{pin.sha256[:12]} "
+                  f"image {pin.image.ref if pin.image else '-'}")
+
+
+@pins.command("check")
+@o.root_option
+def pins_check(root: Path | None) -> None:
+    """Fail unless every pin is served with its sha256 and its image exists by digest."""
+    lock = load_lock(o.resolve_root(root) / LOCK_NAME)
+    problems = check_pins(lock)
+    for p in problems:
+        console.print(f"[red]✗[/] {p.name}: {p.message}")
+    if problems:
+        raise HubError(f"{len(problems)} pin(s) failed the check; re-release or `make pins-bump`")
+    console.print(f"[green]✓[/] {len(lock.packages)} pins verified against the registries")
+
+
+@click.command("who-pins")
+@o.root_option
+def who_pins_cmd(root: Path | None) -> None:
+    """Per helper and version: which compiled pipelines and components use it."""
+    repo = o.resolve_root(root)
+    usages = who_pins(repo)
+    if not usages:
+        console.print("no compiled pipeline pins a helper (run `make compile`)")
+        return
+    grouped: dict[tuple[str, str], dict[tuple[str, str, str], list[str]]] = {}
+    for u in usages:
+        grouped.setdefault((u.helper, u.version), {}).setdefault((u.file, u.pipeline, u.mode), []).append(u.component)
+    for (helper, version), places in sorted(grouped.items()):
+        console.print(f"[bold]{helper} {version}[/]")
+        for (file, pipeline, mode), components in sorted(places.items()):
+            console.print(f"  {file}  pipeline {pipeline} ({mode}): {', '.join(sorted(components))}", soft_wrap=True)
+
+
+@click.command("compile")
+@o.root_option
+@delivery_options
+@click.option("--mode", "modes", type=click.Choice(MODES), multiple=True,
+              help="Delivery mode(s) to compile (default: all).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder [default: pipelines/compiled/<profile>].")
+def compile_cmd(
+    root: Path | None, profile: str, pin_by: str, pipeline_index_url: str | None, pipeline_base_image: str | None,
+    modes: tuple[str, ...], out: Path | None,
+) -> None:
+    """Compile the example pipeline to KFP IR YAML, one file per delivery mode."""
+    repo = o.resolve_root(root)
+    for mode in modes or MODES:
+        delivery = make_delivery(repo, profile, mode, pin_by, pipeline_index_url, pipeline_base_image)
+        path = compile_pipeline(delivery, out or repo / "pipelines" / "compiled" / profile)
+        console.print(f"{mode}: {path.relative_to(repo) if path.is_relative_to(repo) else path}")
+
+
+@click.command("demo")
+@o.root_option
+@delivery_options
+@click.option("--mode", type=click.Choice(["image", "package", "embedded"]), default="image", show_default=True)
+@click.option("--runner", type=click.Choice(["docker", "subprocess"]), default=None,
+              help="kfp.local runner [default: docker for image, subprocess otherwise].")
+def demo(
+    root: Path | None, profile: str, pin_by: str, pipeline_index_url: str | None, pipeline_base_image: str | None,
+    mode: str, runner: str | None,
+) -> None:
+    """Run the example pipeline locally with kfp.local and print its metrics."""
+    repo = o.resolve_root(root)
+    # pods install from the private index only: no pip configuration of this machine leaks in
+    for key in [k for k in os.environ if k.startswith("PIP_")]:
+        del os.environ[key]
+    os.environ["PIP_CONFIG_FILE"] = os.devnull
+    delivery = make_delivery(repo, profile, mode, pin_by, pipeline_index_url, pipeline_base_image)
+    result = run_local(delivery, runner or ("docker" if mode == "image" else "subprocess"),
+                       o.state_dir(repo) / "runs")
+    table = Table("metric", "value", title=f"example pipeline, {mode} mode")
+    for name, value in sorted({**result.metrics, **result.quality}.items()):
+        table.add_row(name, f"{value:.4f}")
+    console.print(table)
+    console.print(f"accuracy {result.accuracy:.4f}")

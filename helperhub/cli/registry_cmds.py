@@ -1,0 +1,108 @@
+"""`helperhub registry ...`: run the private index, its users, its image and its manifests."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+import click
+
+from helperhub.cli import options as o
+from helperhub.cli.ui import console
+from helperhub.core import defaults
+from helperhub.registry import embedded
+from helperhub.registry.__main__ import serve_command
+
+
+@click.group("registry")
+def registry() -> None:
+    """The private package index (pypiserver): run it, add users, build its image and manifests."""
+
+
+registry.add_command(serve_command, "serve")
+
+
+@registry.command("up")
+@o.root_option
+@o.port_option
+def registry_up(root: Path | None, registry_port: int) -> None:
+    """Start the embedded registry in the background (packages under .hub/, git-ignored)."""
+    reg = o.embedded_registry(o.resolve_root(root), registry_port)
+    settings = embedded.start(reg)
+    console.print(f"registry: {settings.simple_url}  (packages in {reg.packages}, log {reg.logfile})")
+    console.print(f"upload credentials: {reg.credentials}")
+
+
+@registry.command("down")
+@o.root_option
+@o.port_option
+def registry_down(root: Path | None, registry_port: int) -> None:
+    """Stop the embedded registry started from this checkout (its packages stay)."""
+    stopped = embedded.stop(o.embedded_registry(o.resolve_root(root), registry_port))
+    console.print("registry stopped" if stopped else "no embedded registry was running")
+
+
+@registry.command("add-user")
+@click.argument("name")
+@click.option("--htpasswd", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="htpasswd file to create or update.")
+@click.option("--password", envvar="HUB_NEW_PASSWORD", default=None,
+              help="The password (asked for if not given). [env HUB_NEW_PASSWORD]")
+def registry_add_user(name: str, htpasswd: Path, password: str | None) -> None:
+    """Add or change an upload user in an htpasswd file."""
+    if password is None:
+        password = getpass.getpass(f"password for {name}: ")
+    if not password:
+        raise click.BadParameter("the password is empty", param_hint="--password")
+    embedded.add_user(htpasswd, name, password)
+    console.print(f"{name} can now upload (file {htpasswd})")
+
+
+@registry.command("image")
+@o.root_option
+@click.option("--oci-registry", envvar="HUB_OCI_REGISTRY", default=defaults.OCI_REGISTRY, show_default=True,
+              help="OCI registry to push to. [env HUB_OCI_REGISTRY]")
+@click.option("--base-image", envvar="BASE_IMAGE", default=defaults.BASE_IMAGE, show_default=True,
+              help="Image to build on. [env BASE_IMAGE]")
+@o.cache_option
+@click.option("--overlay", "overlays", multiple=True,
+              help="Also pin the pushed digest in registry/k8s/overlays/OVERLAY (repeatable).")
+@click.option("--no-push", is_flag=True, help="Build only; print the local image id.")
+def registry_image(
+    root: Path | None, oci_registry: str, base_image: str, cache: Path | None, overlays: tuple[str, ...],
+    no_push: bool,
+) -> None:
+    """Build the registry image offline and push it; print the digest reference the overlays pin."""
+    from helperhub.images.engine import docker_client
+    from helperhub.images.registry_image import release_registry_image
+    from helperhub.registry.manifests import K8S_DIR, set_image
+    from helperhub.registry.manifests import overlays as known_overlays
+
+    repo = o.resolve_root(root)
+    k8s = repo / K8S_DIR
+    unknown = sorted(set(overlays) - set(known_overlays(k8s)))
+    if unknown or (overlays and no_push):
+        raise click.BadParameter(
+            f"takes one of {known_overlays(k8s)} and needs a push (unknown: {unknown})", param_hint="--overlay"
+        )
+    image = release_registry_image(docker_client(), repo, oci_registry, base_image, cache=cache, push=not no_push,
+                                   log=lambda line: console.print(line, markup=False))
+    for overlay in overlays:
+        console.print(f"pinned in {set_image(k8s, overlay, image.ref)}")
+    click.echo(image.ref)
+
+
+@registry.command("manifests")
+@o.root_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/manifests"),
+              show_default=True, help="Output folder.")
+def registry_manifests(root: Path | None, out: Path) -> None:
+    """Render the registry's kustomize overlays into OUT/<overlay>.yaml and say what is left to do."""
+    from helperhub.registry.manifests import K8S_DIR, manifest_notes, write_manifests
+
+    k8s = o.resolve_root(root) / K8S_DIR
+    written = write_manifests(k8s, out)
+    for path in written:
+        click.echo(path)
+    for note in manifest_notes(k8s, written):
+        console.print(f"note: {note}", markup=False)

@@ -1,0 +1,43 @@
+"""Run the PyPA tools (pytest, build, twine, pip) of the project's own interpreter."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from helperhub.core.errors import HubError
+
+
+def clean_pip_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment in which pip reads no config file and no PIP_* variable of the machine,
+    so that an index URL given on the command line is the only index it uses."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def run_tool(
+    args: Sequence[str],
+    *,
+    error: type[HubError],
+    what: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Run ``python -m <tool>``; on failure raise ``error`` naming the last meaningful line."""
+    proc = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=cwd, env=dict(env) if env is not None else None,
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in (proc.stdout + "\n" + proc.stderr).splitlines()]
+        meaningful = [ln for ln in lines if ln and not ln.startswith(("WARNING", "[notice]"))]
+        last = meaningful[-1] if meaningful else f"exit code {proc.returncode}"
+        raise error(f"{what} failed: {last}")
+    return proc.stdout

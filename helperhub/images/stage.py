@@ -1,0 +1,101 @@
+"""The image stage of a release: released wheel -> base image -> OCI registry -> digest.
+
+It reads and writes no lock: the release records the returned ``ImagePin``."""
+
+from __future__ import annotations
+
+import fcntl
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helperhub.core.errors import EngineError, IntegrityError
+from helperhub.core.progress import Reporter
+from helperhub.images import engine
+from helperhub.images.context import ImagePin, ReleasedWheel, expected_labels, image_spec, label_mismatch
+from helperhub.images.oci import remote_image
+from helperhub.registry.client import IndexSettings
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    registry: str  # host:port of the OCI registry images are pushed to
+    base_image: str  # e.g. python:3.11-slim or 127.0.0.1:5000/python:3.11-slim
+    index: IndexSettings  # as the build reaches it (host networking)
+    # one release at a time builds and pushes a tag on this machine (the engine is shared)
+    locks: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "helperhub-locks")
+
+
+@dataclass(frozen=True)
+class ImageRelease:
+    image: ImagePin
+    built: bool
+
+
+def ensure_local(client: Any, image: str, report: Reporter) -> None:
+    import docker.errors
+
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        with report.step(f"pulling {image}"):
+            try:
+                client.images.pull(image)
+            except docker.errors.APIError as exc:
+                raise EngineError(
+                    f"cannot pull base image {image} ({exc.explanation}); "
+                    "set BASE_IMAGE to an image this engine has or can pull"
+                ) from None
+
+
+@contextmanager
+def tag_lock(locks: Path, ref: str) -> Iterator[None]:
+    """Exclusive per image tag: a concurrent release waits, then finds the tag pushed."""
+    locks.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in ref)
+    with (locks / f"{safe}.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def release_image(
+    settings: ImageSettings, pin: ReleasedWheel, extras: tuple[str, ...], client: Any, report: Reporter
+) -> ImageRelease:
+    """Build and push the image of a released wheel, or confirm the existing one.
+
+    A tag that exists with the release's labels is reused (no build); one with other labels is
+    an error: a released image never changes."""
+    with tag_lock(settings.locks, f"{settings.registry}/{pin.name}:{pin.version}"):
+        return _release_image(settings, pin, extras, client, report)
+
+
+def _release_image(
+    settings: ImageSettings, pin: ReleasedWheel, extras: tuple[str, ...], client: Any, report: Reporter
+) -> ImageRelease:
+    ensure_local(client, settings.base_image, report)
+    base = engine.repo_digest(client, settings.base_image)
+    spec = image_spec(pin, registry=settings.registry, base_image=base, index=settings.index,
+                      extras=extras)
+    remote = remote_image(spec.repository, spec.tag)
+    built = remote is None
+    if remote is not None:
+        bad = label_mismatch(expected_labels(pin), remote.labels)
+        if bad:
+            raise IntegrityError(
+                f"{spec.ref} already exists with other content ({bad[0]}); released images "
+                "never change: bump the version"
+            )
+        digest = remote.digest
+        base = remote.labels.get("org.opencontainers.image.base.name", base)
+    else:
+        with report.step(f"building {spec.ref}"):
+            engine.build(client, spec, log=lambda _line: None)
+        with report.step(f"pushing {spec.ref}"):
+            digest = engine.push(client, spec, log=lambda _line: None)
+    image = ImagePin(
+        ref=f"{spec.repository}@{digest}", tag=spec.ref, base_image=base, registry=settings.registry
+    )
+    return ImageRelease(image, built)

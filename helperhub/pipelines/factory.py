@@ -1,0 +1,177 @@
+"""The component factory: one Python function, helpers named, delivery chosen by one setting.
+
+    @helper_component(helpers=["tabular-helpers[plots]"], delivery=delivery)
+    def evaluate(...): ...
+
+``image`` uses the helper image by digest and installs nothing; ``package`` pip-installs the exact
+pinned wheel from the private index only; ``embedded``, ``volume`` and ``configmap`` run helper
+code from the working tree (for code not yet released) with the pinned third-party closure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helperhub.core import defaults
+from helperhub.core.errors import ConfigError
+from helperhub.pipelines.checks import check_source, deterministic_archive, replace_archive
+from helperhub.pipelines.delivery import (
+    CONFIGMAP_MOUNT,
+    VOLUME_MOUNT,
+    Delivery,
+    HelperRef,
+    Mode,
+    image_for,
+    parse_helper,
+    pip_requirement,
+    provenance,
+    provenance_json,
+    require_pin,
+    third_party,
+    trusted_hosts,
+)
+from helperhub.pipelines.profiles import retarget
+from helperhub.release.lock import PackagePin
+from helperhub.release.project import discover, source_digest
+from helperhub.release.versions import read_version
+
+PINS_ENV = "HELPERHUB_PINS"
+DEFAULT_BASE = defaults.BASE_IMAGE
+ISOLATED = "--isolated"
+
+
+@dataclass
+class HelperComponent:
+    """A KFP component plus what each of its tasks needs (mounts); calls like the component."""
+
+    component: Any  # kfp.dsl.python_component.PythonComponent
+    delivery: Delivery
+    refs: tuple[HelperRef, ...]
+    pins: list[dict[str, str]] = field(default_factory=list)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        task = self.component(*args, **kwargs)
+        mode = self.delivery.mode
+        if mode in (Mode.VOLUME, Mode.CONFIGMAP):
+            from kfp import kubernetes
+
+            if mode is Mode.VOLUME:
+                kubernetes.mount_pvc(task, pvc_name=self.delivery.volume_claim, mount_path=VOLUME_MOUNT)
+            else:
+                for ref in self.refs:
+                    kubernetes.use_config_map_as_volume(
+                        task, config_map_name=configmap_name(ref.name),
+                        mount_path=f"{CONFIGMAP_MOUNT}/{ref.module}",
+                    )
+        return task
+
+    @property
+    def component_spec(self) -> Any:
+        return self.component.component_spec
+
+    @property
+    def python_func(self) -> Callable[..., Any]:
+        return self.component.python_func  # type: ignore[no-any-return]
+
+
+def configmap_name(helper: str) -> str:
+    return f"{helper}-src"
+
+
+def _working_tree(delivery: Delivery, refs: list[HelperRef]) -> tuple[dict[str, str], dict[str, str], list[Path]]:
+    if delivery.source_root is None:
+        raise ConfigError(f"mode {delivery.mode} needs the repository root (Delivery.source_root)")
+    projects = discover(delivery.source_root)
+    versions, sources, srcs = {}, {}, []
+    for ref in refs:
+        if ref.name not in projects:
+            raise ConfigError(f"{ref.name} is not a helper under {delivery.source_root}/helpers")
+        project = projects[ref.name]
+        versions[ref.name] = str(read_version(project.version_source))
+        sources[ref.name] = source_digest(project)
+        srcs.append(project.src / project.import_name)
+    return versions, sources, srcs
+
+
+def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin]) -> dict[str, Any]:
+    """The kfp.dsl.component arguments of a mode (without embedded_artifact_path)."""
+    mode = delivery.mode
+    if mode is Mode.IMAGE:
+        pin = image_for(delivery.lock, refs)
+        assert pin.image is not None
+        return {"base_image": retarget(pin.image.ref, delivery.image_registry), "install_kfp_package": False}
+    index_url = delivery.index_url or pins[0].index_url
+    if mode is Mode.PACKAGE:
+        packages = [
+            pip_requirement(p, r.extras, delivery.pin_by, delivery.index_url) for r, p in zip(refs, pins, strict=True)
+        ]
+        packages.append(f"kfp=={pins[0].kfp_version}")
+    else:
+        packages = third_party(pins, {r.name for r in refs})
+    released_base = next((p.image.base_image for p in pins if p.image), None)
+    base = delivery.base_image or (retarget(released_base, delivery.image_registry) if released_base else DEFAULT_BASE)
+    return {
+        "base_image": base,
+        # --isolated: no pip setting of the base image (an extra index in its environment) can add
+        # another index; the private index below is the only one pip sees
+        "packages_to_install": [ISOLATED, *packages],
+        "pip_index_urls": [index_url],
+        "pip_trusted_hosts": trusted_hosts(index_url),
+    }
+
+
+def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: Delivery) -> HelperComponent:
+    from kfp import dsl
+
+    if not helpers:
+        raise ConfigError(f"{func.__name__}: name at least one helper package")
+    refs = [parse_helper(h) for h in helpers]
+    pins = [require_pin(delivery.lock, r.name) for r in refs]
+    options = component_options(delivery, refs, pins)
+    versions: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    staged: Path | None = None
+    if not delivery.mode.released:
+        versions, sources, srcs = _working_tree(delivery, refs)
+        env_paths = {Mode.VOLUME: VOLUME_MOUNT, Mode.CONFIGMAP: CONFIGMAP_MOUNT}
+        if delivery.mode is Mode.EMBEDDED:
+            staged = Path(tempfile.mkdtemp(prefix="helperhub-embed-"))
+            for src in srcs:
+                shutil.copytree(src, staged / src.name, ignore=shutil.ignore_patterns("__pycache__"))
+            options["embedded_artifact_path"] = str(staged)
+    else:
+        env_paths = {}
+    try:
+        comp = dsl.component(func, **options)
+        container = comp.component_spec.implementation.container
+        source = container.command[-1]
+        if staged is not None:
+            source = replace_archive(source, deterministic_archive(staged))
+    finally:
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
+    entries = provenance(pins, refs, delivery.mode, versions, sources, delivery.image_registry)
+    if delivery.mode is Mode.PACKAGE and delivery.pin_by == "hash":
+        for entry in entries:
+            entry["url_sha256"] = entry["sha256"]
+    pins_json = provenance_json(entries)
+    container.command[-1] = source + check_source(pins_json)
+    env = {PINS_ENV: pins_json}
+    if delivery.mode in env_paths:
+        env["PYTHONPATH"] = env_paths[delivery.mode]
+    container.env = env
+    return HelperComponent(comp, delivery, tuple(refs), entries)
+
+
+def helper_component(
+    func: Callable[..., Any] | None = None, *, helpers: Sequence[str], delivery: Delivery
+) -> Any:
+    """Decorator (with or without a function) making a KFP component that uses ``helpers``."""
+    if func is None:
+        return lambda f: build_component(f, helpers, delivery)
+    return build_component(func, helpers, delivery)

@@ -1,0 +1,56 @@
+"""`python -m helperhub.registry`: run the private index in the foreground.
+
+The entry point of the registry container and of `helperhub registry serve`; it imports only
+what serving needs (pypiserver, waitress, click), so the registry image stays small.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from helperhub.core import defaults
+from helperhub.core.errors import HubError
+from helperhub.registry.server import ServerSettings, serve
+
+
+@click.command("serve", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--host", envvar="HUB_REGISTRY_HOST", default=defaults.REGISTRY_HOST, show_default=True,
+              help="Interface to listen on (0.0.0.0 in a container). [env HUB_REGISTRY_HOST]")
+@click.option("--port", envvar="HUB_REGISTRY_PORT", type=int, default=defaults.REGISTRY_PORT,
+              show_default=True, help="Port to listen on. [env HUB_REGISTRY_PORT]")
+@click.option("--packages", envvar="HUB_REGISTRY_PACKAGES", type=click.Path(path_type=Path),
+              default=Path(defaults.STATE_DIR, "packages"), show_default=True,
+              help="Folder that holds the released files. [env HUB_REGISTRY_PACKAGES]")
+@click.option("--htpasswd", envvar="HUB_REGISTRY_HTPASSWD", type=click.Path(path_type=Path),
+              default=None, help="htpasswd file of the users who may upload; without it nobody "
+              "can upload. [env HUB_REGISTRY_HTPASSWD]")
+@click.option("--auth-reads/--anonymous-reads", envvar="HUB_REGISTRY_AUTH_READS", default=False,
+              show_default=True, help="Require a login to list and download too. [env HUB_REGISTRY_AUTH_READS]")
+@click.option("--fallback-url", envvar="HUB_REGISTRY_FALLBACK_URL", default=None,
+              help="Redirect unknown projects to this index (off by default: a private index "
+              "that falls back to a public one invites dependency confusion). [env HUB_REGISTRY_FALLBACK_URL]")
+@click.option("--max-upload-mb", envvar="HUB_REGISTRY_MAX_UPLOAD_MB", type=click.IntRange(min=1),
+              default=defaults.MAX_UPLOAD_MB, show_default=True,
+              help="Refuse uploads larger than this. [env HUB_REGISTRY_MAX_UPLOAD_MB]")
+@click.option("--threads", envvar="HUB_REGISTRY_THREADS", type=click.IntRange(min=1),
+              default=defaults.SERVER_THREADS, show_default=True,
+              help="Worker threads of the server. [env HUB_REGISTRY_THREADS]")
+def serve_command(
+    host: str, port: int, packages: Path, htpasswd: Path | None, auth_reads: bool,
+    fallback_url: str | None, max_upload_mb: int, threads: int,
+) -> None:
+    """Run the registry in the foreground (what the Compose service and the cluster run)."""
+    settings = ServerSettings(
+        host, port, packages, htpasswd, auth_reads, fallback_url, threads=threads,
+        max_upload_bytes=max_upload_mb << 20,
+    )
+    try:
+        serve(settings, on_ready=lambda url: click.echo(f"registry serving {packages} on {url}", err=True))
+    except HubError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+if __name__ == "__main__":
+    serve_command(prog_name="python -m helperhub.registry")

@@ -1,0 +1,150 @@
+"""Read the private index the way pip does (PEP 503 simple pages) and check what it serves."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import requests
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+from helperhub.core.errors import IntegrityError, RegistryError
+
+TIMEOUT = (5.0, 60.0)
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Where the private index is and how to upload to it."""
+
+    url: str  # base URL, e.g. http://127.0.0.1:8080
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def base(self) -> str:
+        url = self.url.rstrip("/")
+        return url[: -len("/simple")] if url.endswith("/simple") else url
+
+    @property
+    def simple_url(self) -> str:
+        return f"{self.base}/simple/"
+
+    @property
+    def upload_url(self) -> str:
+        return f"{self.base}/"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base).hostname or ""
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        """What pip needs as --trusted-host: the bare host for http, nothing for https."""
+        return [self.host] if urlsplit(self.base).scheme == "http" else []
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    filename: str
+    url: str
+    sha256: str
+
+    @property
+    def version(self) -> Version | None:
+        try:
+            if self.filename.endswith(".whl"):
+                return parse_wheel_filename(self.filename)[1]
+            return parse_sdist_filename(self.filename)[1]
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            return None
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs.extend(v for k, v in attrs if k == "href" and v)
+
+
+def _unreachable(settings: IndexSettings, exc: Exception) -> RegistryError:
+    return RegistryError(
+        f"cannot reach the package index at {settings.base} ({type(exc).__name__}); "
+        "start it with `make registry-up` or set HUB_INDEX_URL"
+    )
+
+
+def parse_simple_page(page_url: str, html: str) -> dict[str, IndexFile]:
+    parser = _Links()
+    parser.feed(html)
+    files: dict[str, IndexFile] = {}
+    for href in parser.hrefs:
+        url, fragment = urldefrag(urljoin(page_url, href))
+        name = url.rsplit("/", 1)[-1]
+        sha = fragment.partition("sha256=")[2] if fragment.startswith("sha256=") else ""
+        files[name] = IndexFile(name, url, sha)
+    return files
+
+
+def project_files(
+    settings: IndexSettings, name: str, session: requests.Session | None = None
+) -> dict[str, IndexFile]:
+    """The files the index lists for a project, with the sha256 of each link; {} if none."""
+    page = f"{settings.simple_url}{canonicalize_name(name)}/"
+    try:
+        resp = (session or requests).get(page, timeout=TIMEOUT, allow_redirects=False)
+    except requests.RequestException as exc:
+        raise _unreachable(settings, exc) from None
+    if resp.status_code in (303, 404):  # pypiserver redirects unknown names to its fallback
+        return {}
+    if resp.status_code != 200:
+        raise RegistryError(f"{page} answered {resp.status_code}; check the index URL")
+    return parse_simple_page(page, resp.text)
+
+
+def newest_version(files: dict[str, IndexFile]) -> Version | None:
+    versions = [v for f in files.values() if (v := f.version) is not None]
+    return max(versions, default=None)
+
+
+def fetch_sha256(settings: IndexSettings, url: str) -> str:
+    """Download a file the index serves and return the sha256 of the bytes received."""
+    digest = hashlib.sha256()
+    try:
+        with requests.get(url, timeout=TIMEOUT, stream=True) as resp:
+            if resp.status_code != 200:
+                raise RegistryError(f"{url} answered {resp.status_code}; the file is not served")
+            for chunk in resp.iter_content(1 << 20):
+                digest.update(chunk)
+    except requests.RequestException as exc:
+        raise _unreachable(settings, exc) from None
+    return digest.hexdigest()
+
+
+def verify_served(settings: IndexSettings, file: IndexFile, expected: str) -> None:
+    """The served bytes and the index's own link hash must both equal ``expected``."""
+    served = fetch_sha256(settings, file.url)
+    if served != expected or (file.sha256 and file.sha256 != expected):
+        raise IntegrityError(
+            f"{file.filename}: the index serves sha256 {served} (link says {file.sha256 or '-'}) "
+            f"but {expected} was released; do not use this file, investigate the registry"
+        )
+
+
+def health(settings: IndexSettings) -> bool:
+    try:
+        return requests.get(f"{settings.base}/health", timeout=(1.0, 2.0)).status_code == 200
+    except requests.RequestException:
+        return False

@@ -1,0 +1,69 @@
+"""The read path: simple pages from memory and files from disk, with ETag and Cache-Control,
+without pypiserver's per-request folder walk. Everything else goes to pypiserver."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from helperhub.registry.pages import Page
+from helperhub.registry.store import HardenedBackend
+
+WsgiApp = Callable[..., Any]
+PAGE_CACHE = "no-cache"  # pages change on release: revalidate (a 304 is cheap)
+FILE_CACHE = "public, max-age=31536000, immutable"  # a released file never changes
+
+
+class FastReads:
+    def __init__(self, app: WsgiApp, backend: HardenedBackend) -> None:
+        self.app, self.backend = app, backend
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
+        if method in ("GET", "HEAD"):
+            if path == "/simple/":
+                return self._page(environ, start_response, self.backend.pages.root_page)
+            if path.startswith("/simple/") and path.endswith("/") and path.count("/") == 3:
+                name = path[len("/simple/"):-1]
+                if canonicalize_name(name) != name:
+                    start_response("301 Moved Permanently", [("Location", f"/simple/{canonicalize_name(name)}/")])
+                    return [b""]
+                page = self.backend.pages.get(name)
+                if page is not None:
+                    return self._page(environ, start_response, page)
+            elif path.startswith("/packages/") and path.count("/") == 2:
+                served = self._file(environ, start_response, path[len("/packages/"):])
+                if served is not None:
+                    return served
+        return self.app(environ, start_response)  # type: ignore[no-any-return]
+
+    def _page(self, environ: dict[str, Any], start_response: Callable[..., Any], page: Page) -> Iterable[bytes]:
+        headers = [("ETag", page.etag), ("Cache-Control", PAGE_CACHE)]
+        if environ.get("HTTP_IF_NONE_MATCH") == page.etag:
+            start_response("304 Not Modified", headers)
+            return [b""]
+        headers += [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page.body)))]
+        start_response("200 OK", headers)
+        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [page.body]
+
+    def _file(self, environ: dict[str, Any], start_response: Callable[..., Any], name: str) -> Iterable[bytes] | None:
+        sha = self.backend.sha256_of(name)
+        if sha is None:
+            return None
+        etag = f'"{sha}"'
+        headers = [("ETag", etag), ("Cache-Control", FILE_CACHE)]
+        if environ.get("HTTP_IF_NONE_MATCH") == etag:
+            start_response("304 Not Modified", headers)
+            return [b""]
+        path = self.backend.root / name
+        size = os.stat(path).st_size
+        headers += [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))]
+        start_response("200 OK", headers)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return [b""]
+        fh = open(path, "rb")  # noqa: SIM115  (closed by the server through the file wrapper)
+        wrapper = environ.get("wsgi.file_wrapper")
+        return wrapper(fh, 1 << 16) if wrapper else iter(lambda: fh.read(1 << 16), b"")

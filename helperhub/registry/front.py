@@ -1,0 +1,101 @@
+"""An nginx front for the registry: pages and files straight from disk (the registry writes the
+pages on every upload), everything else (uploads, unknown or non-normalised names) proxied to
+the registry. Rendering is a pure function; running nginx is kept apart."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from helperhub.core.errors import ConfigError
+from helperhub.registry.pages import PAGES_DIR
+
+FILE_CACHE = "public, max-age=31536000, immutable"
+
+
+@dataclass(frozen=True)
+class FrontSettings:
+    listen: str  # host:port
+    packages: Path  # the registry's package folder (pages are in its .simple/)
+    state: Path  # pid, logs, temp folders
+    app: str | None = None  # host:port of the registry; None: static only
+    max_body: str = "8g"
+
+
+def render_nginx_conf(s: FrontSettings) -> str:
+    pages = (s.packages / PAGES_DIR).resolve()
+    packages = s.packages.resolve()
+    fallback = "@app" if s.app else "=404"  # what try_files does when the file is not there
+    temps = "\n".join(f"  {k}_temp_path {s.state / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    app_locations = f"""
+    location / {{
+      proxy_pass http://{s.app};
+      proxy_request_buffering off;
+      proxy_set_header Host $http_host;
+      client_max_body_size {s.max_body};
+    }}
+    location @app {{ proxy_pass http://{s.app}; proxy_set_header Host $http_host; }}""" if s.app else ""
+    return f"""daemon off;
+worker_processes auto;
+pid {s.state / "nginx.pid"};
+error_log {s.state / "error.log"} warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  etag on;
+{temps}
+  server {{
+    listen {s.listen} backlog=4096;
+    location = /simple/ {{
+      root {pages};
+      default_type text/html;
+      add_header Cache-Control no-cache;
+      try_files /index.html =404;
+    }}
+    location ~ ^/simple/([a-z0-9][a-z0-9-]*)/$ {{
+      root {pages};
+      default_type text/html;
+      add_header Cache-Control no-cache;
+      try_files /$1/index.html {fallback};
+    }}
+    location ~ ^/packages/([^/.][^/]*)$ {{
+      root {packages};
+      default_type application/octet-stream;
+      add_header Cache-Control "{FILE_CACHE}";
+      open_file_cache max=20000 inactive=120s;  # released files never change: keep them open
+      open_file_cache_valid 60s;
+      try_files /$1 {fallback};
+    }}{app_locations}
+  }}
+}}
+"""
+
+
+def start_front(s: FrontSettings, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        raise ConfigError("nginx is not installed; install it (apt-get install nginx-light) to run the front")
+    s.state.mkdir(parents=True, exist_ok=True)
+    conf = s.state / "nginx.conf"
+    conf.write_text(render_nginx_conf(s))
+    proc = subprocess.Popen([nginx, "-c", str(conf), "-e", str(s.state / "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://{s.listen}/simple/", timeout=1)
+            return proc
+        except requests.RequestException:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    proc.kill()
+    raise ConfigError(f"nginx did not start on {s.listen}: {(s.state / 'error.log').read_text()[-500:]}")

@@ -1,0 +1,162 @@
+"""The lock, ``pins.json``: what each helper release is, byte for byte.
+
+It is read by the pin commands and the component factories and written by releases, so it is
+always written atomically (temp file in the same folder, fsync, rename) and deterministically
+(sorted keys, fixed indentation) so that git diffs show only real changes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from helperhub.core.defaults import LOCK_NAME
+from helperhub.core.errors import LockError
+from helperhub.core.fs import atomic_write_text
+from helperhub.images.context import ImagePin
+
+LOCK_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PackagePin:
+    """One released version of one helper package."""
+
+    name: str
+    version: str
+    wheel: str
+    sha256: str
+    url: str
+    index_url: str
+    kfp_version: str
+    commit: str
+    released_at: str
+    source_sha256: str = ""
+    sdist: str = ""
+    sdist_sha256: str = ""
+    requires: tuple[str, ...] = ()  # third-party closure roots, kfp included
+    depends: tuple[str, ...] = ()  # the repository's other helpers it depends on
+    image: ImagePin | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["name"]
+        data["requires"] = list(self.requires)
+        data["depends"] = list(self.depends)
+        if self.image is None:
+            del data["image"]
+        return data
+
+    @classmethod
+    def from_json(cls, name: str, data: dict[str, Any]) -> PackagePin:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise LockError(
+                f"pins.json entry {name!r} has unknown keys {sorted(unknown)}; "
+                "upgrade helperhub or fix the entry"
+            )
+        try:
+            image = data.get("image")
+            return cls(
+                name=name,
+                **{k: v for k, v in data.items() if k not in ("image", "requires", "depends")},
+                requires=tuple(data.get("requires", ())),
+                depends=tuple(data.get("depends", ())),
+                image=ImagePin(**image) if image else None,
+            )
+        except TypeError as exc:
+            raise LockError(f"pins.json entry {name!r} is incomplete ({exc}); re-run the release") from None
+
+    def with_image(self, image: ImagePin) -> PackagePin:
+        return replace(self, image=image)
+
+
+@dataclass(frozen=True)
+class Lock:
+    """All pins, keyed by normalised package name."""
+
+    packages: dict[str, PackagePin] = field(default_factory=dict)
+
+    def get(self, name: str) -> PackagePin | None:
+        return self.packages.get(name)
+
+    def require(self, name: str, *, fix: str) -> PackagePin:
+        pin = self.packages.get(name)
+        if pin is None:
+            raise LockError(f"no pin for {name!r} in {LOCK_NAME}; run `{fix}`")
+        return pin
+
+    def with_pin(self, pin: PackagePin) -> Lock:
+        return Lock({**self.packages, pin.name: pin})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": LOCK_FORMAT,
+            "packages": {n: self.packages[n].to_json() for n in sorted(self.packages)},
+        }
+
+
+def release_time() -> str:
+    """The lock's timestamp format: UTC, to the second."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def load_lock(path: Path) -> Lock:
+    """Read the lock; a missing file is an empty lock, a broken one an error."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Lock()
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise LockError(
+            f"{path} is not valid JSON (line {exc.lineno}): restore it with `git checkout {path.name}`"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != LOCK_FORMAT:
+        raise LockError(f"{path} is not a format-{LOCK_FORMAT} lock; restore it from git")
+    packages = data.get("packages", {})
+    return Lock({n: PackagePin.from_json(n, d) for n, d in packages.items()})
+
+
+def dump_lock(lock: Lock) -> str:
+    return json.dumps(lock.to_json(), indent=2, sort_keys=True) + "\n"
+
+
+def save_lock(path: Path, lock: Lock) -> None:
+    atomic_write_text(path, dump_lock(lock))
+
+
+def modify_lock(path: Path, change: Callable[[Lock], Lock]) -> Lock:
+    """Read, change and write the lock under an exclusive file lock, so that concurrent
+    releases (of different helpers, or the wheel and image stages) lose no update."""
+    guard = path.parent / f".{path.name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with guard.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        lock = change(load_lock(path))
+        save_lock(path, lock)
+    return lock
+
+
+def update_lock(path: Path, pin: PackagePin) -> Lock:
+    """Merge one pin into the lock."""
+    return modify_lock(path, lambda lock: lock.with_pin(pin))
+
+
+def record_image(path: Path, name: str, version: str, image: ImagePin) -> Lock:
+    """Record the image of ``name`` in the lock, if the lock still pins that version."""
+
+    def change(lock: Lock) -> Lock:
+        pin = lock.get(name)
+        if pin is None or pin.version != version or pin.image == image:
+            return lock
+        return lock.with_pin(pin.with_image(image))
+
+    return modify_lock(path, change)

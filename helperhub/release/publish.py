@@ -1,0 +1,113 @@
+"""Upload files to the index idempotently: pypiserver answers 400 to any re-upload, so what is
+already there is decided here, by file name and sha256, before twine runs."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+
+from helperhub.core.errors import ConfigError, IntegrityError, RegistryError
+from helperhub.core.tools import clean_pip_env, run_tool
+from helperhub.registry.client import IndexFile, IndexSettings, project_files, verify_served
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dist_project(filename: str) -> str:
+    if filename.endswith(".whl"):
+        return canonicalize_name(parse_wheel_filename(filename)[0])
+    return canonicalize_name(parse_sdist_filename(filename)[0])
+
+
+@dataclass
+class PublishPlan:
+    upload: list[Path] = field(default_factory=list)
+    present: list[Path] = field(default_factory=list)
+    conflicts: list[tuple[Path, str, str]] = field(default_factory=list)  # file, local, index
+
+
+def plan_publish(settings: IndexSettings, files: list[Path]) -> tuple[PublishPlan, dict[str, str]]:
+    """Sort files into new / already there with the same bytes / there with other bytes."""
+    plan, hashes = PublishPlan(), {}
+    listed: dict[str, dict[str, IndexFile]] = {}
+    for path in files:
+        hashes[path.name] = local = file_sha256(path)
+        name = dist_project(path.name)
+        if name not in listed:
+            listed[name] = project_files(settings, name)
+        there = listed[name].get(path.name)
+        if there is None:
+            plan.upload.append(path)
+        elif there.sha256 == local:
+            plan.present.append(path)
+        else:
+            plan.conflicts.append((path, local, there.sha256))
+    return plan, hashes
+
+
+def twine_upload(settings: IndexSettings, files: list[Path]) -> None:
+    if not settings.username or not settings.password:
+        raise ConfigError(
+            f"no upload credentials for {settings.base}; set HUB_INDEX_USER and HUB_INDEX_PASSWORD"
+        )
+    env = clean_pip_env({"TWINE_USERNAME": settings.username, "TWINE_PASSWORD": settings.password})
+    run_tool(
+        ["twine", "upload", "--non-interactive", "--disable-progress-bar",
+         "--repository-url", settings.upload_url, *map(str, files)],
+        error=RegistryError, what=f"uploading to {settings.base}", env=env,
+    )
+
+
+def publish(
+    settings: IndexSettings,
+    files: list[Path],
+    *,
+    immutable: bool = True,
+    warn: Callable[[str], None] = lambda _msg: None,
+) -> PublishPlan:
+    """Upload what is missing, skip identical files, read every upload back and verify it.
+
+    With ``immutable`` (the project's own releases) a file already there with other bytes stops
+    everything before any upload; for mirrored third-party wheels the registry's copy is kept.
+    """
+    plan, hashes = plan_publish(settings, files)
+    for path, local, there in plan.conflicts:
+        msg = (
+            f"{path.name} is already in the registry with sha256 {there}, but this build has "
+            f"{local}"
+        )
+        if immutable:
+            raise IntegrityError(f"{msg}; released files never change: bump the version")
+        warn(f"{msg}; keeping the registry's copy")
+    pending = plan.upload
+    for attempt in range(3):
+        if not pending:
+            break
+        try:
+            twine_upload(settings, pending)
+            break
+        except RegistryError:
+            # A concurrent release may have uploaded some of the same bytes first: that is
+            # success for those files; upload what is still missing.
+            again, _ = plan_publish(settings, pending)
+            if (again.conflicts and immutable) or again.upload == pending or attempt == 2:
+                raise  # no progress: a real failure (credentials, a refused file, the network)
+            pending = again.upload
+    served: dict[str, IndexFile] = {}
+    for path in plan.upload:
+        name = dist_project(path.name)
+        served.update(project_files(settings, name))
+        if path.name not in served:
+            raise RegistryError(f"{path.name} was uploaded but the index does not list it")
+        verify_served(settings, served[path.name], hashes[path.name])
+    return plan

@@ -1,0 +1,97 @@
+"""A whole release: the wheel stage of every selected helper (in dependency order), then the
+image stage, each result recorded in the lock. The CLI, the tests and the bench all call
+:func:`release`; nothing else strings the stages together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from helperhub.core.errors import EngineError
+from helperhub.core.progress import Reporter
+from helperhub.images.engine import docker_client
+from helperhub.images.local_registry import ensure_oci_registry
+from helperhub.images.stage import ImageRelease, ImageSettings, release_image
+from helperhub.registry.client import IndexSettings
+from helperhub.release.lock import load_lock, record_image
+from helperhub.release.project import HelperProject, discover, release_order
+from helperhub.release.wheel import ReleaseSettings, WheelRelease, release_wheel
+
+
+@dataclass(frozen=True)
+class ImageStage:
+    """The engine and OCI registry the image stage builds with and pushes to."""
+
+    settings: ImageSettings
+    client: Any
+
+
+@dataclass(frozen=True)
+class HelperRelease:
+    wheel: WheelRelease
+    image: ImageRelease | None = None
+
+
+def open_image_stage(
+    state: Path, index: IndexSettings, oci_registry: str, base_image: str, *, required: bool,
+    report: Reporter, client: Any = None,
+) -> ImageStage | None:
+    """The image stage's engine and registry (the local OCI registry is started when it can
+    be), or None, said in one warning, when there is none and images are not ``required``."""
+    try:
+        client = client or docker_client()
+        if not ensure_oci_registry(oci_registry, state):
+            raise EngineError(
+                f"no OCI registry answers at {oci_registry} and docker-registry is not installed; "
+                "run `make engine` or set HUB_OCI_REGISTRY"
+            )
+    except EngineError as exc:
+        if required:
+            raise
+        report.warn(f"image stage skipped: {exc}")
+        return None
+    return ImageStage(ImageSettings(oci_registry, base_image, index), client)
+
+
+def bake_images(
+    stage: ImageStage, lock_path: Path, projects: Sequence[HelperProject], report: Reporter
+) -> list[ImageRelease]:
+    """Build and push the image of each project's locked release (or confirm it) and record
+    its digest in the lock."""
+    done = []
+    for project in projects:
+        pin = load_lock(lock_path).require(project.name, fix=f"make release PACKAGE={project.name}")
+        result = release_image(stage.settings, pin, project.extras, stage.client, report)
+        record_image(lock_path, pin.name, pin.version, result.image)
+        state = "built and pushed" if result.built else "unchanged"
+        report.info(f"{result.image.tag} {state}: {result.image.ref}")
+        done.append(result)
+    return done
+
+
+def release(
+    settings: ReleaseSettings, packages: Sequence[str], report: Reporter, images: ImageStage | None = None,
+) -> list[HelperRelease]:
+    """Release ``packages`` (all helpers when empty) end to end.
+
+    Per helper: version check, tests, reproducible sdist and wheel, the dependency closure
+    mirrored, upload, read-back verification, lock entry; then, with an image stage, its image
+    built, pushed and pinned by digest. Re-running a finished release changes nothing;
+    re-running one that stopped half-way completes it."""
+    projects = discover(settings.root)
+    order = release_order(projects, list(packages))
+    wheels = []
+    for project in order:
+        result = release_wheel(settings, project, projects, report)
+        pin = result.pin
+        state = "unchanged" if result.noop else (
+            f"released ({len(result.uploaded)} files uploaded, {len(result.mirrored)} wheels mirrored)"
+        )
+        report.info(f"{pin.name} {pin.version} {state}: {pin.wheel} sha256:{pin.sha256[:12]}")
+        wheels.append(result)
+    if images is None:
+        return [HelperRelease(w) for w in wheels]
+    baked = bake_images(images, settings.lock_path, order, report)
+    return [HelperRelease(w, i) for w, i in zip(wheels, baked, strict=True)]

@@ -1,0 +1,169 @@
+"""The wheel stage of a release: helper source -> tested, reproducible wheel -> index -> lock."""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from helperhub.core.defaults import LOCK_NAME
+from helperhub.core.errors import ConfigError, IntegrityError, VersionError
+from helperhub.core.git import head_commit, source_epoch
+from helperhub.core.progress import Reporter
+from helperhub.core.wheelhouse import fetch_closure
+from helperhub.registry.client import IndexSettings, newest_version, project_files, verify_served
+from helperhub.release import gitinfo
+from helperhub.release.build import build_dists, run_tests
+from helperhub.release.lock import PackagePin, load_lock, release_time, update_lock
+from helperhub.release.mirror import closure_requirements
+from helperhub.release.project import HelperProject, source_digest
+from helperhub.release.publish import file_sha256, publish
+from helperhub.release.versions import read_version
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    root: Path  # repository root: helpers/, pins.json
+    index: IndexSettings
+    cache: Path  # wheelhouse and build outputs, outside the repository's tracked files
+    kfp_version: str
+    allow_dirty: bool = False
+    run_tests: bool = True
+    tag: bool = True
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK_NAME
+
+
+@dataclass(frozen=True)
+class WheelRelease:
+    pin: PackagePin
+    noop: bool
+    uploaded: tuple[str, ...] = ()
+    mirrored: tuple[str, ...] = ()
+
+
+def release_tag(name: str, version: str) -> str:
+    return f"{name}-v{version}"
+
+
+def _check_local_deps(
+    settings: ReleaseSettings, project: HelperProject, projects: dict[str, HelperProject]
+) -> None:
+    """A helper's own helper dependencies must already be in the index, or pods cannot resolve."""
+    for raw in project.requires:
+        req = Requirement(raw)
+        name = canonicalize_name(req.name)
+        if name not in projects:
+            continue
+        files = project_files(settings.index, name)
+        versions = {f.version for f in files.values() if f.version is not None}
+        if not any(req.specifier.contains(v, prereleases=True) for v in versions):
+            raise ConfigError(
+                f"{project.name} needs {raw} but the registry has no such release; "
+                f"release it first: make release PACKAGE={name}"
+            )
+
+
+def _unchanged(
+    settings: ReleaseSettings, project: HelperProject, version: str, source: str
+) -> PackagePin | None:
+    """The lock's pin, if this exact source was released and the index still serves it."""
+    pin = load_lock(settings.lock_path).get(project.name)
+    if pin is None or (pin.version, pin.source_sha256, pin.kfp_version) != (
+        version, source, settings.kfp_version
+    ):
+        return None
+    files = project_files(settings.index, project.name)
+    wheel, sdist = files.get(pin.wheel), files.get(pin.sdist)
+    if wheel is None or sdist is None or (wheel.sha256, sdist.sha256) != (pin.sha256, pin.sdist_sha256):
+        return None
+    verify_served(settings.index, wheel, pin.sha256)
+    return pin
+
+
+def release_wheel(
+    settings: ReleaseSettings,
+    project: HelperProject,
+    projects: dict[str, HelperProject],
+    report: Reporter,
+) -> WheelRelease:
+    root = settings.root
+    version = read_version(project.version_source)
+    if not settings.allow_dirty:
+        gitinfo.ensure_clean(root)
+    commit = head_commit(root)
+    source = source_digest(project)
+
+    newest = newest_version(project_files(settings.index, project.name))
+    if newest is not None and version < newest:
+        raise VersionError(
+            f"{project.name} {version} is lower than {newest}, the newest in the registry; "
+            f"set a higher version with `make bump PACKAGE={project.name} PART=patch`"
+        )
+    same = _unchanged(settings, project, str(version), source)
+    if same is not None:
+        if settings.tag:
+            gitinfo.tag_release(root, release_tag(project.name, same.version))
+        return WheelRelease(same, noop=True)
+
+    _check_local_deps(settings, project, projects)
+    build_root = settings.cache / "build"
+    build_root.mkdir(parents=True, exist_ok=True)
+    # The tests run beside the build and the closure mirror (third-party wheels only); nothing of
+    # the helper is uploaded before they pass.
+    with ThreadPoolExecutor(max_workers=1) as pool, \
+            tempfile.TemporaryDirectory(prefix=f"{project.name}-", dir=build_root) as outdir:
+        tests = pool.submit(run_tests, project, projects) if settings.run_tests else None
+        with report.step(f"building {project.name} {version}"):
+            epoch = source_epoch(root, project.path)
+            dists = build_dists(project, Path(outdir) / "dist", epoch)
+        reqs = closure_requirements(project, projects, settings.kfp_version)
+        with report.step(f"fetching the closure of {project.name} ({len(reqs)} requirements)"):
+            closure = fetch_closure(reqs, settings.cache)
+        with report.step(f"mirroring {len(closure)} dependency wheels into the registry"):
+            mirrored = publish(settings.index, closure, immutable=False, warn=report.warn)
+        if tests is not None:
+            with report.step(f"testing {project.name}"):
+                tests.result()
+        with report.step(f"uploading {dists.wheel.name} and {dists.sdist.name}"):
+            uploaded = publish(settings.index, [dists.wheel, dists.sdist])
+        wheel_sha, sdist_sha = file_sha256(dists.wheel), file_sha256(dists.sdist)
+
+    served = project_files(settings.index, project.name)
+    if served[dists.wheel.name].sha256 != wheel_sha:
+        raise IntegrityError(f"{dists.wheel.name} is served with another sha256 than was built")
+    previous = load_lock(settings.lock_path).get(project.name)
+    pin = PackagePin(
+        name=project.name,
+        version=str(version),
+        wheel=dists.wheel.name,
+        sha256=wheel_sha,
+        url=served[dists.wheel.name].url,
+        index_url=settings.index.simple_url,
+        kfp_version=settings.kfp_version,
+        commit=commit,
+        released_at=release_time(),
+        source_sha256=source,
+        sdist=dists.sdist.name,
+        sdist_sha256=sdist_sha,
+        requires=tuple(reqs),
+        depends=tuple(
+            str(Requirement(r)) for r in project.requires if canonicalize_name(Requirement(r).name) in projects
+        ),
+        image=previous.image if previous and previous.version == str(version) else None,
+    )
+    update_lock(settings.lock_path, pin)
+    if settings.tag:
+        gitinfo.tag_release(root, release_tag(project.name, pin.version))
+    return WheelRelease(
+        pin,
+        noop=False,
+        uploaded=tuple(p.name for p in uploaded.upload),
+        mirrored=tuple(p.name for p in mirrored.upload),
+    )

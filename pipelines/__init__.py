@@ -1,1 +1,0 @@
-"""Component factories that use released helpers by pin, and the example pipeline."""

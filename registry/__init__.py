@@ -1,1 +1,0 @@
-"""Release helper packages as wheels into a private pypiserver and record them in the lock."""
