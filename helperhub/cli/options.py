@@ -4,6 +4,7 @@ down explicitly."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from helperhub.core import defaults
+from helperhub.core.errors import ConfigError
 from helperhub.core.git import repo_root
 from helperhub.registry import embedded
 from helperhub.registry.client import IndexSettings
@@ -39,14 +41,52 @@ port_option = click.option(
     help="Port of the embedded registry. [env HUB_REGISTRY_PORT]",
 )
 
+
+def read_password_file(path: Path) -> str:
+    """The password a file holds: its one line, without the trailing newline."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(f"cannot read the password file {path} ({reason}); give a readable UTF-8 file") from None
+    password = text.rstrip("\r\n")
+    if not password:
+        raise ConfigError(f"the password file {path} is empty; write the password into it")
+    if "\n" in password or "\r" in password:
+        raise ConfigError(f"the password file {path} has several lines; keep only the password in it")
+    return password
+
+
+def password_option(param: str, envvar: str, what: str) -> Callable[[F], F]:
+    """A password read from the environment variable ``envvar`` or from a file, never from a flag:
+    argv is visible to every user of the machine (``ps``), the environment and files are not.
+
+    The command receives the password itself (or None) as ``param``; the only flag is
+    ``--password-file`` (env ``<envvar>_FILE``). Giving both sources is an error, not a guess."""
+    file_envvar = f"{envvar}_FILE"
+
+    def resolve(ctx: click.Context, option: click.Parameter, path: Path | None) -> str | None:
+        from_env = os.environ.get(envvar) or None
+        if path is None:
+            return from_env
+        if from_env is not None:
+            raise ConfigError(f"both {envvar} and a password file ({path}) are set; give the password one way")
+        return read_password_file(path)
+
+    return click.option(
+        "--password-file", param, envvar=file_envvar, default=None,
+        type=click.Path(dir_okay=False, path_type=Path), callback=resolve,
+        help=f"File holding {what} (one line). [env {file_envvar}; or the password itself in {envvar}]",
+    )
+
+
 index_options = stack(
     click.option("--index-url", envvar="HUB_INDEX_URL", default=None,
-                 help="Base URL of the private index. "
+                 help="Base URL of the private index, without credentials. "
                  "[env HUB_INDEX_URL; default: the embedded registry, started if needed]"),
     click.option("--user", "index_user", envvar="HUB_INDEX_USER", default=None,
                  help="Upload user. [env HUB_INDEX_USER]"),
-    click.option("--password", "index_password", envvar="HUB_INDEX_PASSWORD", default=None,
-                 help="Upload password. [env HUB_INDEX_PASSWORD]"),
+    password_option("index_password", "HUB_INDEX_PASSWORD", "the upload password"),
     port_option,
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import sys
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ import click
 from helperhub.cli import options as o
 from helperhub.cli.ui import console
 from helperhub.core import defaults
+from helperhub.core.errors import ConfigError
 from helperhub.registry import embedded
 from helperhub.registry.__main__ import serve_command
 
@@ -42,19 +44,32 @@ def registry_down(root: Path | None, registry_port: int) -> None:
     console.print("registry stopped" if stopped else "no embedded registry was running")
 
 
+def ask_password(name: str) -> str:
+    """Ask twice on the terminal: a typo in a password nobody sees would lock the user out."""
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            f"no password for {name}: set HUB_NEW_PASSWORD or HUB_NEW_PASSWORD_FILE, "
+            "give --password-file, or run on a terminal to be asked"
+        )
+    password = getpass.getpass(f"password for {name}: ")
+    if not password:
+        raise ConfigError("the password is empty; type one")
+    if getpass.getpass("again: ") != password:
+        raise ConfigError("the two passwords differ; run the command again")
+    return password
+
+
 @registry.command("add-user")
 @click.argument("name")
 @click.option("--htpasswd", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="htpasswd file to create or update.")
-@click.option("--password", envvar="HUB_NEW_PASSWORD", default=None,
-              help="The password (asked for if not given). [env HUB_NEW_PASSWORD]")
+@o.password_option("password", "HUB_NEW_PASSWORD", "the new password")
 def registry_add_user(name: str, htpasswd: Path, password: str | None) -> None:
-    """Add or change an upload user in an htpasswd file."""
-    if password is None:
-        password = getpass.getpass(f"password for {name}: ")
-    if not password:
-        raise click.BadParameter("the password is empty", param_hint="--password")
-    embedded.add_user(htpasswd, name, password)
+    """Add or change an upload user in an htpasswd file (bcrypt, mode 0600).
+
+    The password comes from HUB_NEW_PASSWORD or a password file, or is asked for on a terminal;
+    never from a flag, which any user of the machine can read with `ps`."""
+    embedded.add_user(htpasswd, name, password if password is not None else ask_password(name))
     console.print(f"{name} can now upload (file {htpasswd})")
 
 

@@ -10,11 +10,33 @@ from pathlib import Path
 
 from helperhub.core.errors import HubError
 
+SECRET_NAMES = frozenset({"HUB_INDEX_PASSWORD", "HUB_INDEX_USER", "HUB_NEW_PASSWORD"})
+SECRET_SUFFIXES = ("_PASSWORD", "_PASSWORD_FILE", "_TOKEN")
+SECRET_PREFIXES = ("TWINE_",)
+
+
+def is_secret(name: str) -> bool:
+    """Whether an environment variable holds (or points at) a credential."""
+    upper = name.upper()
+    return upper in SECRET_NAMES or upper.endswith(SECRET_SUFFIXES) or upper.startswith(SECRET_PREFIXES)
+
+
+def scrubbed_env(extra: Mapping[str, str] | None = None, *, keep_pip: bool = False) -> dict[str, str]:
+    """This process's environment without the release's credentials (and without PIP_*, unless
+    ``keep_pip``): a helper's tests and build backends are code the release runs, and must not
+    be able to read or leak the upload password. ``extra`` is added after scrubbing."""
+    env = {
+        k: v for k, v in os.environ.items()
+        if not is_secret(k) and (keep_pip or not k.upper().startswith("PIP_"))
+    }
+    env.update(extra or {})
+    return env
+
 
 def clean_pip_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment in which pip reads no config file and no PIP_* variable of the machine,
-    so that an index URL given on the command line is the only index it uses."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    """A scrubbed environment in which pip reads no config file and no PIP_* variable of the
+    machine, so that an index URL given on the command line is the only index it uses."""
+    env = scrubbed_env()
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env.update(extra or {})

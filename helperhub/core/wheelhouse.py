@@ -13,7 +13,7 @@ from pathlib import Path
 
 from helperhub.core.errors import RegistryError
 from helperhub.core.fs import atomic_write_text
-from helperhub.core.tools import run_tool
+from helperhub.core.tools import run_tool, scrubbed_env
 
 
 def closure_key(reqs: list[str]) -> str:
@@ -21,11 +21,31 @@ def closure_key(reqs: list[str]) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()[:24]
 
 
+# Projects published only as an sdist that the closure may build from source anyway: each is a
+# reviewed exception to "wheels only", since its build code runs on the release host.
+# kfp-server-api (kfp's own API client) has no wheel on PyPI, and every closure holds kfp.
+SDIST_BUILDS = ("kfp-server-api",)
+# Builds of those sdists give the same bytes on every host (zip times from SOURCE_DATE_EPOCH), so a
+# second host's mirror matches the registry's copy instead of stopping the release as a conflict.
+SDIST_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip entry can carry
+
+
+def pip_wheel_args(reqs: list[str], wheel_dir: Path | str, sdist_builds: tuple[str, ...] = SDIST_BUILDS) -> list[str]:
+    """The `pip wheel` command line: wheels only (an sdist's build code would run on the release
+    host), except the named, reviewed ``sdist_builds``."""
+    only_sdists = [f"--no-binary={','.join(sdist_builds)}"] if sdist_builds else []
+    return [
+        "pip", "wheel", "--quiet", "--progress-bar", "off", "--only-binary=:all:", *only_sdists,
+        "--wheel-dir", str(wheel_dir), *reqs,
+    ]
+
+
 def fetch_closure(reqs: list[str], cache: Path) -> list[Path]:
     """Wheels of the whole closure of ``reqs`` for this interpreter and platform.
 
     Resolved with pip from the machine's configured indexes (the host can reach them; pods and
-    image builds cannot) and cached by the requirement set, so a repeated release asks no index.
+    image builds cannot), as wheels only (see ``pip_wheel_args``), and cached by the requirement
+    set, so a repeated release asks no index.
     """
     wheelhouse, record = cache / "wheelhouse", cache / "closures" / f"{closure_key(reqs)}.json"
     if record.is_file():
@@ -36,10 +56,19 @@ def fetch_closure(reqs: list[str], cache: Path) -> list[Path]:
     wheelhouse.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        run_tool(
-            ["pip", "wheel", "--quiet", "--progress-bar", "off", "--wheel-dir", tmp, *reqs],
-            error=RegistryError, what="fetching the dependency closure with pip",
-        )
+        try:
+            run_tool(
+                pip_wheel_args(reqs, tmp), error=RegistryError, what="fetching the dependency closure with pip",
+                # the machine's pip settings (its indexes) stay; the release's credentials do not
+                env=scrubbed_env({"SOURCE_DATE_EPOCH": SDIST_EPOCH}, keep_pip=True),
+            )
+        except RegistryError as exc:
+            if "matching distribution" not in str(exc):
+                raise
+            raise RegistryError(
+                f"{exc}; the closure is mirrored as wheels only: pin a version that has a wheel for "
+                f"this platform, or (for a project you trust to build) add it to SDIST_BUILDS in {__name__}"
+            ) from None
         names = sorted(p.name for p in Path(tmp).iterdir() if p.suffix == ".whl")
         for name in names:
             if not (wheelhouse / name).exists():

@@ -17,7 +17,7 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-from helperhub.core.errors import IntegrityError, RegistryError
+from helperhub.core.errors import ConfigError, IntegrityError, RegistryError
 
 TIMEOUT = (5.0, 60.0)
 
@@ -29,6 +29,24 @@ class IndexSettings:
     url: str  # base URL, e.g. http://127.0.0.1:8080
     username: str | None = None
     password: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse what would leak: the URL is copied into pins.json, image history and compiled
+        YAML, so credentials in it would be published with every release."""
+        parts = urlsplit(self.url)
+        if "@" in parts.netloc:
+            shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+            raise ConfigError(
+                f"the index URL {shown} carries credentials (user@ or user:password@); put the user in "
+                "HUB_INDEX_USER and the password in HUB_INDEX_PASSWORD (or a password file), never in the "
+                "URL: it would be written into pins.json, image history and compiled YAML"
+            )
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            got = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"  # not the URL: it may hold a secret
+            raise ConfigError(
+                f"the index URL must be http:// or https:// with a host ({got}, host {parts.hostname or '-'}); "
+                "give one like http://127.0.0.1:8080 or https://pypi.example.org"
+            )
 
     @property
     def base(self) -> str:

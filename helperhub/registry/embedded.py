@@ -56,11 +56,13 @@ class EmbeddedRegistry:
 
 
 def add_user(htpasswd: Path, user: str, password: str) -> None:
+    """Add or change a user, hashed with bcrypt: passlib's "portable" scheme may fall back to
+    MD5-crypt, which a stolen file gives up in hours. Written atomically, readable by the owner only."""
     from passlib.apache import HtpasswdFile
 
-    ht = HtpasswdFile(str(htpasswd), new=not htpasswd.exists(), default_scheme="portable")
+    ht = HtpasswdFile(str(htpasswd), new=not htpasswd.exists(), default_scheme="bcrypt")
     ht.set_password(user, password)
-    atomic_write_text(htpasswd, ht.to_string().decode(), mode=0o640)
+    atomic_write_text(htpasswd, ht.to_string().decode(), mode=0o600)
 
 
 def ensure_credentials(reg: EmbeddedRegistry) -> tuple[str, str]:

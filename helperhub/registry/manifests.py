@@ -62,11 +62,12 @@ def render_overlay(k8s_dir: Path, overlay: str) -> str:
 
 
 def write_manifests(k8s_dir: Path, out_dir: Path) -> list[Path]:
-    """Render every overlay to ``out_dir/<overlay>.yaml``, each file written atomically."""
+    """Render every overlay to ``out_dir/<overlay>.yaml``, each file written atomically and 0600:
+    it holds the htpasswd Secret."""
     written = []
     for overlay in overlays(k8s_dir):
         path = out_dir / f"{overlay}.yaml"
-        atomic_write_text(path, render_overlay(k8s_dir, overlay))
+        atomic_write_text(path, render_overlay(k8s_dir, overlay), mode=0o600)
         written.append(path)
     if not written:
         raise ConfigError(f"{k8s_dir}/overlays has no overlay with a kustomization.yaml")

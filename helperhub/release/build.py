@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helperhub.core.errors import BuildError
-from helperhub.core.tools import run_tool
+from helperhub.core.tools import run_tool, scrubbed_env
 from helperhub.release.project import HelperProject
 
 
@@ -35,7 +35,8 @@ def test_pythonpath(project: HelperProject, projects: dict[str, HelperProject]) 
 def run_tests(project: HelperProject, projects: dict[str, HelperProject]) -> None:
     if not project.tests.is_dir():
         raise BuildError(f"{project.name} has no tests/ folder; a helper is released tested")
-    env = {**os.environ, "PYTHONPATH": test_pythonpath(project, projects)}
+    # the helper's tests are its code, run by the release: they get no upload credentials
+    env = scrubbed_env({"PYTHONPATH": test_pythonpath(project, projects)})
     run_tool(
         ["pytest", "-q", "-p", "no:cacheprovider", "tests"],
         error=BuildError, what=f"the tests of {project.name}", cwd=project.path, env=env,
@@ -47,7 +48,7 @@ def build_dists(project: HelperProject, outdir: Path, epoch: int) -> Dists:
     if outdir.exists():
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True)
-    env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch)}
+    env = scrubbed_env({"SOURCE_DATE_EPOCH": str(epoch)})  # the build backend is code too
     run_tool(
         ["build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(outdir), str(project.path)],
         error=BuildError, what=f"building {project.name}", env=env,
@@ -57,6 +58,6 @@ def build_dists(project: HelperProject, outdir: Path, epoch: int) -> Dists:
         raise BuildError(f"building {project.name} gave {wheels + sdists}; expected 1 wheel, 1 sdist")
     run_tool(
         ["twine", "check", "--strict", str(wheels[0]), str(sdists[0])],
-        error=BuildError, what=f"`twine check` of {project.name}",
+        error=BuildError, what=f"`twine check` of {project.name}", env=scrubbed_env(),
     )
     return Dists(wheels[0], sdists[0])

@@ -4,7 +4,7 @@ already there is decided here, by file name and sha256, before twine runs."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,9 +58,12 @@ def plan_publish(settings: IndexSettings, files: list[Path]) -> tuple[PublishPla
 def twine_upload(settings: IndexSettings, files: list[Path]) -> None:
     if not settings.username or not settings.password:
         raise ConfigError(
-            f"no upload credentials for {settings.base}; set HUB_INDEX_USER and HUB_INDEX_PASSWORD"
+            f"no upload credentials for {settings.base}; set HUB_INDEX_USER and HUB_INDEX_PASSWORD "
+            "(or HUB_INDEX_PASSWORD_FILE)"
         )
-    env = clean_pip_env({"TWINE_USERNAME": settings.username, "TWINE_PASSWORD": settings.password})
+    # credentials only as given here; TWINE_CERT (a CA bundle, no secret) still reaches twine
+    cert = {"TWINE_CERT": os.environ["TWINE_CERT"]} if os.environ.get("TWINE_CERT") else {}
+    env = clean_pip_env({**cert, "TWINE_USERNAME": settings.username, "TWINE_PASSWORD": settings.password})
     run_tool(
         ["twine", "upload", "--non-interactive", "--disable-progress-bar",
          "--repository-url", settings.upload_url, *map(str, files)],
@@ -68,27 +71,25 @@ def twine_upload(settings: IndexSettings, files: list[Path]) -> None:
     )
 
 
-def publish(
-    settings: IndexSettings,
-    files: list[Path],
-    *,
-    immutable: bool = True,
-    warn: Callable[[str], None] = lambda _msg: None,
-) -> PublishPlan:
+def refuse_conflicts(plan: PublishPlan) -> None:
+    """A file name the registry already holds with other bytes stops everything: installers
+    trust the name and the registry's hash, so one of the two copies is not what it claims."""
+    if plan.conflicts:
+        path, local, there = plan.conflicts[0]
+        raise IntegrityError(
+            f"{path.name} is already in the registry with sha256 {there}, but this build has {local}; "
+            "files never change once in the registry: bump the version of a helper, and for a mirrored "
+            "wheel find out which copy is genuine before removing the other"
+        )
+
+
+def publish(settings: IndexSettings, files: list[Path]) -> PublishPlan:
     """Upload what is missing, skip identical files, read every upload back and verify it.
 
-    With ``immutable`` (the project's own releases) a file already there with other bytes stops
-    everything before any upload; for mirrored third-party wheels the registry's copy is kept.
-    """
+    A file already there with other bytes stops everything before any upload, for the project's
+    own releases and mirrored third-party wheels alike."""
     plan, hashes = plan_publish(settings, files)
-    for path, local, there in plan.conflicts:
-        msg = (
-            f"{path.name} is already in the registry with sha256 {there}, but this build has "
-            f"{local}"
-        )
-        if immutable:
-            raise IntegrityError(f"{msg}; released files never change: bump the version")
-        warn(f"{msg}; keeping the registry's copy")
+    refuse_conflicts(plan)
     pending = plan.upload
     for attempt in range(3):
         if not pending:
@@ -100,7 +101,8 @@ def publish(
             # A concurrent release may have uploaded some of the same bytes first: that is
             # success for those files; upload what is still missing.
             again, _ = plan_publish(settings, pending)
-            if (again.conflicts and immutable) or again.upload == pending or attempt == 2:
+            refuse_conflicts(again)
+            if again.upload == pending or attempt == 2:
                 raise  # no progress: a real failure (credentials, a refused file, the network)
             pending = again.upload
     served: dict[str, IndexFile] = {}

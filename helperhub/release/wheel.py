@@ -127,7 +127,7 @@ def release_wheel(
         with report.step(f"fetching the closure of {project.name} ({len(reqs)} requirements)"):
             closure = fetch_closure(reqs, settings.cache)
         with report.step(f"mirroring {len(closure)} dependency wheels into the registry"):
-            mirrored = publish(settings.index, closure, immutable=False, warn=report.warn)
+            mirrored = publish(settings.index, closure)
         if tests is not None:
             with report.step(f"testing {project.name}"):
                 tests.result()
