@@ -12,6 +12,7 @@ from typing import Any
 
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.factory import helper_component
+from helperhub.pipelines.local_run import docker_runner
 from helperhub.release.lock import load_lock
 
 from .setup import Stack
@@ -36,10 +37,11 @@ def bare_image(st: Stack, kfp_version: str) -> str:
     return tag
 
 
-def _run_component(component: Any, root: Path) -> float:
+def _run_component(component: Any, root: Path, mode: Mode) -> float:
     from kfp import local
 
-    local.init(runner=local.DockerRunner(network_mode="host"), pipeline_root=str(root), raise_on_error=True)
+    root.mkdir(parents=True, exist_ok=True)
+    local.init(runner=docker_runner(mode, root), pipeline_root=str(root), raise_on_error=True)
     start = time.perf_counter()
     task = component(x=1)
     elapsed = time.perf_counter() - start
@@ -76,7 +78,8 @@ def measure_step_start(st: Stack, work: Path, repeats: int, log: Any = print) ->
     requirements = [f"tabular-helpers[model]=={pin.version}", f"kfp=={pin.kfp_version}"]
     for i in range(repeats):
         for name, component in variants.items():
-            results[name].append(_run_component(component, work / f"{name}-{i}"))
+            mode = Mode.IMAGE if name == "image" else Mode.PACKAGE
+            results[name].append(_run_component(component, work / f"{name}-{i}", mode))
         results["raw_pip"].append(raw_pip(st, requirements))
         log(f"P1 run {i + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in results.items()))
     return {f"step_{name}_s": statistics.median(v) for name, v in results.items()}

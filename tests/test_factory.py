@@ -99,6 +99,51 @@ def test_package_mode_uses_one_index_and_exact_pins(tmp_path: Path, pin_by: str)
         assert {p["version"] for p in pins} == {"1.0.0"} and {p["sha256"] for p in pins} == {SHA}
 
 
+INSTALL_HEAD = (
+    '\nif ! [ -x "$(command -v pip)" ]; then\n    python3 -m ensurepip || python3 -m ensurepip --user'
+    " || apt-get install python3-pip\nfi\n\nPIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet"
+    " --no-warn-script-location --index-url http://127.0.0.1:8080/simple/ --trusted-host 127.0.0.1 '--isolated' "
+)
+INSTALL_TAIL = "'kfp==2.17.3' && \"$0\" \"$@\"\n"
+URL = "http://127.0.0.1:8080/packages"
+
+
+@pytest.mark.parametrize(
+    ("pin_by", "expected"),
+    [
+        # the default: direct URLs with the wheel's sha256, which pip verifies
+        (None, INSTALL_HEAD + f"'tabular-helpers @ {URL}/tabular_helpers-1.0.0-py3-none-any.whl#sha256={SHA}' "
+         f"'vision-helpers @ {URL}/vision_helpers-1.0.0-py3-none-any.whl#sha256={SHA}' " + INSTALL_TAIL),
+        # asked for: name==version, with pip's install report (a private temp folder) as the record
+        # of the wheel pip chose, for the step-start check
+        ("version", '\nHELPERHUB_PIP_REPORT="$(mktemp -d)/pip-report.json" || exit 1\nexport HELPERHUB_PIP_REPORT\n'
+         + INSTALL_HEAD + '--report "$HELPERHUB_PIP_REPORT" '
+         "'tabular-helpers==1.0.0' 'vision-helpers==1.0.0' " + INSTALL_TAIL),
+    ],
+)
+def test_package_mode_install_command_is_exact(tmp_path: Path, pin_by: str | None, expected: str) -> None:
+    kw = {} if pin_by is None else {"pin_by": pin_by}
+    container = executors(compiled(Mode.PACKAGE, tmp_path, **kw))["exec-preprocess"]
+    assert container["command"][:2] == ["sh", "-c"]  # type: ignore[index]
+    assert container["command"][2] == expected  # type: ignore[index]
+
+
+def test_hash_pins_are_the_default() -> None:
+    from helperhub.cli.pipeline_cmds import compile_cmd, demo
+
+    assert Delivery(lock=LOCK, mode=Mode.PACKAGE).pin_by == "hash"
+    for command in (compile_cmd, demo):
+        option = next(p for p in command.params if p.name == "pin_by")
+        assert option.default == "hash", command.name
+
+
+def test_no_pip_config_file_reaches_any_step(tmp_path: Path) -> None:
+    for mode in Mode:
+        for name, container in executors(compiled(mode, tmp_path / str(mode))).items():
+            env = {e["name"]: e["value"] for e in container["env"]}  # type: ignore[index]
+            assert env["PIP_CONFIG_FILE"] == "/dev/null", (mode, name)
+
+
 def test_volume_and_configmap_modes_mount_with_kfp_kubernetes(tmp_path: Path) -> None:
     volume = compiled(Mode.VOLUME, tmp_path)
     k8s = volume["platforms"]["kubernetes"]["deploymentSpec"]["executors"]  # type: ignore[index]
@@ -140,6 +185,77 @@ def test_step_start_check_refuses_another_version(tmp_path: Path) -> None:
     proc = subprocess.run([*run, check_source(bad)], env=env, capture_output=True, text=True)
     assert proc.returncode != 0
     assert "tabular-helpers 1.0.0 is installed but this step is pinned to 9.9.9" in proc.stderr
+
+
+def installed_helper(site: Path, direct_url_sha: str | None) -> None:
+    """A distribution as pip leaves it: metadata, and direct_url.json for a direct-URL install."""
+    info = site / "tabular_helpers-1.0.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tabular-helpers\nVersion: 1.0.0\n")
+    if direct_url_sha is not None:
+        archive = {"hashes": {"sha256": direct_url_sha}}
+        url = f"{URL}/tabular_helpers-1.0.0-py3-none-any.whl"
+        (info / "direct_url.json").write_text(json.dumps({"url": url, "archive_info": archive}))
+
+
+def install_report(path: Path, sha: str) -> Path:
+    """pip's --report (pip 23 writes archive_info.hash only), as kept in an image or by a step."""
+    item = {"metadata": {"name": "tabular_helpers", "version": "1.0.0"},
+            "download_info": {"url": f"{URL}/tabular_helpers-1.0.0-py3-none-any.whl",
+                              "archive_info": {"hash": f"sha256={sha}"}}}
+    path.write_text(json.dumps({"install": [item]}))
+    return path
+
+
+OTHER = "b" * 64
+
+
+@pytest.mark.parametrize(
+    ("mode", "direct_url_sha", "step_report_sha", "error"),
+    [
+        ("package", SHA, None, None),  # hash pin: pip's direct_url.json
+        ("package", OTHER, None, f"with sha256 {OTHER} but this step is pinned to {SHA} (package mode)"),
+        ("package", OTHER, SHA, f"with sha256 {OTHER} but"),  # direct_url.json wins over any report
+        ("package", None, SHA, None),  # version pin: the step's pip report
+        ("package", None, OTHER, f"with sha256 {OTHER} but"),  # a twin of the version was chosen
+        ("package", None, None, "with sha256 (no record) but this step is pinned to"),
+        ("image", None, None, "with sha256 (no record) but this step is pinned to"),
+    ],
+)
+def test_step_start_check_verifies_the_installed_wheel(
+    tmp_path: Path, mode: str, direct_url_sha: str | None, step_report_sha: str | None, error: str | None
+) -> None:
+    installed_helper(tmp_path / "site", direct_url_sha)
+    pins = json.dumps([{"name": "tabular-helpers", "module": "tabular_helpers", "version": "1.0.0", "mode": mode,
+                        "sha256": SHA}])
+    env = {"PYTHONPATH": str(tmp_path / "site")}
+    if step_report_sha is not None:
+        env["HELPERHUB_PIP_REPORT"] = str(install_report(tmp_path / "report.json", step_report_sha))
+    proc = subprocess.run([sys.executable, "-c", check_source(pins)], env=env, capture_output=True, text=True)
+    if error is None:
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert proc.returncode != 0
+        message = proc.stderr.strip().splitlines()[-1]
+        assert message.startswith("RuntimeError: helperhub: tabular-helpers 1.0.0 was installed from a wheel")
+        assert error in message
+
+
+def test_step_start_check_reads_the_image_record_of_its_environment(tmp_path: Path) -> None:
+    """Image mode: a helper that came with the image's helper from the index has no direct_url.json;
+    the image keeps pip's report of that install in its environment (sys.prefix)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")], check=True)
+    installed_helper(tmp_path / "site", None)
+    pins = json.dumps([{"name": "tabular-helpers", "module": "tabular_helpers", "version": "1.0.0",
+                        "mode": "image", "sha256": SHA}])
+    run = [str(tmp_path / "env" / "bin" / "python"), "-c", check_source(pins)]
+    env = {"PYTHONPATH": str(tmp_path / "site")}
+    record = tmp_path / "env" / "helperhub-install-report.json"
+    install_report(record, SHA)
+    assert subprocess.run(run, env=env, capture_output=True).returncode == 0
+    install_report(record, OTHER)
+    proc = subprocess.run(run, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and f"with sha256 {OTHER} but this step is pinned to {SHA} (image mode)" in proc.stderr
 
 
 def test_embedded_archive_depends_only_on_content(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from helperhub.core.errors import IntegrityError
 from helperhub.core.progress import Silent
-from helperhub.images.context import expected_labels
+from helperhub.images.context import HELPER_UID, expected_labels
 from helperhub.images.oci import remote_image
 from helperhub.images.stage import ImageRelease, ImageSettings, release_image
 from helperhub.release.lock import PackagePin, load_lock
@@ -71,6 +71,58 @@ def test_image_is_built_pushed_and_pinned_by_digest(
         network_mode="none", remove=True,
     ).decode().split()
     assert out == [pin.version, pin.kfp_version]
+
+
+def test_image_runs_as_a_non_root_user_that_cannot_change_the_helpers(
+    client: Any, oci: str, base_image: str, index: RunningIndex, released_repo: Path
+) -> None:
+    image = bake(released_repo, image_settings(oci, base_image, index), client).image
+    assert client.images.get(image.ref).attrs["Config"]["User"] == "10001:10001" == f"{HELPER_UID}:{HELPER_UID}"
+    out = client.containers.run(
+        image.ref, ["sh", "-c", "id -u; id -g; touch /opt/helpers/x 2>/dev/null && echo writable || echo read-only; "
+                    "stat -c %u /opt/helpers /opt/helpers/lib/python3.11/site-packages/tabular_helpers"],
+        network_mode="none", remove=True,
+    ).decode().split()
+    assert out == ["10001", "10001", "read-only", "0", "0"]
+
+
+def test_image_records_the_sha256_of_its_helper_wheel(
+    client: Any, oci: str, base_image: str, index: RunningIndex, released_repo: Path
+) -> None:
+    """The helper is installed by direct URL with #sha256=: pip's direct_url.json carries the hash,
+    and the step-start check of an image-mode step accepts exactly that wheel."""
+    import json
+
+    from helperhub.pipelines.checks import check_source
+
+    image = bake(released_repo, image_settings(oci, base_image, index), client).image
+    pin = tabular_pin(released_repo)
+    direct = json.loads(client.containers.run(
+        image.ref, ["python3", "-c", "import importlib.metadata as m; "
+                    "print(m.distribution('tabular-helpers').read_text('direct_url.json'))"],
+        network_mode="none", remove=True,
+    ))
+    assert direct["url"] == pin.url and direct["archive_info"]["hashes"]["sha256"] == pin.sha256
+    record = json.loads(client.containers.run(
+        image.ref, ["sh", "-c", "cat /opt/helpers/helperhub-install-report.json; echo"], network_mode="none",
+        remove=True,
+    ))
+    assert [(i["metadata"]["name"], i["download_info"]["archive_info"]["hash"]) for i in record["install"]] == [
+        ("tabular-helpers", f"sha256={pin.sha256}")]
+
+    def check(sha256: str) -> Any:
+        pins = json.dumps([{"name": pin.name, "module": "tabular_helpers", "version": pin.version,
+                            "mode": "image", "sha256": sha256}])
+        container = client.containers.run(image.ref, ["python3", "-c", check_source(pins)],
+                                          network_mode="none", detach=True)
+        try:
+            return container.wait()["StatusCode"], container.logs().decode()
+        finally:
+            container.remove(force=True)
+
+    assert check(pin.sha256) == (0, "")
+    code, logs = check("0" * 64)
+    assert code != 0 and f"was installed from a wheel with sha256 {pin.sha256} but this step is pinned" in logs
 
 
 def test_rerun_does_not_rebuild(

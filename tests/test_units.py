@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -105,6 +106,8 @@ def test_image_build_args_and_labels_are_exact() -> None:
     assert (args["INDEX_URL"], args["TRUSTED_HOST"], args["KFP_VERSION"]) == (
         "http://127.0.0.1:8080/simple/", "127.0.0.1", "2.17.3")
     assert dict(spec.labels)["io.helperhub.wheel-sha256"] == pin.sha256
+    recipe = hashlib.sha256(DOCKERFILE.read_bytes()).hexdigest()  # a changed recipe is a changed image
+    assert dict(spec.labels)["io.helperhub.recipe-sha256"] == args["RECIPE_SHA256"] == recipe
     assert label_mismatch(dict(spec.labels), {}) != []
     text = DOCKERFILE.read_text()
     assert "--extra-index-url" not in text and '--index-url "${INDEX_URL}"' in text

@@ -26,9 +26,9 @@ delivery_options = o.stack(
     click.option("--profile", envvar="HUB_PROFILE", default="local", show_default=True,
                  help="Where pods reach the index and images: a profile of helperhub/pipelines/profiles.toml "
                  "(local: loopback as released; cluster: in-cluster services). [env HUB_PROFILE]"),
-    click.option("--pin-by", type=click.Choice(["version", "hash"]), envvar="HUB_PIN_BY", default="version",
-                 show_default=True, help="package mode: name==version, or a direct URL with #sha256=. "
-                 "[env HUB_PIN_BY]"),
+    click.option("--pin-by", type=click.Choice(["hash", "version"]), envvar="HUB_PIN_BY", default="hash",
+                 show_default=True, help="package mode: a direct URL with #sha256= (pip refuses other bytes), "
+                 "or name==version (the step-start check still verifies the wheel's sha256). [env HUB_PIN_BY]"),
     click.option("--pipeline-index-url", envvar="HUB_PIPELINE_INDEX_URL", default=None,
                  help="Index URL pods use (default: the one each pin was released to). "
                  "[env HUB_PIPELINE_INDEX_URL]"),

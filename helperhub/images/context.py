@@ -4,6 +4,7 @@ Kept apart from running docker so the exact text can be tested (as flytekit's im
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +14,8 @@ from helperhub.registry.client import IndexSettings
 
 DOCKERFILE = Path(__file__).with_name("helper.Dockerfile")
 LABEL_PREFIX = "io.helperhub."
+RECIPE_LABEL = f"{LABEL_PREFIX}recipe-sha256"
+HELPER_UID = 10001  # the non-root uid (and gid) helper images run as: `USER 10001:10001` in helper.Dockerfile
 
 
 class ReleasedWheel(Protocol):
@@ -83,6 +86,12 @@ def expected_labels(pin: ReleasedWheel) -> dict[str, str]:
     }
 
 
+def recipe_sha256() -> str:
+    """The identity of how helper images are built (the Dockerfile): an existing tag is reused
+    only if it was built by the same recipe, so a changed recipe never hides behind an old tag."""
+    return hashlib.sha256(DOCKERFILE.read_bytes()).hexdigest()
+
+
 def image_spec(
     pin: ReleasedWheel, *, registry: str, base_image: str, index: IndexSettings,
     extras: tuple[str, ...] = (),
@@ -98,13 +107,15 @@ def image_spec(
         "HELPER_VERSION": pin.version,
         "WHEEL_SHA256": pin.sha256,
         "SOURCE_REVISION": pin.commit,
+        "RECIPE_SHA256": recipe_sha256(),
     }
+    labels = {**expected_labels(pin), RECIPE_LABEL: recipe_sha256()}
     return ImageSpec(
         repository=f"{registry.rstrip('/')}/{pin.name}",
         tag=pin.version,
         base_image=base_image,
         buildargs=tuple(sorted(args.items())),
-        labels=tuple(sorted(expected_labels(pin).items())),
+        labels=tuple(sorted(labels.items())),
     )
 
 

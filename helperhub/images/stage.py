@@ -5,17 +5,17 @@ It reads and writes no lock: the release records the returned ``ImagePin``."""
 from __future__ import annotations
 
 import fcntl
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helperhub.core import defaults
 from helperhub.core.errors import EngineError, IntegrityError
 from helperhub.core.progress import Reporter
 from helperhub.images import engine
-from helperhub.images.context import ImagePin, ReleasedWheel, expected_labels, image_spec, label_mismatch
+from helperhub.images.context import ImagePin, ReleasedWheel, image_spec, label_mismatch
 from helperhub.images.oci import remote_image
 from helperhub.registry.client import IndexSettings
 
@@ -25,8 +25,9 @@ class ImageSettings:
     registry: str  # host:port of the OCI registry images are pushed to
     base_image: str  # e.g. python:3.11-slim or 127.0.0.1:5000/python:3.11-slim
     index: IndexSettings  # as the build reaches it (host networking)
-    # one release at a time builds and pushes a tag on this machine (the engine is shared)
-    locks: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "helperhub-locks")
+    # one release at a time builds and pushes a tag on this machine (the engine is shared); in
+    # the user's cache, not at a predictable path under /tmp that any local user can pre-create
+    locks: Path = field(default_factory=lambda: defaults.cache_dir() / "locks")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def ensure_local(client: Any, image: str, report: Reporter) -> None:
 @contextmanager
 def tag_lock(locks: Path, ref: str) -> Iterator[None]:
     """Exclusive per image tag: a concurrent release waits, then finds the tag pushed."""
-    locks.mkdir(parents=True, exist_ok=True)
+    locks.mkdir(mode=0o700, parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in ref)
     with (locks / f"{safe}.lock").open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -82,7 +83,7 @@ def _release_image(
     remote = remote_image(spec.repository, spec.tag)
     built = remote is None
     if remote is not None:
-        bad = label_mismatch(expected_labels(pin), remote.labels)
+        bad = label_mismatch(dict(spec.labels), remote.labels)
         if bad:
             raise IntegrityError(
                 f"{spec.ref} already exists with other content ({bad[0]}); released images "

@@ -17,11 +17,28 @@ def __helperhub_check(pins_json):
     import importlib
     import importlib.metadata
     import json
+    import os
+    import re
+    import sys
+
+    def canonical(name):
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    # pip's install reports, for helpers installed from the index by version: the image's (kept
+    # at build time in its environment) and this step's own install (package mode, version pins)
+    recorded = {}
+    for path in (os.path.join(sys.prefix, "helperhub-install-report.json"), os.environ.get("HELPERHUB_PIP_REPORT")):
+        if path and os.path.isfile(path):
+            with open(path) as fh:
+                for item in json.load(fh).get("install", []):
+                    recorded[canonical(item["metadata"]["name"])] = item.get("download_info", {})
 
     for pin in json.loads(pins_json):
-        if pin["mode"] in ("image", "package"):  # installed: its metadata says, no import needed
+        installed = pin["mode"] in ("image", "package")
+        if installed:  # its metadata says, no import needed
             try:
-                found = importlib.metadata.version(pin["name"])
+                dist = importlib.metadata.distribution(pin["name"])
+                found = dist.version
             except importlib.metadata.PackageNotFoundError:
                 found = None
         else:  # working-tree source: only the module knows its version
@@ -31,14 +48,15 @@ def __helperhub_check(pins_json):
                 f"helperhub: {pin['name']} {found} is installed but this step is pinned to "
                 f"{pin['version']} ({pin['mode']} mode); re-release or recompile the pipeline"
             )
-        if pin.get("url_sha256"):
-            dist = importlib.metadata.distribution(pin["name"])
-            info = json.loads(dist.read_text("direct_url.json") or "{}").get("archive_info", {})
-            got = info.get("hashes", {}).get("sha256") or info.get("hash", "").partition("=")[2]
-            if got != pin["url_sha256"]:
+        if installed:  # the sha256 of the wheel it came from: pip's direct_url.json, else a report
+            direct = dist.read_text("direct_url.json")
+            info = json.loads(direct) if direct is not None else recorded.get(canonical(pin["name"]), {})
+            archive = info.get("archive_info", {})
+            got = archive.get("hashes", {}).get("sha256") or archive.get("hash", "").partition("sha256=")[2]
+            if got != pin["sha256"]:
                 raise RuntimeError(
-                    f"helperhub: {pin['name']} was installed from a wheel with sha256 {got or '?'} "
-                    f"but is pinned to {pin['url_sha256']}"
+                    f"helperhub: {pin['name']} {found} was installed from a wheel with sha256 "
+                    f"{got or '(no record)'} but this step is pinned to {pin['sha256']} ({pin['mode']} mode)"
                 )
 
 

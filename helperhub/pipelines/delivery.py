@@ -43,7 +43,10 @@ class Delivery:
 
     lock: Lock
     mode: Mode = Mode.IMAGE
-    pin_by: str = "version"  # or "hash": a direct URL with #sha256= from the lock
+    # package mode: "hash" installs `name @ <url>#sha256=<hex>` (pip refuses other bytes);
+    # "version" installs `name==<version>` from the index, where pip may prefer another file of that
+    # version (a build-tagged twin, `x-1.0.0-1-py3-none-any.whl`): the step-start check then fails
+    pin_by: str = "hash"
     index_url: str | None = None  # None: the index each pin was released to
     base_image: str | None = None  # None: the base the images were built from, by digest
     image_registry: str | None = None  # None: the registry each image was pushed to

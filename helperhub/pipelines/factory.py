@@ -43,6 +43,15 @@ from helperhub.release.versions import read_version
 PINS_ENV = "HELPERHUB_PINS"
 DEFAULT_BASE = defaults.BASE_IMAGE
 ISOLATED = "--isolated"
+# pip reads /etc/pip.conf and $VIRTUAL_ENV/pip.conf even with --isolated (which only skips the
+# user's config and PIP_* variables); it skips every config file when PIP_CONFIG_FILE is os.devnull.
+# Set in the container env, so the step's whole shell (kfp's install command included) sees it,
+# under Kubernetes and both kfp.local runners (which pass container.env to the step's process).
+NO_PIP_CONFIG = {"PIP_CONFIG_FILE": "/dev/null"}
+REPORT_ENV = "HELPERHUB_PIP_REPORT"
+# version pins: pip's install report is the record of which wheel (sha256) pip chose, kept in a
+# private temp folder; the step-start check reads it through REPORT_ENV
+REPORT_PREFIX = f'\n{REPORT_ENV}="$(mktemp -d)/pip-report.json" || exit 1\nexport {REPORT_ENV}\n'
 
 
 @dataclass
@@ -117,12 +126,22 @@ def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[Pack
     base = delivery.base_image or (retarget(released_base, delivery.image_registry) if released_base else DEFAULT_BASE)
     return {
         "base_image": base,
-        # --isolated: no pip setting of the base image (an extra index in its environment) can add
-        # another index; the private index below is the only one pip sees
+        # --isolated: no PIP_* variable of the base image (an extra index in its environment) can
+        # add another index, and NO_PIP_CONFIG (the step's env) no config file of it can either:
+        # the private index below is the only one pip sees
         "packages_to_install": [ISOLATED, *packages],
         "pip_index_urls": [index_url],
         "pip_trusted_hosts": trusted_hosts(index_url),
     }
+
+
+def record_install(script: str) -> str:
+    """kfp's install command with pip's ``--report`` into a fresh temp folder (version pins: an
+    index install leaves no direct_url.json, so the report is the only record of the wheel)."""
+    quoted = f"'{ISOLATED}'"
+    if script.count(quoted) != 1:
+        raise RuntimeError("kfp's pip install command was not found; is kfp 2.17 installed?")
+    return REPORT_PREFIX + script.replace(quoted, f'{quoted} --report "${REPORT_ENV}"')
 
 
 def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: Delivery) -> HelperComponent:
@@ -156,12 +175,11 @@ def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: 
         if staged is not None:
             shutil.rmtree(staged, ignore_errors=True)
     entries = provenance(pins, refs, delivery.mode, versions, sources, delivery.image_registry)
-    if delivery.mode is Mode.PACKAGE and delivery.pin_by == "hash":
-        for entry in entries:
-            entry["url_sha256"] = entry["sha256"]
     pins_json = provenance_json(entries)
     container.command[-1] = source + check_source(pins_json)
-    env = {PINS_ENV: pins_json}
+    if delivery.mode is Mode.PACKAGE and delivery.pin_by == "version":
+        container.command[2] = record_install(container.command[2])
+    env = {PINS_ENV: pins_json, **NO_PIP_CONFIG}
     if delivery.mode in env_paths:
         env["PYTHONPATH"] = env_paths[delivery.mode]
     container.env = env

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from helperhub.core.errors import ConfigError, HubError
+from helperhub.images.context import HELPER_UID
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.example import PIPELINE_NAME, build_pipeline
 
@@ -47,6 +49,27 @@ def _read_metrics(root: Path, task: str, artifact: str) -> dict[str, float]:
     return {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
 
 
+def docker_runner(mode: Mode, pipeline_root: Path) -> Any:
+    """kfp.local's DockerRunner (host network) for ``mode``, with ``pipeline_root`` ready for it.
+
+    DockerRunner bind-mounts the pipeline root and the step writes its outputs there, but helper
+    images (image mode) run as uid 10001, which cannot write to your folder. Least surprising:
+    a non-root caller runs the step as themselves (`--user $(id -u):$(id -g)`), so the outputs
+    are theirs to read and delete; helper images work for any uid (their files are root-owned
+    and read-only), as under OpenShift's arbitrary uids. Root keeps the image's user and hands it
+    the folder (chown). A world-writable folder (0o1777) would let any local user plant files or
+    symlinks where steps write, and leave outputs owned by 10001 that the caller cannot delete.
+    Other modes run as their base image's user, as before."""
+    from kfp import local
+
+    if mode is not Mode.IMAGE:
+        return local.DockerRunner(network_mode="host")
+    if os.getuid() != 0:
+        return local.DockerRunner(network_mode="host", user=f"{os.getuid()}:{os.getgid()}")
+    os.chown(pipeline_root, HELPER_UID, HELPER_UID)
+    return local.DockerRunner(network_mode="host")
+
+
 def run_local(delivery: Delivery, runner: str, pipeline_root: Path, **params: Any) -> RunResult:
     """Run the example pipeline to completion with kfp.local and return its figures."""
     from kfp import local
@@ -58,9 +81,10 @@ def run_local(delivery: Delivery, runner: str, pipeline_root: Path, **params: An
     if delivery.mode in (Mode.VOLUME, Mode.CONFIGMAP):
         raise ConfigError(f"{delivery.mode} mode needs a Kubernetes cluster; run it there")
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    chosen = (
-        local.DockerRunner(network_mode="host") if runner == "docker" else local.SubprocessRunner(use_venv=True)
-    )
+    if runner == "docker":
+        chosen = docker_runner(delivery.mode, pipeline_root)
+    else:
+        chosen = local.SubprocessRunner(use_venv=True)
     local.init(runner=chosen, pipeline_root=str(pipeline_root), raise_on_error=True)
     pipeline = build_pipeline(delivery)
     try:
