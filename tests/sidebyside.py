@@ -31,6 +31,7 @@ class Server:
     tmp: Path
     max_upload_mb: int = 64
     prefill: int = 0  # files of other projects already in the registry
+    options: tuple[str, ...] = ()  # more options of the project's registry
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -49,7 +50,7 @@ class Server:
                     "-P", str(htpasswd), "-a", "update", "--disable-fallback", "--hash-algo", "sha256",
                     str(self.packages)]
         return [sys.executable, "-m", "helperhub.registry", "--port", str(self.port), "--packages", str(self.packages),
-                "--htpasswd", str(htpasswd), "--max-upload-mb", str(self.max_upload_mb)]
+                "--htpasswd", str(htpasswd), "--max-upload-mb", str(self.max_upload_mb), *self.options]
 
     def start(self) -> Server:
         self.packages.mkdir(parents=True, exist_ok=True)
@@ -114,3 +115,71 @@ def make_wheel(name: str, version: str, payload: bytes = b"", meta_name: str | N
                      "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         whl.writestr(f"{dist}.dist-info/RECORD", "")
     return f"{dist}-py3-none-any.whl", buf.getvalue()
+
+
+def write_wheel(path: Path, name: str, version: str, *, metadata_padding: int = 0, blob: int = 0,
+                compression: int = zipfile.ZIP_STORED) -> Path:
+    """A wheel written straight to disk, at flat memory, however large: ``metadata_padding``
+    bytes of description in its METADATA (a decompression bomb when deflated), ``blob`` bytes of
+    zeros in one package file."""
+    dist = f"{name.replace('-', '_')}-{version}"
+    path = path / f"{dist}-py3-none-any.whl"
+    chunk = b"a" * (1 << 20)
+    with zipfile.ZipFile(path, "w", compression) as whl:
+        with whl.open(f"{dist}.dist-info/METADATA", "w", force_zip64=True) as fh:
+            fh.write(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n".encode())
+            for start in range(0, metadata_padding, len(chunk)):
+                fh.write(chunk[: min(len(chunk), metadata_padding - start)])
+        whl.writestr(f"{dist}.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\n"
+                     "Tag: py3-none-any\n")
+        whl.writestr(f"{dist}.dist-info/RECORD", "")
+        if blob:
+            with whl.open(f"{name.replace('-', '_')}/blob.bin", "w", force_zip64=True) as fh:
+                zeros = bytes(1 << 20)
+                for start in range(0, blob, len(zeros)):
+                    fh.write(zeros[: min(len(zeros), blob - start)])
+    return path
+
+
+def stream_upload(url: str, wheel: Path, auth: tuple[str, str] | None = (USER, PASSWORD),
+                  timeout: float = 600) -> int:
+    """POST a wheel from disk as twine does (multipart form with Content-Length), streamed."""
+    import base64
+    import http.client
+    from urllib.parse import urlsplit
+
+    boundary = "helperhubtestboundary"
+    head = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+        for k, v in ((":action", "file_upload"), ("protocol_version", "1"))
+    ) + (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{wheel.name}"\r\n'
+         "Content-Type: application/octet-stream\r\n\r\n")
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    length = len(head.encode()) + wheel.stat().st_size + len(tail)
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    conn.putrequest("POST", "/")
+    conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+    conn.putheader("Content-Length", str(length))
+    if auth is not None:
+        conn.putheader("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    conn.endheaders()
+    try:
+        conn.send(head.encode())
+        with wheel.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                conn.send(chunk)
+        conn.send(tail)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # refused early: the answer is already on its way
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")

@@ -12,13 +12,14 @@ import os
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from .sidebyside import KINDS, PASSWORD, USER, Server, make_wheel
+from .sidebyside import KINDS, PASSWORD, USER, Server, make_wheel, peak_rss_mb, stream_upload, write_wheel
 
 pytestmark = pytest.mark.sidebyside
 
@@ -219,3 +220,71 @@ def test_every_link_hash_matches_the_served_bytes(server_factory, kind: str) -> 
 def _quiet(fn, *args: object) -> None:  # type: ignore[no-untyped-def]
     with contextlib.suppress(requests.RequestException):
         fn(*args)
+
+
+# -- uploads that cannot hurt the registry, and pins that cannot be shadowed -----------------------
+
+
+@pytest.mark.parametrize("kind", stock_fails("stock accepts a build-tagged twin of a released wheel"))
+def test_build_tagged_twin_is_refused(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    filename, data = make_wheel("twinlib", "1.0.0")
+    assert server.upload(filename, data) == 200
+    _name, twin = make_wheel("twinlib", "1.0.0", payload=b"other code")
+    twin_name = filename.replace("-1.0.0-", "-1.0.0-1-")  # same name and version, build tag 1
+    assert server.upload(twin_name, twin) == 409
+    assert list(server.listed("twinlib")) == [filename]
+    assert not (server.packages / twin_name).exists()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_new_platform_wheel_of_a_released_version_is_accepted(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    linux, data = make_wheel("platlib", "1.0.0")
+    linux = linux.replace("py3-none-any", "cp311-cp311-manylinux_2_17_x86_64")
+    mac = linux.replace("manylinux_2_17_x86_64", "macosx_11_0_arm64")
+    assert server.upload(linux, data) == 200
+    assert server.upload(mac, data) == 200
+    assert sorted(server.listed("platlib")) == sorted([linux, mac])
+
+
+@pytest.mark.parametrize("kind", stock_fails("stock decompresses nothing and stores the bomb"))
+def test_metadata_bomb_is_refused_quickly_at_flat_memory(server_factory, kind: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    bomb = write_wheel(tmp_path, "bomb", "1.0.0", metadata_padding=1 << 30, compression=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 8 << 20  # a small upload ...
+    before = peak_rss_mb(server.proc.pid)
+    started = time.monotonic()
+    status = stream_upload(server.url, bomb)
+    took = time.monotonic() - started
+    assert status == 400 and took < 10, (status, took)  # ... refused within seconds
+    assert peak_rss_mb(server.proc.pid) - before < 64  # ... without inflating it
+    assert server.listed("bomb") == {}
+
+
+@pytest.mark.parametrize("kind", stock_fails("stock's server reads the whole body before the login is checked"))
+def test_unauthenticated_headers_only_upload_is_answered_at_once(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1073741824\r\n"
+                     b"Content-Type: multipart/form-data; boundary=b\r\n\r\n")  # ... and no body
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:80]
+    assert b"connection: close" in answer.lower()  # closed at once: no byte of the body is awaited
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", stock_fails("stock's server caps every body at 1 GiB (waitress)"))
+def test_upload_above_one_gib_under_the_limit_is_stored(server_factory, kind: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind, max_upload_mb=4096)
+    big = write_wheel(tmp_path, "biglib", "1.0.0", blob=1536 << 20)  # 1.5 GiB, stored
+    try:
+        assert stream_upload(server.url, big) == 200
+        assert list(server.listed("biglib")) == [big.name]
+        assert (server.packages / big.name).stat().st_size == big.stat().st_size
+    finally:
+        big.unlink()
+        (server.packages / big.name).unlink(missing_ok=True)

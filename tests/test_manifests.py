@@ -96,9 +96,18 @@ def test_one_replica_recreated(objects: dict[str, dict[str, Any]]) -> None:
 
 def test_probes_hit_health(objects: dict[str, dict[str, Any]]) -> None:
     (container,) = pod_spec(objects)["containers"]
-    for probe in ("livenessProbe", "readinessProbe"):
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": 8080}
     assert [p["containerPort"] for p in container["ports"]] == [8080]
+
+
+def test_startup_allows_a_rehash_before_liveness(objects: dict[str, dict[str, Any]]) -> None:
+    """A lost hash record means hashing the whole volume before listening: the startup probe gives it
+    minutes, where liveness alone would kill the pod after a minute and restart the rehash forever."""
+    (container,) = pod_spec(objects)["containers"]
+    startup, liveness = container["startupProbe"], container["livenessProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    assert "initialDelaySeconds" not in liveness
 
 
 def test_volumes(objects: dict[str, dict[str, Any]]) -> None:
@@ -123,12 +132,14 @@ def quantity(text: str) -> int:
     return int(text[:-2]) * units[text[-2:]]
 
 
-def test_upload_limit_fits_in_tmp(objects: dict[str, dict[str, Any]]) -> None:
-    """Upload bodies are spooled to /tmp up to twice: a limit above half of it gets the pod evicted."""
+def test_upload_limit_fits_on_the_volume(objects: dict[str, dict[str, Any]]) -> None:
+    """Upload bodies stream onto the packages volume (not /tmp): the limit must fit the PVC."""
     spec = pod_spec(objects)
     env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
+    pvc = objects["PersistentVolumeClaim"]["spec"]["resources"]["requests"]["storage"]
+    assert 4 * (int(env["HUB_REGISTRY_MAX_UPLOAD_MB"]) << 20) <= quantity(pvc)
     tmp = next(v for v in spec["volumes"] if v["name"] == "tmp")
-    assert 2 * (int(env["HUB_REGISTRY_MAX_UPLOAD_MB"]) << 20) < quantity(tmp["emptyDir"]["sizeLimit"])
+    assert quantity(tmp["emptyDir"]["sizeLimit"]) < int(env["HUB_REGISTRY_MAX_UPLOAD_MB"]) << 20
 
 
 def test_cluster_profile_uses_the_service() -> None:

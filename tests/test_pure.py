@@ -79,6 +79,12 @@ Requests/sec:   9146.20
     assert (load.rps, load.p50_ms, load.p99_ms, load.errors) == (9146.2, 4.75, 12.28, 3)
 
 
+def test_front_refuses_a_registry_with_authenticated_reads(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--auth-reads"):
+        render_nginx_conf(FrontSettings("127.0.0.1:9000", tmp_path / "pk", tmp_path / "st", app="127.0.0.1:8080",
+                                        auth_reads=True))
+
+
 def test_compose_front_config_is_the_rendered_one() -> None:
     from .conftest import REPO
 

@@ -14,6 +14,7 @@ STATE_DIR = ".hub"  # git-ignored, per checkout: embedded registry packages, cre
 LOCK_NAME = "pins.json"  # the lock, at the repository root
 MAX_UPLOAD_MB = 8192  # real ML wheels reach several GB
 SERVER_THREADS = 8
+MAX_CONCURRENT_UPLOADS = 4  # uploads stored at once; more get 503 and Retry-After
 # The registry's Kubernetes Service (registry/k8s/base): how pods in the cluster reach the index.
 CLUSTER_SERVICE, CLUSTER_NAMESPACE = "pypi", "helpers"
 

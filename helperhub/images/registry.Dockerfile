@@ -14,14 +14,14 @@ ENV PIP_CONFIG_FILE=/dev/null \
 COPY requirements.txt constraints.txt /context/
 COPY wheels/ /context/wheels/
 COPY project/ /context/project/
-# The project wheel goes in with --no-deps: the image serves with pypiserver, waitress, click and
+# The project wheel goes in with --no-deps: the image serves with pypiserver, cheroot, multipart, click and
 # packaging only, not with the release tooling (kfp, docker, ...) the project also depends on.
 RUN python3 -m venv /opt/registry \
  && /opt/registry/bin/python -m pip install --no-index --find-links /context/wheels \
       -r /context/requirements.txt -c /context/constraints.txt \
  && /opt/registry/bin/python -m pip install --no-index --no-deps /context/project/*.whl \
  && (/opt/registry/bin/python -m pip uninstall --yes --quiet setuptools wheel 2>/dev/null || true) \
- && /opt/registry/bin/python -c "import passlib.apache, pypiserver, waitress, helperhub.registry.__main__"
+ && /opt/registry/bin/python -c "import bcrypt, passlib.apache, pypiserver, cheroot, multipart, helperhub.registry.__main__"
 
 FROM ${BASE_IMAGE}
 ARG BASE_IMAGE

@@ -23,11 +23,12 @@ from helperhub.core.defaults import cache_dir
 from helperhub.core.errors import BuildError, ConfigError, EngineError, GitError
 from helperhub.core.fs import atomic_write_text
 from helperhub.core.git import head_commit, source_epoch
-from helperhub.core.tools import run_tool
+from helperhub.core.tools import run_tool, scrubbed_env
 from helperhub.core.wheelhouse import closure_key, fetch_closure
 
 PYPISERVER_VERSION = "2.4.2"
-REQUIREMENTS = (f"pypiserver[passlib]=={PYPISERVER_VERSION}", "waitress==3.0.2", "click", "packaging")
+REQUIREMENTS = (f"pypiserver[passlib]=={PYPISERVER_VERSION}", "cheroot==11.1.2", "multipart==2.0.1", "bcrypt>=4.0,<4.1",
+                "click", "packaging")  # the [registry] extra of pyproject.toml, and what the server imports
 IMAGE_NAME = "helperhub-registry"
 UID = 10001  # the image's user; the Deployment's runAsUser and fsGroup
 DOCKERFILE = Path(__file__).with_name("registry.Dockerfile")
@@ -117,7 +118,7 @@ def build_project_wheel(root: Path, outdir: Path, cache: Path) -> Path:
         path = os.pathsep.join(filter(None, [str(backend), os.environ.get("PYTHONPATH")]))
         run_tool(["build", "--wheel", "--no-isolation", "--outdir", str(outdir), str(src)],
                  error=BuildError, what="building the helperhub wheel",
-                 env={**os.environ, **_source_epoch(root), "PYTHONPATH": path})
+                 env=scrubbed_env({**_source_epoch(root), "PYTHONPATH": path}))
     wheels = sorted(outdir.glob("helperhub-*.whl"))
     if len(wheels) != 1:
         raise BuildError(f"building the helperhub wheel gave {wheels}; expected one wheel")

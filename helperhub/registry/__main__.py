@@ -1,7 +1,7 @@
 """`python -m helperhub.registry`: run the private index in the foreground.
 
 The entry point of the registry container and of `helperhub registry serve`; it imports only
-what serving needs (pypiserver, waitress, click), so the registry image stays small.
+what serving needs (pypiserver, cheroot, multipart, click), so the registry image stays small.
 """
 
 from __future__ import annotations
@@ -37,14 +37,21 @@ from helperhub.registry.server import ServerSettings, serve
 @click.option("--threads", envvar="HUB_REGISTRY_THREADS", type=click.IntRange(min=1),
               default=defaults.SERVER_THREADS, show_default=True,
               help="Worker threads of the server. [env HUB_REGISTRY_THREADS]")
+@click.option("--max-concurrent-uploads", envvar="HUB_REGISTRY_MAX_CONCURRENT_UPLOADS", type=click.IntRange(min=1),
+              default=defaults.MAX_CONCURRENT_UPLOADS, show_default=True,
+              help="Uploads stored at once; more are answered 503 with Retry-After. "
+              "[env HUB_REGISTRY_MAX_CONCURRENT_UPLOADS]")
 def serve_command(
     host: str, port: int, packages: Path, htpasswd: Path | None, auth_reads: bool,
-    fallback_url: str | None, max_upload_mb: int, threads: int,
+    fallback_url: str | None, max_upload_mb: int, threads: int, max_concurrent_uploads: int,
 ) -> None:
-    """Run the registry in the foreground (what the Compose service and the cluster run)."""
+    """Run the registry in the foreground (what the Compose service and the cluster run).
+
+    Uploads are decided from their headers (login, size) before any body is read, then streamed
+    into the package folder; one server per package folder."""
     settings = ServerSettings(
         host, port, packages, htpasswd, auth_reads, fallback_url, threads=threads,
-        max_upload_bytes=max_upload_mb << 20,
+        max_upload_bytes=max_upload_mb << 20, max_concurrent_uploads=max_concurrent_uploads,
     )
     try:
         serve(settings, on_ready=lambda url: click.echo(f"registry serving {packages} on {url}", err=True))

@@ -23,9 +23,21 @@ class FrontSettings:
     state: Path  # pid, logs, temp folders
     app: str | None = None  # host:port of the registry; None: static only
     max_body: str = "8g"
+    auth_reads: bool = False  # the registry's --auth-reads: the front would serve reads without it
 
 
 def render_nginx_conf(s: FrontSettings) -> str:
+    """The front's nginx.conf; refused for a registry that requires a login to read, since the
+    front serves pages and files straight from disk."""
+    if s.auth_reads:
+        raise ConfigError(
+            "the nginx front serves pages and files without a login, so it cannot front a registry "
+            "run with --auth-reads; serve that registry directly"
+        )
+    return _render(s)
+
+
+def _render(s: FrontSettings) -> str:
     pages = (s.packages / PAGES_DIR).resolve()
     packages = s.packages.resolve()
     fallback = "@app" if s.app else "=404"  # what try_files does when the file is not there

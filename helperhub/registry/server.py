@@ -1,12 +1,13 @@
-"""The private index: stock pypiserver built through its Python API and served by waitress.
+"""The private index: pypiserver's read routes through its Python API, the project's own storage
+and write path around them, served by cheroot.
 
-Building the WSGI app here (instead of running the ``pypi-server`` script) is what lets the
-project put its own layers around pypiserver without forking it.
+cheroot hands a request to the app as soon as its headers are read and lets the app read the
+body from the socket, so the write path can refuse an upload from its headers alone (login,
+size) and stream an accepted one straight into the package folder.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ class ServerSettings:
     fallback_url: str | None = None  # None: never redirect to another index
     threads: int = defaults.SERVER_THREADS
     max_upload_bytes: int = defaults.MAX_UPLOAD_MB << 20
-    hardened: bool = True  # False: stock pypiserver storage (for side-by-side comparisons)
+    max_concurrent_uploads: int = defaults.MAX_CONCURRENT_UPLOADS
 
     @property
     def authenticate(self) -> list[str]:
@@ -37,6 +38,12 @@ class ServerSettings:
 
 def build_app(settings: ServerSettings) -> WsgiApp:
     import pypiserver
+    from pypiserver.backend import BackendProxy
+    from pypiserver.config import Config
+
+    from helperhub.registry.auth import Htpasswd
+    from helperhub.registry.store import HardenedBackend
+    from helperhub.registry.upload import Uploads
 
     if settings.htpasswd is not None and not settings.htpasswd.is_file():
         raise ConfigError(
@@ -44,7 +51,7 @@ def build_app(settings: ServerSettings) -> WsgiApp:
             "`helperhub registry add-user NAME --htpasswd FILE`"
         )
     settings.packages.mkdir(parents=True, exist_ok=True)
-    options: dict[str, Any] = dict(
+    config = Config.default_with_overrides(
         roots=[settings.packages.resolve()],
         authenticate=settings.authenticate,
         # no password file: uploads are refused for everyone rather than open to everyone
@@ -56,71 +63,51 @@ def build_app(settings: ServerSettings) -> WsgiApp:
         health_endpoint="/health",
         log_stream=None,
     )
-    if not settings.hardened:
-        stock: WsgiApp = pypiserver.app(**options)
-        return stock
-    from pypiserver.config import Config
-
-    from helperhub.registry.store import HardenedBackend
-
-    config = Config.default_with_overrides(**options)
     backend = HardenedBackend(config, settings.packages, settings.max_upload_bytes)
-    config.backend = RefusingProxy(backend)
+    config.backend = BackendProxy(backend)
     app: WsgiApp = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
     if not settings.auth_reads:  # with authenticated reads every request goes through pypiserver's auth
         from helperhub.registry.fastreads import FastReads
 
         app = FastReads(app, backend)
-    return UploadLimit(app, settings.max_upload_bytes)
+    htpasswd = Htpasswd(settings.htpasswd) if settings.htpasswd else None
+    return Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads)
 
 
-class UploadLimit:
-    """Refuse an oversized upload from its Content-Length, before reading a byte of it."""
+def make_server(settings: ServerSettings, app: WsgiApp) -> Any:
+    """A cheroot server whose answers with ``Connection: close`` really close: cheroot would
+    otherwise read the rest of a refused upload's body to keep the connection alive."""
+    from cheroot import wsgi
 
-    def __init__(self, app: WsgiApp, max_bytes: int, slack: int = 1 << 20) -> None:
-        self.app, self.limit = app, max_bytes + slack  # slack: the multipart form around the file
+    class Gateway(wsgi.Gateway_10):
+        def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
+                self.req.close_connection = True
+            return super().start_response(status, headers, exc_info)
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        length = environ.get("CONTENT_LENGTH") or "0"
-        if environ.get("REQUEST_METHOD") == "POST" and length.isdigit() and int(length) > self.limit:
-            body = f"upload of {length} bytes is larger than the limit of {self.limit} bytes\n".encode()
-            headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
-            start_response("413 Payload Too Large", headers)
-            return [body]
-        return self.app(environ, start_response)
-
-
-def RefusingProxy(backend: Any) -> Any:
-    """pypiserver's backend proxy, with refused uploads turned into HTTP answers (400/409/413)."""
-    from pypiserver.backend import BackendProxy
-    from pypiserver.bottle_wrapper import HTTPError
-
-    from helperhub.registry.store import UploadConflict, UploadTooLarge
-    from helperhub.registry.validate import UploadRefused
-
-    class _Proxy(BackendProxy):  # type: ignore[misc]
-        def add_package(self, filename: str, fh: Any) -> None:
-            try:
-                super().add_package(filename, fh)
-            except UploadConflict as exc:
-                raise HTTPError(409, str(exc)) from None
-            except UploadTooLarge as exc:
-                raise HTTPError(413, str(exc)) from None
-            except UploadRefused as exc:
-                raise HTTPError(400, str(exc)) from None
-
-    return _Proxy(backend)
+    server = wsgi.Server((settings.host, settings.port), app, numthreads=settings.threads,
+                         server_name="helperhub", timeout=30, shutdown_timeout=5)
+    server.gateway = Gateway
+    server.max_request_body_size = 0  # the write path enforces the limit, from the headers
+    return server
 
 
 def serve(settings: ServerSettings, on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve in the foreground until interrupted."""
-    import waitress
+    """Serve in the foreground until interrupted (SIGINT or SIGTERM)."""
+    import signal
 
-    app = build_app(settings)
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    server = waitress.create_server(
-        app, host=settings.host, port=settings.port, threads=settings.threads, ident="helperhub"
-    )
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise SystemExit(0)
+
+    server = make_server(settings, build_app(settings))
+    server.prepare()
+    signal.signal(signal.SIGTERM, terminate)
     if on_ready is not None:
-        on_ready(f"http://{settings.host}:{server.effective_port}")
-    server.run()
+        host, port = server.bind_addr[:2]
+        on_ready(f"http://{host}:{port}")
+    try:
+        server.serve()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.stop()

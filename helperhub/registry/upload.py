@@ -1,0 +1,166 @@
+"""The write path of the index (PyPI's legacy upload API, as twine and uv use it), decided from
+the headers before a byte of the body is read: the login, the declared size and a free upload
+slot. Only then is the multipart body parsed as it arrives and the file streamed straight into
+the store's hidden temp file in the package folder: no spool, so nobody without a login can fill
+a disk, and the size limit holds above any server's own buffer limit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
+
+from helperhub.registry.auth import Htpasswd, authenticated_user
+from helperhub.registry.store import HardenedBackend, UploadConflict, UploadTooLarge
+from helperhub.registry.validate import UploadRefused
+
+WsgiApp = Callable[..., Any]
+CHUNK = 1 << 20
+FORM_SLACK = 1 << 20  # the multipart form around the file: metadata fields, boundaries
+MAX_FIELD = 8 << 20  # one metadata field (the long description is the largest)
+MAX_FIELDS = 32 << 20  # all metadata fields of one upload
+CLOSE = ("Connection", "close")
+
+
+class Refusal(Exception):
+    """An HTTP answer that ends the request (the connection is closed: the body may be unread)."""
+
+    def __init__(self, status: int, message: str, headers: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or []
+
+
+def _reason(message: str) -> str:
+    """The message as an HTTP reason phrase (what twine and uv show), as PyPI does."""
+    text = "".join(c if " " <= c <= "~" else " " for c in message)
+    return text[:300]
+
+
+def _answer(start_response: Callable[..., Any], status: int, message: str,
+            headers: list[tuple[str, str]], close: bool) -> list[bytes]:
+    body = (message + "\n").encode()
+    extra = [CLOSE] if close else []
+    start_response(f"{status} {_reason(message)}", [
+        ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *headers, *extra,
+    ])
+    return [body]
+
+
+class Uploads:
+    """WSGI middleware: every request that is not a read ends here; reads go to ``app``."""
+
+    def __init__(self, app: WsgiApp, backend: HardenedBackend, htpasswd: Htpasswd | None, max_bytes: int,
+                 max_concurrent: int) -> None:
+        self.app, self.backend, self.htpasswd = app, backend, htpasswd
+        self.max_bytes = max_bytes
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD"):
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+        try:
+            user = self._admit(environ)
+        except Refusal as refused:
+            return _answer(start_response, refused.status, refused.message, refused.headers, close=True)
+        try:
+            filename = self._receive(environ, user)
+        except Refusal as refused:
+            return _answer(start_response, refused.status, refused.message, refused.headers, close=True)
+        finally:
+            self._slots.release()
+        return _answer(start_response, 200, f"{filename} stored", [], close=False)
+
+    def _admit(self, environ: dict[str, Any]) -> str:
+        """Everything that can be decided from the request line and headers; takes a slot."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise Refusal(405, "the index takes uploads by POST only; released files are never removed",
+                          [("Allow", "GET, HEAD, POST")])
+        user = authenticated_user(self.htpasswd, environ.get("HTTP_AUTHORIZATION"))
+        if user is None:
+            raise Refusal(401, "uploads need a login of the registry's htpasswd; check the user and password",
+                          [("WWW-Authenticate", 'Basic realm="helperhub"')])
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        length = environ.get("CONTENT_LENGTH") or ""
+        if not chunked and not length.isdigit():
+            raise Refusal(411, "an upload needs a Content-Length (or chunked transfer encoding)")
+        if length.isdigit() and int(length) > self.max_bytes + FORM_SLACK:
+            raise Refusal(413, f"upload of {length} bytes is larger than the limit of {self.max_bytes} bytes")
+        kind, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
+        if kind != "multipart/form-data" or not options.get("boundary"):
+            raise Refusal(400, "an upload is a multipart/form-data form (as twine and uv send it)")
+        if not self._slots.acquire(blocking=False):
+            raise Refusal(503, "too many uploads at once; retry in a few seconds", [("Retry-After", "5")])
+        return user
+
+    def _receive(self, environ: dict[str, Any], user: str) -> str:
+        """Parse the form as it arrives and store its one file; the answer on refusal."""
+        length = environ.get("CONTENT_LENGTH") or ""
+        boundary = parse_options_header(environ.get("CONTENT_TYPE", ""))[1]["boundary"]
+        limit = self.max_bytes + FORM_SLACK
+        body = _Counted(environ["wsgi.input"].read, limit)
+        parser = PushMultipartParser(boundary, content_length=int(length) if length.isdigit() else -1,
+                                     max_header_count=16, max_segment_count=4096)
+        try:
+            return self._form(parser.parse_blocking(body.read, CHUNK))
+        except UploadConflict as exc:
+            raise Refusal(409, str(exc)) from None
+        except UploadTooLarge as exc:
+            raise Refusal(413, str(exc)) from None
+        except UploadRefused as exc:
+            raise Refusal(400, str(exc)) from None
+        except MultipartError as exc:
+            raise Refusal(400, f"the upload is not a valid multipart form ({exc})") from None
+
+    def _form(self, events: Iterator[MultipartSegment | bytes | None]) -> str:
+        fields: dict[str, str] = {}
+        stored: str | None = None
+        used = 0
+        for event in events:
+            if not isinstance(event, MultipartSegment):
+                continue
+            if event.name == "content" and event.filename:
+                if fields.get(":action") != "file_upload":
+                    raise UploadRefused("the form must say :action=file_upload before its content")
+                if stored is not None:
+                    raise UploadRefused("one file per upload")
+                expected = fields.get("sha256_digest") or None
+                stored = self.backend.store(event.filename, _payload(events), expected_sha256=expected).filename
+            else:
+                value = b"".join(_payload(events, MAX_FIELD))
+                used += len(value)
+                if used > MAX_FIELDS:
+                    raise UploadRefused(f"the upload's metadata fields exceed {MAX_FIELDS} bytes")
+                if event.filename is None and event.name:
+                    fields[event.name] = value.decode("utf-8", errors="replace")
+        if stored is None:
+            raise UploadRefused("the form has no 'content' file; upload with twine or uv")
+        return stored
+
+
+def _payload(events: Iterator[MultipartSegment | bytes | None], cap: int | None = None) -> Iterator[bytes]:
+    """The body of the current form part, chunk by chunk, until its end."""
+    size = 0
+    for event in events:
+        if event is None:
+            return
+        if isinstance(event, bytes):
+            size += len(event)
+            if cap is not None and size > cap:
+                raise UploadRefused(f"a form field is larger than {cap} bytes")
+            yield event
+
+
+class _Counted:
+    """A body reader that stops at the limit (chunked bodies declare no length)."""
+
+    def __init__(self, read: Callable[[int], bytes], limit: int) -> None:
+        self._read, self.limit, self.size = read, limit, 0
+
+    def read(self, size: int) -> bytes:
+        data = self._read(size)
+        self.size += len(data)
+        if self.size > self.limit:
+            raise UploadTooLarge(f"the upload is larger than the limit of {self.limit - FORM_SLACK} bytes")
+        return data
