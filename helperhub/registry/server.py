@@ -17,6 +17,7 @@ from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
 
 WsgiApp = Callable[..., Any]
+STOP_GRACE = 3.0  # seconds a stopping server gives requests in flight
 
 
 @dataclass(frozen=True)
@@ -93,21 +94,30 @@ def make_server(settings: ServerSettings, app: WsgiApp) -> Any:
 
 
 def serve(settings: ServerSettings, on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve in the foreground until interrupted (SIGINT or SIGTERM)."""
-    import signal
+    """Serve in the foreground until SIGTERM or SIGINT.
 
-    def terminate(_signum: int, _frame: Any) -> None:
-        raise SystemExit(0)
+    A signal stops the server from another thread (raising inside cheroot's loop can leave it
+    waiting on its own state); whatever is still running after a few seconds is cut short,
+    which the store is built for: an unfinished upload is only a hidden temp file."""
+    import os
+    import signal
+    import threading
 
     server = make_server(settings, build_app(settings))
+
+    def stop_soon(_signum: int, _frame: Any) -> None:
+        threading.Thread(target=server.stop, daemon=True).start()
+        deadline = threading.Timer(STOP_GRACE, os._exit, args=(0,))
+        deadline.daemon = True
+        deadline.start()
+
     server.prepare()
-    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGTERM, stop_soon)
+    signal.signal(signal.SIGINT, stop_soon)
     if on_ready is not None:
         host, port = server.bind_addr[:2]
         on_ready(f"http://{host}:{port}")
     try:
         server.serve()
-    except (KeyboardInterrupt, SystemExit):
-        pass
     finally:
         server.stop()

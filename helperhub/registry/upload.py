@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from typing import Any
 
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
@@ -42,7 +43,8 @@ def _answer(start_response: Callable[..., Any], status: int, message: str,
             headers: list[tuple[str, str]], close: bool) -> list[bytes]:
     body = (message + "\n").encode()
     extra = [CLOSE] if close else []
-    start_response(f"{status} {_reason(message)}", [
+    phrase = HTTPStatus(status).phrase
+    start_response(f"{status} {_reason(f'{phrase}: {message}')}", [
         ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *headers, *extra,
     ])
     return [body]

@@ -63,7 +63,9 @@ def twine_upload(settings: IndexSettings, files: list[Path]) -> None:
         )
     # credentials only as given here; TWINE_CERT (a CA bundle, no secret) still reaches twine
     cert = {"TWINE_CERT": os.environ["TWINE_CERT"]} if os.environ.get("TWINE_CERT") else {}
-    env = clean_pip_env({**cert, "TWINE_USERNAME": settings.username, "TWINE_PASSWORD": settings.password})
+    # COLUMNS: twine's messages (the registry's reason for a refusal) on one line, not wrapped
+    env = clean_pip_env({**cert, "TWINE_USERNAME": settings.username, "TWINE_PASSWORD": settings.password,
+                         "COLUMNS": "400"})
     run_tool(
         ["twine", "upload", "--non-interactive", "--disable-progress-bar",
          "--repository-url", settings.upload_url, *map(str, files)],
