@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from helperhub.core.fs import sha256_file
 from helperhub.core.tools import clean_pip_env
 from helperhub.images.context import DOCKERFILE, image_spec
 from helperhub.release.lock import load_lock
 from helperhub.release.project import discover
-from helperhub.release.publish import file_sha256
 from helperhub.release.versions import parse_version, write_version
 
 from .setup import Stack, commit_all, git
@@ -68,7 +68,7 @@ def measure_release(st: Stack, log: Any = print) -> dict[str, float]:
         wheel = next(p for p in dists if p.suffix == ".whl")
         pin = dataclasses.replace(
             load_lock(st.root / "pins.json").require("tabular-helpers", fix="-"), version="1.0.2",
-            wheel=wheel.name, sha256=file_sha256(wheel), url=f"{st.index.base}/packages/{wheel.name}",
+            wheel=wheel.name, sha256=sha256_file(wheel), url=f"{st.index.base}/packages/{wheel.name}",
         )
     spec = image_spec(pin, registry=st.oci, base_image=st.base_image, index=st.index, extras=project.extras)
     args = [a for k, v in spec.buildargs for a in ("--build-arg", f"{k}={v}")]

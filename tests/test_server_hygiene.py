@@ -111,7 +111,7 @@ def test_rehash_saves_its_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         filename, data = make_wheel(f"lib{i}", "1.0.0")
         (packages / filename).write_bytes(data)
         names.append(filename)
-    real, hashed = store._sha256_file, []
+    real, hashed = store.sha256_file, []
 
     def crash_after_three(path: Path) -> str:
         if len(hashed) == 3:
@@ -120,13 +120,13 @@ def test_rehash_saves_its_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         return real(path)
 
     monkeypatch.setattr(store, "RECORD_EVERY", 0.0)
-    monkeypatch.setattr(store, "_sha256_file", crash_after_three)
+    monkeypatch.setattr(store, "sha256_file", crash_after_three)
     config = Config.default_with_overrides(roots=[packages])
     with pytest.raises(KeyboardInterrupt):
         HardenedBackend(config, packages, 1 << 20)
     recorded = json.loads((packages / RECORD).read_text())
     assert set(recorded) >= set(hashed[:2]) and recorded  # progress kept
-    monkeypatch.setattr(store, "_sha256_file", real)
+    monkeypatch.setattr(store, "sha256_file", real)
     backend = HardenedBackend(config, packages, 1 << 20)
     assert {n: backend.sha256_of(n) for n in names} == {
         n: hashlib.sha256((packages / n).read_bytes()).hexdigest() for n in names

@@ -3,9 +3,19 @@ replaced atomically: a reader sees the old or the new bytes, never a half-writte
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in chunks (wheels can be several GB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:

@@ -27,7 +27,7 @@ from pypiserver.core import PkgFile
 from pypiserver.pkg_helpers import guess_pkgname_and_version
 
 from helperhub.core.errors import ConfigError
-from helperhub.core.fs import atomic_write_text
+from helperhub.core.fs import atomic_write_text, sha256_file
 from helperhub.registry.fileset import shadowed_by
 from helperhub.registry.pages import PAGES_DIR, PageCache
 from helperhub.registry.validate import UploadRefused, check_archive, check_filename
@@ -92,7 +92,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                 continue
             sha = recorded.get(path.name)
             if sha is None:  # a lost or partial record: hash, and keep the progress
-                sha = _sha256_file(path)
+                sha = sha256_file(path)
                 if time.monotonic() - saved > RECORD_EVERY:
                     self._save_record()
                     saved = time.monotonic()
@@ -217,11 +217,3 @@ def _temp_file(root: Path) -> tuple[int, str]:
     import tempfile
 
     return tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=root)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -63,24 +63,24 @@ class Uploads:
         if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD"):
             return self.app(environ, start_response)  # type: ignore[no-any-return]
         try:
-            user = self._admit(environ)
+            boundary, length = self._admit(environ)
         except Refusal as refused:
             return _answer(start_response, refused.status, refused.message, refused.headers, close=True)
         try:
-            filename = self._receive(environ, user)
+            filename = self._receive(environ["wsgi.input"], boundary, length)
         except Refusal as refused:
             return _answer(start_response, refused.status, refused.message, refused.headers, close=True)
         finally:
             self._slots.release()
         return _answer(start_response, 200, f"{filename} stored", [], close=False)
 
-    def _admit(self, environ: dict[str, Any]) -> str:
-        """Everything that can be decided from the request line and headers; takes a slot."""
+    def _admit(self, environ: dict[str, Any]) -> tuple[str, int]:
+        """Everything that can be decided from the request line and headers; takes a slot.
+        Returns the form's boundary and its declared length (-1 for a chunked body)."""
         if environ.get("REQUEST_METHOD") != "POST":
             raise Refusal(405, "the index takes uploads by POST only; released files are never removed",
                           [("Allow", "GET, HEAD, POST")])
-        user = authenticated_user(self.htpasswd, environ.get("HTTP_AUTHORIZATION"))
-        if user is None:
+        if authenticated_user(self.htpasswd, environ.get("HTTP_AUTHORIZATION")) is None:
             raise Refusal(401, "uploads need a login of the registry's htpasswd; check the user and password",
                           [("WWW-Authenticate", 'Basic realm="helperhub"')])
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
@@ -94,16 +94,12 @@ class Uploads:
             raise Refusal(400, "an upload is a multipart/form-data form (as twine and uv send it)")
         if not self._slots.acquire(blocking=False):
             raise Refusal(503, "too many uploads at once; retry in a few seconds", [("Retry-After", "5")])
-        return user
+        return str(options["boundary"]), int(length) if length.isdigit() else -1
 
-    def _receive(self, environ: dict[str, Any], user: str) -> str:
+    def _receive(self, body_stream: Any, boundary: str, length: int) -> str:
         """Parse the form as it arrives and store its one file; the answer on refusal."""
-        length = environ.get("CONTENT_LENGTH") or ""
-        boundary = parse_options_header(environ.get("CONTENT_TYPE", ""))[1]["boundary"]
-        limit = self.max_bytes + FORM_SLACK
-        body = _Counted(environ["wsgi.input"].read, limit)
-        parser = PushMultipartParser(boundary, content_length=int(length) if length.isdigit() else -1,
-                                     max_header_count=16, max_segment_count=4096)
+        body = _Counted(body_stream.read, self.max_bytes + FORM_SLACK)
+        parser = PushMultipartParser(boundary, content_length=length, max_header_count=16, max_segment_count=4096)
         try:
             return self._form(parser.parse_blocking(body.read, CHUNK))
         except UploadConflict as exc:

@@ -3,7 +3,6 @@ already there is decided here, by file name and sha256, before twine runs."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,16 +10,9 @@ from pathlib import Path
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
 from helperhub.core.errors import ConfigError, IntegrityError, RegistryError
+from helperhub.core.fs import sha256_file
 from helperhub.core.tools import clean_pip_env, run_tool
 from helperhub.registry.client import IndexFile, IndexSettings, project_files, verify_served
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def dist_project(filename: str) -> str:
@@ -41,7 +33,7 @@ def plan_publish(settings: IndexSettings, files: list[Path]) -> tuple[PublishPla
     plan, hashes = PublishPlan(), {}
     listed: dict[str, dict[str, IndexFile]] = {}
     for path in files:
-        hashes[path.name] = local = file_sha256(path)
+        hashes[path.name] = local = sha256_file(path)
         name = dist_project(path.name)
         if name not in listed:
             listed[name] = project_files(settings, name)

@@ -12,6 +12,7 @@ from packaging.utils import canonicalize_name
 
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import ConfigError, IntegrityError, VersionError
+from helperhub.core.fs import sha256_file
 from helperhub.core.git import head_commit, source_epoch
 from helperhub.core.progress import Reporter
 from helperhub.core.wheelhouse import fetch_closure
@@ -21,7 +22,7 @@ from helperhub.release.build import build_dists, run_tests
 from helperhub.release.lock import PackagePin, load_lock, release_time, update_lock
 from helperhub.release.mirror import closure_requirements
 from helperhub.release.project import HelperProject, source_digest
-from helperhub.release.publish import file_sha256, publish
+from helperhub.release.publish import publish
 from helperhub.release.versions import read_version
 
 
@@ -133,7 +134,7 @@ def release_wheel(
                 tests.result()
         with report.step(f"uploading {dists.wheel.name} and {dists.sdist.name}"):
             uploaded = publish(settings.index, [dists.wheel, dists.sdist])
-        wheel_sha, sdist_sha = file_sha256(dists.wheel), file_sha256(dists.sdist)
+        wheel_sha, sdist_sha = sha256_file(dists.wheel), sha256_file(dists.sdist)
 
     served = project_files(settings.index, project.name)
     if served[dists.wheel.name].sha256 != wheel_sha:
