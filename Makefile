@@ -82,7 +82,7 @@ compose-down: ## Stop the Compose services (volumes stay)
 	docker-compose down
 
 lint: venv ## ruff
-	$(BIN)/ruff check helperhub bench tests helpers
+	$(BIN)/ruff check helperhub bench tests helpers examples
 
 imports: venv ## The layering contracts (import-linter): one-way layers, a server without release code, no circles
 	$(BIN)/lint-imports --no-cache

@@ -66,11 +66,12 @@ def measure_release(st: Stack, log: Any = print) -> dict[str, float]:
         t_upload = _timed([sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
                            "--repository-url", st.index.upload_url, *map(str, dists)], upload_env)
         wheel = next(p for p in dists if p.suffix == ".whl")
+        lock = load_lock(st.root / "pins.json")
         pin = dataclasses.replace(
-            load_lock(st.root / "pins.json").require("tabular-helpers", fix="-"), version="1.0.2",
+            lock.require("tabular-helpers", fix="-"), version="1.0.2",
             wheel=wheel.name, sha256=sha256_file(wheel), url=f"{st.index.base}/packages/{wheel.name}",
         )
-    spec = image_spec(pin, registry=st.oci, base_image=st.base_image, index=st.index, extras=project.extras)
+    spec = image_spec(pin, registry=st.oci, base_image=st.base_image, index=st.index, uv=lock.require_tool("uv"))
     args = [a for k, v in spec.buildargs for a in ("--build-arg", f"{k}={v}")]
     with tempfile.TemporaryDirectory() as ctx:
         Path(ctx, "Dockerfile").write_bytes(DOCKERFILE.read_bytes())

@@ -1,5 +1,6 @@
 """P1: how long the same small step takes to start and finish under kfp.local's DockerRunner,
-per delivery mode, against a raw pip install of the same closure."""
+per delivery mode (package mode with each installer), against a raw pip install of the same
+closure."""
 
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ def measure_step_start(st: Stack, work: Path, repeats: int, log: Any = print) ->
         "image": helper_component(small_step, helpers=helpers, delivery=Delivery(lock=lock, mode=Mode.IMAGE)),
         "package": helper_component(small_step, helpers=helpers,
                                     delivery=Delivery(lock=lock, mode=Mode.PACKAGE, base_image=st.base_image)),
+        "package_pip": helper_component(small_step, helpers=helpers, delivery=Delivery(
+            lock=lock, mode=Mode.PACKAGE, base_image=st.base_image, installer="pip")),
     }
     assert pin.image is not None
     subprocess.run(["docker", "pull", "-q", pin.image.ref], check=True, capture_output=True)

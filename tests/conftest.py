@@ -46,12 +46,12 @@ class RunningIndex:
         self.proc.wait(timeout=10)
 
 
-def start_index(tmp: Path, *, user: str = "ci", password: str = "s3cret") -> RunningIndex:
+def start_index(tmp: Path, *, user: str = "ci", password: str = "s3cret", port: int | None = None) -> RunningIndex:
     """pypiserver (through the project's `registry serve`) in its own process."""
     packages, htpasswd = tmp / "packages", tmp / "htpasswd"
     packages.mkdir(parents=True, exist_ok=True)
     add_user(htpasswd, user, password)
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "helperhub", "registry", "serve", "--port", str(port),
          "--packages", str(packages), "--htpasswd", str(htpasswd)],

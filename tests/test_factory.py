@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helperhub.core.closure import LockedFile
 from helperhub.core.errors import ConfigError, LockError
+from helperhub.core.uv import BOOTSTRAP, RECORD
 from helperhub.images.context import ImagePin
 from helperhub.pipelines.checks import check_source, deterministic_archive
-from helperhub.pipelines.delivery import Delivery, Mode, parse_helper, pip_requirement, trusted_hosts
+from helperhub.pipelines.delivery import Delivery, Mode, install_set, locked_requirement, parse_helper, trusted_hosts
 from helperhub.pipelines.factory import PINS_ENV, helper_component
 from helperhub.pipelines.local_run import compile_pipeline
 from helperhub.pipelines.pins import check_pins, who_pins
@@ -27,22 +29,36 @@ DIGEST = "sha256:" + "b" * 64
 BASE = "127.0.0.1:5000/python@sha256:" + "d" * 64
 
 
+def locked(name: str, version: str = "1.0.0", extras: tuple[str, ...] = ()) -> LockedFile:
+    filename = f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+    return LockedFile(name, version, filename, name[0] * 64, extras)
+
+
+# a small closure: always kfp and numpy; scikit-learn with [model], matplotlib with [plots]
+CLOSURE = (locked("kfp", "2.17.3"), locked("matplotlib", "3.8.0", ("plots",)), locked("numpy", "2.0.0"),
+           locked("scikit-learn", "1.4.0", ("model",)))
+
+
 def fake_pin(name: str, depends: tuple[str, ...] = (), image: bool = True) -> PackagePin:
     wheel = f"{name.replace('-', '_')}-1.0.0-py3-none-any.whl"
+    helpers = tuple(LockedFile("tabular-helpers", "1.0.0", "tabular_helpers-1.0.0-py3-none-any.whl", SHA)
+                    for d in depends if d.startswith("tabular-helpers"))
     return PackagePin(
         name=name, version="1.0.0", wheel=wheel, sha256=SHA,
         url=f"http://127.0.0.1:8080/packages/{wheel}", index_url="http://127.0.0.1:8080/simple/",
         kfp_version="2.17.3", commit="c" * 40, released_at="2026-01-01T00:00:00Z",
         requires=("kfp==2.17.3", "numpy>=1.26", "pandas>=2.1"), depends=depends,
+        closure=tuple(sorted((*CLOSURE, *helpers))),
         image=ImagePin(f"127.0.0.1:5000/{name}@{DIGEST}", f"127.0.0.1:5000/{name}:1.0.0", BASE,
                        "127.0.0.1:5000") if image else None,
     )
 
 
+UV = LockedFile("uv", "0.13.8", "uv-0.13.8-py3-none-manylinux_2_17_x86_64.whl", "u" * 64)
 LOCK = Lock({
     "tabular-helpers": fake_pin("tabular-helpers"),
     "vision-helpers": fake_pin("vision-helpers", ("tabular-helpers<2,>=1",)),
-})
+}, {"uv": UV})
 
 
 def compiled(mode: Mode, tmp_path: Path, **kw: object) -> dict[str, object]:
@@ -58,12 +74,28 @@ def executors(ir: dict[str, object]) -> dict[str, dict[str, object]]:
     return {k: v["container"] for k, v in ir["deploymentSpec"]["executors"].items()}  # type: ignore[index]
 
 
-def test_pip_requirement_is_exact() -> None:
+def test_locked_requirement_is_exact() -> None:
     pin = LOCK.packages["tabular-helpers"]
-    assert pip_requirement(pin, ("plots",), "version") == "tabular-helpers[plots]==1.0.0"
-    assert pip_requirement(pin, (), "hash") == (
-        f"tabular-helpers @ http://127.0.0.1:8080/packages/tabular_helpers-1.0.0-py3-none-any.whl#sha256={SHA}"
+    numpy = locked("numpy", "2.0.0")
+    assert locked_requirement(numpy, pin.url, "version") == "numpy==2.0.0"
+    assert locked_requirement(numpy, pin.url, "hash") == (
+        f"numpy @ http://127.0.0.1:8080/packages/numpy-2.0.0-py3-none-any.whl#sha256={'n' * 64}"
     )
+    assert locked_requirement(numpy, pin.url, "hash", "http://pypi.helpers:8080/simple/").startswith(
+        "numpy @ http://pypi.helpers:8080/packages/numpy-2.0.0-py3-none-any.whl#")
+
+
+def test_install_set_takes_the_extras_used_and_refuses_two_files_of_one_name() -> None:
+    tab, vis = LOCK.packages["tabular-helpers"], LOCK.packages["vision-helpers"]
+    refs = [parse_helper("tabular-helpers[model]"), parse_helper("vision-helpers")]
+    names = [f.name for f, _ in install_set([tab, vis], refs, helpers=True)]
+    assert names == ["kfp", "numpy", "scikit-learn", "tabular-helpers", "vision-helpers"]
+    assert [f.name for f, _ in install_set([tab, vis], refs, helpers=False)] == ["kfp", "numpy", "scikit-learn"]
+    other = dataclasses.replace(vis, closure=(locked("numpy", "2.1.0"),))
+    with pytest.raises(ConfigError, match=r"numpy-2\.0\.0.*numpy-2\.1\.0.*cannot install both"):
+        install_set([tab, other], refs, helpers=True)
+    with pytest.raises(LockError, match="no locked closure"):
+        install_set([dataclasses.replace(tab, closure=())], refs[:1], helpers=True)
 
 
 def test_trusted_host_follows_the_scheme() -> None:
@@ -86,13 +118,17 @@ def test_image_mode_references_only_digests(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("pin_by", ["version", "hash"])
-def test_package_mode_uses_one_index_and_exact_pins(tmp_path: Path, pin_by: str) -> None:
-    for name, container in executors(compiled(Mode.PACKAGE, tmp_path, pin_by=pin_by)).items():
+def test_pip_package_mode_uses_one_index_and_exact_pins(tmp_path: Path, pin_by: str) -> None:
+    for name, container in executors(compiled(Mode.PACKAGE, tmp_path, pin_by=pin_by, installer="pip")).items():
         script = " ".join(container["command"])  # type: ignore[arg-type]
         assert container["image"] == BASE  # type: ignore[index]
         assert script.count("--index-url http://127.0.0.1:8080/simple/") == 1, name
         assert "--extra-index-url" not in script and "--trusted-host 127.0.0.1 " in script
-        assert "'kfp==2.17.3'" in script and "'--isolated'" in script
+        assert "'--isolated'" in script and "'--no-deps'" in script and script.count("pip install") == 1, name
+        assert ("'kfp==2.17.3'" if pin_by == "version" else "kfp-2.17.3-py3-none-any.whl#sha256=") in script
+        install = container["command"][2]  # type: ignore[index]
+        assert ">=" not in install and "<" not in install, name  # exact pins only
+        assert ("scikit-learn" in install) == (name not in ("exec-load-data", "exec-preprocess")), name  # [model]
         wanted = "==1.0.0" if pin_by == "version" else f"#sha256={SHA}"
         assert "tabular-helpers" in script and wanted in script, name
         pins = json.loads(next(e["value"] for e in container["env"] if e["name"] == PINS_ENV))  # type: ignore[index]
@@ -104,7 +140,7 @@ INSTALL_HEAD = (
     " || apt-get install python3-pip\nfi\n\nPIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet"
     " --no-warn-script-location --index-url http://127.0.0.1:8080/simple/ --trusted-host 127.0.0.1 '--isolated' "
 )
-INSTALL_TAIL = "'kfp==2.17.3' && \"$0\" \"$@\"\n"
+INSTALL_TAIL = "&& \"$0\" \"$@\"\n"
 URL = "http://127.0.0.1:8080/packages"
 
 
@@ -112,20 +148,90 @@ URL = "http://127.0.0.1:8080/packages"
     ("pin_by", "expected"),
     [
         # the default: direct URLs with the wheel's sha256, which pip verifies
-        (None, INSTALL_HEAD + f"'tabular-helpers @ {URL}/tabular_helpers-1.0.0-py3-none-any.whl#sha256={SHA}' "
+        # (preprocess uses both helpers without extras: their closure without scikit-learn, matplotlib)
+        (None, INSTALL_HEAD + f"'--no-deps' 'kfp @ {URL}/kfp-2.17.3-py3-none-any.whl#sha256={'k' * 64}' "
+         f"'numpy @ {URL}/numpy-2.0.0-py3-none-any.whl#sha256={'n' * 64}' "
+         f"'tabular-helpers @ {URL}/tabular_helpers-1.0.0-py3-none-any.whl#sha256={SHA}' "
          f"'vision-helpers @ {URL}/vision_helpers-1.0.0-py3-none-any.whl#sha256={SHA}' " + INSTALL_TAIL),
         # asked for: name==version, with pip's install report (a private temp folder) as the record
         # of the wheel pip chose, for the step-start check
-        ("version", '\nHELPERHUB_PIP_REPORT="$(mktemp -d)/pip-report.json" || exit 1\nexport HELPERHUB_PIP_REPORT\n'
-         + INSTALL_HEAD + '--report "$HELPERHUB_PIP_REPORT" '
-         "'tabular-helpers==1.0.0' 'vision-helpers==1.0.0' " + INSTALL_TAIL),
+        ("version", '\nHELPERHUB_INSTALL_REPORT="$(mktemp -d)/install-report.json" || exit 1\n'
+         "export HELPERHUB_INSTALL_REPORT\n" + INSTALL_HEAD + '--report "$HELPERHUB_INSTALL_REPORT" '
+         "'--no-deps' 'kfp==2.17.3' 'numpy==2.0.0' 'tabular-helpers==1.0.0' 'vision-helpers==1.0.0' " + INSTALL_TAIL),
     ],
 )
-def test_package_mode_install_command_is_exact(tmp_path: Path, pin_by: str | None, expected: str) -> None:
+def test_pip_package_mode_install_command_is_exact(tmp_path: Path, pin_by: str | None, expected: str) -> None:
     kw = {} if pin_by is None else {"pin_by": pin_by}
-    container = executors(compiled(Mode.PACKAGE, tmp_path, **kw))["exec-preprocess"]
+    container = executors(compiled(Mode.PACKAGE, tmp_path, installer="pip", **kw))["exec-preprocess"]
     assert container["command"][:2] == ["sh", "-c"]  # type: ignore[index]
     assert container["command"][2] == expected  # type: ignore[index]
+
+
+def uv_expected(requirements: str, where: str, reinstall: str) -> str:
+    return (
+        "\nset -e\n"
+        'helperhub_tmp="$(mktemp -d)"\n'
+        "for helperhub_var in $(env | sed -n 's/^\\(UV_[A-Za-z0-9_]*\\)=.*/\\1/p'); do unset \"$helperhub_var\"; done\n"
+        "helperhub_uv=uv\n"
+        'case "$(uv --version 2>/dev/null)" in\n'
+        "  'uv 0.13.8'|'uv 0.13.8'\" \"*) ;;\n"
+        f"  *) python3 - {URL}/{UV.filename} {'u' * 64} 0.13.8 \"$helperhub_tmp\" <<'HELPERHUB_BOOTSTRAP'\n"
+        f"{BOOTSTRAP}HELPERHUB_BOOTSTRAP\n"
+        '     helperhub_uv="$helperhub_tmp/uv" ;;\n'
+        "esac\n"
+        "cat > \"$helperhub_tmp/requirements.txt\" <<'HELPERHUB_REQUIREMENTS'\n"
+        f"{requirements}\n"
+        "HELPERHUB_REQUIREMENTS\n"
+        '"$helperhub_uv" pip install --no-config --no-deps --require-hashes --no-cache --break-system-packages '
+        f"--link-mode=copy --quiet {where} {reinstall}-r \"$helperhub_tmp/requirements.txt\" "
+        '--python "$(command -v python3)"\n'
+        'HELPERHUB_INSTALL_REPORT="$helperhub_tmp/install-report.json"\n'
+        "export HELPERHUB_INSTALL_REPORT\n"
+        "python3 - \"$HELPERHUB_INSTALL_REPORT\" \"$helperhub_tmp/requirements.txt\" <<'HELPERHUB_RECORD'\n"
+        f"{RECORD}HELPERHUB_RECORD\n"
+        '"$0" "$@"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("pin_by", "requirements", "where"),
+    [
+        # the default: every file by URL, its sha256 required, no index at all
+        (None, f"kfp @ {URL}/kfp-2.17.3-py3-none-any.whl --hash=sha256:{'k' * 64}\n"
+         f"numpy @ {URL}/numpy-2.0.0-py3-none-any.whl --hash=sha256:{'n' * 64}\n"
+         f"tabular-helpers @ {URL}/tabular_helpers-1.0.0-py3-none-any.whl --hash=sha256:{SHA}\n"
+         f"vision-helpers @ {URL}/vision_helpers-1.0.0-py3-none-any.whl --hash=sha256:{SHA}", "--no-index"),
+        # asked for: name==version from the private index alone, every sha256 still required
+        ("version", f"kfp==2.17.3 --hash=sha256:{'k' * 64}\nnumpy==2.0.0 --hash=sha256:{'n' * 64}\n"
+         f"tabular-helpers==1.0.0 --hash=sha256:{SHA}\nvision-helpers==1.0.0 --hash=sha256:{SHA}",
+         "--index-url http://127.0.0.1:8080/simple/"),
+    ],
+)
+def test_uv_package_mode_install_command_is_exact(
+    tmp_path: Path, pin_by: str | None, requirements: str, where: str
+) -> None:
+    kw = {} if pin_by is None else {"pin_by": pin_by}
+    container = executors(compiled(Mode.PACKAGE, tmp_path, **kw))["exec-preprocess"]
+    reinstall = "--reinstall-package tabular-helpers --reinstall-package vision-helpers "
+    assert container["command"][:3] == [  # type: ignore[index]
+        "sh", "-c", uv_expected(requirements, where, reinstall)]
+    assert container["command"][3:5] == ["sh", "-ec"]  # type: ignore[index]  # then KFP's own step
+    assert "packages_to_install" not in json.dumps(container)
+
+
+def test_uv_working_tree_modes_install_the_closure_without_the_helpers(tmp_path: Path) -> None:
+    container = executors(compiled(Mode.EMBEDDED, tmp_path))["exec-preprocess"]
+    requirements = (f"kfp @ {URL}/kfp-2.17.3-py3-none-any.whl --hash=sha256:{'k' * 64}\n"
+                    f"numpy @ {URL}/numpy-2.0.0-py3-none-any.whl --hash=sha256:{'n' * 64}")
+    assert container["command"][2] == uv_expected(requirements, "--no-index", "")  # type: ignore[index]
+
+
+def test_uv_needs_a_pinned_uv() -> None:
+    lock = Lock(LOCK.packages)
+    with pytest.raises(LockError, match="pins no uv; run `make release`"):
+        helper_component(lambda: None, helpers=["tabular-helpers"], delivery=Delivery(lock=lock, mode=Mode.PACKAGE))
+    with pytest.raises(ConfigError, match="installer must be one of uv, pip"):
+        Delivery(lock=lock, mode=Mode.PACKAGE, installer="conda")
 
 
 def test_hash_pins_are_the_default() -> None:
@@ -230,7 +336,7 @@ def test_step_start_check_verifies_the_installed_wheel(
                         "sha256": SHA}])
     env = {"PYTHONPATH": str(tmp_path / "site")}
     if step_report_sha is not None:
-        env["HELPERHUB_PIP_REPORT"] = str(install_report(tmp_path / "report.json", step_report_sha))
+        env["HELPERHUB_INSTALL_REPORT"] = str(install_report(tmp_path / "report.json", step_report_sha))
     proc = subprocess.run([sys.executable, "-c", check_source(pins)], env=env, capture_output=True, text=True)
     if error is None:
         assert proc.returncode == 0, proc.stderr
@@ -285,13 +391,18 @@ def test_cluster_profile_points_pods_at_in_cluster_services(tmp_path: Path) -> N
 
     profile = load_profile("cluster")
     assert profile.index_url == "http://pypi.helpers.svc.cluster.local:8080/simple/"
-    pkg = Delivery.for_profile(profile, LOCK, Mode.PACKAGE, source_root=REPO, pin_by="hash")
-    for container in executors(yaml.safe_load(compile_pipeline(pkg, tmp_path / "p").read_text())).values():
-        script = " ".join(container["command"])  # type: ignore[arg-type]
-        assert "--index-url http://pypi.helpers.svc.cluster.local:8080/simple/" in script
-        assert "--trusted-host pypi.helpers.svc.cluster.local " in script and "127.0.0.1" not in script
-        assert "@ http://pypi.helpers.svc.cluster.local:8080/packages/" in script
-        assert container["image"] == retarget(BASE, profile.image_registry)  # type: ignore[index]
+    for installer in ("pip", "uv"):
+        pkg = Delivery.for_profile(profile, LOCK, Mode.PACKAGE, source_root=REPO, pin_by="hash", installer=installer)
+        for container in executors(yaml.safe_load(compile_pipeline(pkg, tmp_path / "p").read_text())).values():
+            script = " ".join(container["command"])  # type: ignore[arg-type]
+            if installer == "pip":
+                assert "--index-url http://pypi.helpers.svc.cluster.local:8080/simple/" in script
+                assert "--trusted-host pypi.helpers.svc.cluster.local " in script
+            else:  # uv itself comes from the cluster's index too
+                assert f"python3 - http://pypi.helpers.svc.cluster.local:8080/packages/{UV.filename} " in script
+            assert "127.0.0.1" not in script
+            assert "@ http://pypi.helpers.svc.cluster.local:8080/packages/" in script
+            assert container["image"] == retarget(BASE, profile.image_registry)  # type: ignore[index]
     img = Delivery.for_profile(profile, LOCK, Mode.IMAGE, source_root=REPO)
     for container in executors(yaml.safe_load(compile_pipeline(img, tmp_path / "i").read_text())).values():
         assert container["image"].startswith(f"{profile.image_registry}/")  # type: ignore[index,union-attr]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from helperhub.core.closure import LockedFile
 from helperhub.core.errors import IntegrityError
 from helperhub.core.progress import Silent
 from helperhub.images.context import HELPER_UID, expected_labels
@@ -15,6 +16,7 @@ from helperhub.images.stage import ImageRelease, ImageSettings, release_image
 from helperhub.release.lock import PackagePin, load_lock
 from helperhub.release.project import discover
 from helperhub.release.run import ImageStage, bake_images
+from helperhub.release.tools import release_tools
 from helperhub.release.wheel import release_wheel
 
 from .conftest import RunningIndex, make_repo, release_settings, start_oci
@@ -27,6 +29,7 @@ def released_repo(tmp_path_factory: pytest.TempPathFactory, index: RunningIndex)
     root = make_repo(tmp_path_factory.mktemp("img") / "repo")
     projects = discover(root)
     settings = release_settings(root, index.settings)
+    release_tools(settings, Silent())  # uv, which the image builds install with
     release_wheel(settings, projects["tabular-helpers"], projects, Silent())
     return root
 
@@ -43,6 +46,10 @@ def bake(root: Path, settings: ImageSettings, client: Any) -> ImageRelease:
 
 def tabular_pin(root: Path) -> PackagePin:
     return load_lock(root / "pins.json").require("tabular-helpers", fix="-")
+
+
+def uv_pin(root: Path) -> LockedFile:
+    return load_lock(root / "pins.json").require_tool("uv")
 
 
 def test_image_is_built_pushed_and_pinned_by_digest(
@@ -89,26 +96,26 @@ def test_image_runs_as_a_non_root_user_that_cannot_change_the_helpers(
 def test_image_records_the_sha256_of_its_helper_wheel(
     client: Any, oci: str, base_image: str, index: RunningIndex, released_repo: Path
 ) -> None:
-    """The helper is installed by direct URL with #sha256=: pip's direct_url.json carries the hash,
-    and the step-start check of an image-mode step accepts exactly that wheel."""
+    """Every file is installed by direct URL, its sha256 required (uv checks it, and keeps none in
+    direct_url.json): the image's install record carries the helper's, and the step-start check of
+    an image-mode step accepts exactly that wheel."""
     import json
 
     from helperhub.pipelines.checks import check_source
 
     image = bake(released_repo, image_settings(oci, base_image, index), client).image
     pin = tabular_pin(released_repo)
-    direct = json.loads(client.containers.run(
-        image.ref, ["python3", "-c", "import importlib.metadata as m; "
-                    "print(m.distribution('tabular-helpers').read_text('direct_url.json'))"],
-        network_mode="none", remove=True,
-    ))
-    assert direct["url"] == pin.url and direct["archive_info"]["hashes"]["sha256"] == pin.sha256
+    # exactly the locked closure: every distribution, from the locked file, installed by uv
+    installed = json.loads(client.containers.run(image.ref, ["python3", "-c", INSTALLED], network_mode="none",
+                                                 remove=True))
+    locked = {f.name: [f.filename, "uv"] for f in pin.closure} | {pin.name: [pin.wheel, "uv"]}
+    assert installed == locked
     record = json.loads(client.containers.run(
         image.ref, ["sh", "-c", "cat /opt/helpers/helperhub-install-report.json; echo"], network_mode="none",
         remove=True,
     ))
-    assert [(i["metadata"]["name"], i["download_info"]["archive_info"]["hash"]) for i in record["install"]] == [
-        ("tabular-helpers", f"sha256={pin.sha256}")]
+    assert [(i["metadata"]["name"], i["download_info"]["archive_info"]["hashes"]["sha256"])
+            for i in record["install"]] == [("tabular-helpers", pin.sha256)]
 
     def check(sha256: str) -> Any:
         pins = json.dumps([{"name": pin.name, "module": "tabular_helpers", "version": pin.version,
@@ -125,12 +132,48 @@ def test_image_records_the_sha256_of_its_helper_wheel(
     assert code != 0 and f"was installed from a wheel with sha256 {pin.sha256} but this step is pinned" in logs
 
 
+# every distribution of the image's environment: name -> (wheel file from its direct_url.json, installer)
+INSTALLED = """
+import importlib.metadata as m, json, re
+out = {}
+for d in m.distributions():
+    info = json.loads(d.read_text("direct_url.json") or "{}")
+    name = re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower()
+    if name != "pip":
+        out[name] = [info.get("url", "").rsplit("/", 1)[-1], (d.read_text("INSTALLER") or "").strip()]
+print(json.dumps(out))
+"""
+
+TREE_HASH = (
+    "cd /opt/helpers && find . -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum"
+)
+
+
+def test_two_uncached_builds_of_one_pin_install_the_same_files(
+    client: Any, oci: str, base_image: str, index: RunningIndex, released_repo: Path
+) -> None:
+    """Nothing is resolved at build time: two --no-cache builds give the same file tree."""
+    from helperhub.images import engine
+    from helperhub.images.context import image_spec
+
+    pin = tabular_pin(released_repo)
+    spec = image_spec(pin, registry=oci, base_image=engine.repo_digest(client, base_image), index=index.settings,
+                      uv=load_lock(released_repo / "pins.json").require_tool("uv"))
+    trees = []
+    for _ in range(2):
+        image_id = engine.build(client, spec, log=lambda _line: None, nocache=True)
+        out = client.containers.run(image_id, ["sh", "-c", TREE_HASH], network_mode="none", remove=True)
+        trees.append(out.decode().split()[0])
+        client.images.remove(image_id, force=True)
+    assert trees[0] == trees[1] and len(trees[0]) == 64
+
+
 def test_rerun_does_not_rebuild(
     client: Any, oci: str, base_image: str, index: RunningIndex, released_repo: Path
 ) -> None:
     settings = image_settings(oci, base_image, index)
     first = bake(released_repo, settings, client)
-    again = release_image(settings, tabular_pin(released_repo), ("model", "plots"), client, Silent())
+    again = release_image(settings, tabular_pin(released_repo), uv_pin(released_repo), client, Silent())
     assert not again.built and again.image == first.image
 
 
@@ -145,7 +188,7 @@ def test_existing_tag_with_other_content_is_refused(
         before = remote_image(f"{oci}/tabular-helpers", "1.0.0")
         settings = image_settings(oci, base_image, index)
         with pytest.raises(IntegrityError, match="already exists with other content"):
-            release_image(settings, tabular_pin(released_repo), (), client, Silent())
+            release_image(settings, tabular_pin(released_repo), uv_pin(released_repo), client, Silent())
         assert remote_image(f"{oci}/tabular-helpers", "1.0.0") == before
 
 

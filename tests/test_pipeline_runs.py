@@ -41,19 +41,21 @@ def delivery(repo: ReleasedRepo, mode: Mode, **kw: object) -> Delivery:
 
 
 @pytest.mark.parametrize(
-    ("mode", "runner"),
-    [(Mode.IMAGE, "docker"), (Mode.PACKAGE, "docker"), (Mode.PACKAGE, "subprocess"), (Mode.EMBEDDED, "subprocess")],
+    ("mode", "runner", "installer"),
+    [(Mode.IMAGE, "docker", "-"), (Mode.PACKAGE, "docker", "uv"), (Mode.PACKAGE, "subprocess", "pip"),
+     (Mode.EMBEDDED, "subprocess", "uv")],
 )
 def test_example_pipeline_runs(
-    released_all: ReleasedRepo, private_pip_only: None, tmp_path: Path, mode: Mode, runner: str
+    released_all: ReleasedRepo, private_pip_only: None, tmp_path: Path, mode: Mode, runner: str, installer: str
 ) -> None:
-    result = run_local(delivery(released_all, mode), runner, tmp_path / "runs", n_samples=200, seed=3)
+    kw = {} if installer == "-" else {"installer": installer}
+    result = run_local(delivery(released_all, mode, **kw), runner, tmp_path / "runs", n_samples=200, seed=3)
     assert 0.75 <= result.accuracy <= 1.0, result
     assert result.metrics["accuracy"] == pytest.approx(result.accuracy)
     assert {"precision", "recall", "f1", "roc_auc"} <= set(result.metrics)
     assert result.quality["tabular_checks_passed"] == 1.0 and result.quality["rows"] == 200.0
     assert list(tmp_path.glob("runs/*/evaluate/plot")), "no plot artifact"
-    RESULTS[f"{mode}-{runner}"] = result
+    RESULTS[f"{mode}-{runner}-{installer}"] = result
 
 
 def test_every_mode_gives_the_same_metrics() -> None:

@@ -138,7 +138,8 @@ def test_dependency_confusion_cannot_reach_pinned_installs(
         # package mode: exactly what the factory gives pip
         lock = load_lock(released_all.root / "pins.json")
         refs = [parse_helper("tabular-helpers")]
-        opts = component_options(Delivery(lock=lock, mode=Mode.PACKAGE), refs, [require_pin(lock, "tabular-helpers")])
+        opts = component_options(Delivery(lock=lock, mode=Mode.PACKAGE, installer="pip"), refs,
+                                 [require_pin(lock, "tabular-helpers")])
         index_args = ["--index-url", opts["pip_index_urls"][0]]
         for host in opts["pip_trusted_hosts"]:
             index_args += ["--trusted-host", host]
@@ -159,10 +160,10 @@ def test_dependency_confusion_cannot_reach_pinned_installs(
         from helperhub.images.context import image_spec
 
         spec = image_spec(lock.require("tabular-helpers", fix="-"), registry="r:5000", base_image="b",
-                          index=IndexSettings(private.base))
+                          index=IndexSettings(private.base), uv=lock.require_tool("uv"))
         args = dict(spec.buildargs)
-        assert args["INDEX_URL"] == private.simple_url and "#sha256=" in args["REQUIREMENT"]
-        pinned = args["REQUIREMENT"]
+        pinned = next(w for w in args["REQUIREMENTS"].split() if w.startswith("tabular-helpers@"))
+        assert pinned.startswith(f"tabular-helpers@{private.base}/packages/") and "#sha256=" in pinned
         assert pip_report(["--isolated", "--index-url", private.simple_url, "--trusted-host", "127.0.0.1"],
                           pinned, hostile) == pinned_version
     finally:

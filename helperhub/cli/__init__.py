@@ -11,17 +11,27 @@ from typing import Any
 
 import click
 
+from helperhub.cli import config
+from helperhub.cli.helpers_cmds import helpers
 from helperhub.cli.pipeline_cmds import compile_cmd, demo, pins, who_pins_cmd
 from helperhub.cli.registry_cmds import registry
 from helperhub.cli.release_cmds import bump, images, release
 from helperhub.core.errors import HubError
 
+ARGS = "helperhub.args"  # ctx.meta key: the command line, for the repository it names
+
 
 class HubGroup(click.Group):
-    """Turns the project's errors into one clear line and exit code 1."""
+    """Turns the project's errors into one clear line and exit code 1, and gives every command
+    the defaults of the repository's ``[tool.helperhub]`` (``helperhub.cli.config``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGS] = tuple(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            config.apply_settings(ctx, ctx.meta.get(ARGS, ()))
             return super().invoke(ctx)
         except HubError as exc:
             raise click.ClickException(str(exc)) from None
@@ -35,7 +45,7 @@ def cli() -> None:
     """
 
 
-for command in (registry, release, images, bump, pins, who_pins_cmd, compile_cmd, demo):
+for command in (registry, release, images, bump, pins, who_pins_cmd, compile_cmd, demo, helpers):
     cli.add_command(command)
 
 

@@ -1,6 +1,7 @@
 """Options shared by several commands. Settings are built once, here, from flags (each with the
-environment variable declared beside it) and defaults (``helperhub.core.defaults``), and passed
-down explicitly."""
+environment variable declared beside it), the repository's ``[tool.helperhub]`` (click's
+``default_map``, filled by ``helperhub.cli.config``) and defaults (``helperhub.core.defaults``),
+and passed down explicitly."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def password_option(param: str, envvar: str, what: str) -> Callable[[F], F]:
 index_options = stack(
     click.option("--index-url", envvar="HUB_INDEX_URL", default=None,
                  help="Base URL of the private index, without credentials. "
-                 "[env HUB_INDEX_URL; default: the embedded registry, started if needed]"),
+                 "[env HUB_INDEX_URL; pyproject: index-url; default: the embedded registry, started if needed]"),
     click.option("--user", "index_user", envvar="HUB_INDEX_USER", default=None,
                  help="Upload user. [env HUB_INDEX_USER]"),
     password_option("index_password", "HUB_INDEX_PASSWORD", "the upload password"),
@@ -94,9 +95,10 @@ image_options = stack(
     click.option("--oci-registry", envvar="HUB_OCI_REGISTRY", default=defaults.OCI_REGISTRY,
                  show_default=True, help="host:port of the OCI registry images are pushed to; "
                  "started locally when it does not answer and docker-registry is installed. "
-                 "[env HUB_OCI_REGISTRY]"),
+                 "[env HUB_OCI_REGISTRY; pyproject: oci-registry]"),
     click.option("--base-image", envvar="BASE_IMAGE", default=defaults.BASE_IMAGE,
-                 show_default=True, help="Image the helper images are built FROM. [env BASE_IMAGE]"),
+                 show_default=True,
+                 help="Image the helper images are built FROM. [env BASE_IMAGE; pyproject: base-image]"),
     click.option("--require-images", is_flag=True, envvar="HUB_REQUIRE_IMAGES",
                  help="Fail instead of skipping the image stage when no engine answers. "
                  "[env HUB_REQUIRE_IMAGES]"),

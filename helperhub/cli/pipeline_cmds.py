@@ -7,28 +7,36 @@ from pathlib import Path
 
 import click
 import kfp
+from rich.markup import escape
 from rich.table import Table
 
 from helperhub.cli import options as o
-from helperhub.cli.ui import console
+from helperhub.cli.ui import results
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import HubError
+from helperhub.core.settings import load_settings
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.local_run import compile_pipeline, run_local
-from helperhub.pipelines.pins import bump_pin, check_pins, pins_rows, who_pins
-from helperhub.pipelines.profiles import load_profile
-from helperhub.release.lock import load_lock
-from helperhub.release.project import discover
+from helperhub.pipelines.pin_history import diff_pins
+from helperhub.pipelines.pins import bump_pin, check_pins, closure_file_count, closure_rows, pins_rows, who_pins
+from helperhub.pipelines.profiles import DEFAULT_PROFILE, load_profile
+from helperhub.release.lock import Lock, load_lock
+from helperhub.release.project import HELPERS_DIR, discover
 
 MODES = [m.value for m in Mode]
 
 delivery_options = o.stack(
-    click.option("--profile", envvar="HUB_PROFILE", default="local", show_default=True,
+    click.option("--profile", envvar="HUB_PROFILE", default=DEFAULT_PROFILE, show_default=True,
                  help="Where pods reach the index and images: a profile of helperhub/pipelines/profiles.toml "
-                 "(local: loopback as released; cluster: in-cluster services). [env HUB_PROFILE]"),
+                 "(local: loopback as released; cluster: in-cluster services) or of [tool.helperhub.profiles] "
+                 "in pyproject.toml. [env HUB_PROFILE; pyproject: profile]"),
     click.option("--pin-by", type=click.Choice(["hash", "version"]), envvar="HUB_PIN_BY", default="hash",
                  show_default=True, help="package mode: a direct URL with #sha256= (pip refuses other bytes), "
                  "or name==version (the step-start check still verifies the wheel's sha256). [env HUB_PIN_BY]"),
+    click.option("--installer", type=click.Choice(["uv", "pip"]), envvar="HUB_INSTALLER", default="uv",
+                 show_default=True, help="What package and working-tree steps install with: uv (bootstrapped from "
+                 "the private index by the lock's sha256; seconds) or pip (KFP's packages_to_install). "
+                 "[env HUB_INSTALLER]"),
     click.option("--pipeline-index-url", envvar="HUB_PIPELINE_INDEX_URL", default=None,
                  help="Index URL pods use (default: the one each pin was released to). "
                  "[env HUB_PIPELINE_INDEX_URL]"),
@@ -39,30 +47,59 @@ delivery_options = o.stack(
 
 
 def make_delivery(
-    root: Path, profile: str, mode: str, pin_by: str, index_url: str | None, base_image: str | None
+    root: Path, profile: str, mode: str, pin_by: str, installer: str, index_url: str | None, base_image: str | None
 ) -> Delivery:
     return Delivery.for_profile(
-        load_profile(profile), load_lock(root / LOCK_NAME), Mode(mode), pin_by=pin_by, index_url=index_url,
-        base_image=base_image, source_root=root,
+        load_profile(profile, settings=load_settings(root)), load_lock(root / LOCK_NAME), Mode(mode),
+        pin_by=pin_by, installer=installer, index_url=index_url, base_image=base_image, source_root=root,
     )
 
 
 @click.group("pins")
 def pins() -> None:
-    """The lock (pins.json): show, bump, check."""
+    """The lock (pins.json): show, diff, bump, check."""
 
 
 @pins.command("show")
 @o.root_option
-def pins_show(root: Path | None) -> None:
-    """Table of helper -> version, wheel sha256, image digest, modes."""
+@click.option("--closure", "closure_of", metavar="NAME", default=None,
+              help="Show the locked closure of helper NAME: every file a step installs with it.")
+def pins_show(root: Path | None, closure_of: str | None) -> None:
+    """Table of helper -> version, wheel sha256, image digest, modes, closure size."""
     lock = load_lock(o.resolve_root(root) / LOCK_NAME)
-    table = Table("helper", "version", "wheel sha256", "image digest", "modes")
+    if closure_of is not None:
+        rows: list[tuple[str, ...]] = list(closure_rows(lock, closure_of))
+        table = Table("name", "version", "filename", "sha256", "extras", title=f"closure of {closure_of}")
+    else:
+        rows = list(pins_rows(lock))
+        table = Table("helper", "version", "wheel sha256", "image digest", "modes", "closure")
     for column in table.columns:
         column.overflow = "fold"
-    for row in pins_rows(lock):
+    for row in rows:
         table.add_row(*row)
-    console.print(table)
+    results.print(table)
+
+
+@pins.command("diff")
+@o.root_option
+@click.argument("name")
+@click.argument("from_version", metavar="FROM")
+@click.argument("to_version", metavar="[TO]", required=False)
+def pins_diff(root: Path | None, name: str, from_version: str, to_version: str | None) -> None:
+    """Which locked dependencies of NAME moved from version FROM to TO (default: the pinned one),
+    from pins.json or its git history."""
+    for line in diff_pins(o.resolve_root(root), name, from_version, to_version):
+        results.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def known_helpers(repo: Path, lock: Lock) -> set[str]:
+    """The helpers a bump records dependencies on: the repository's own (helpers/, when it has
+    one) and every pinned one, so a pipeline repository that bumps tabular-helpers and then
+    vision-helpers records vision's dependency on tabular."""
+    names = set(lock.packages)
+    if (repo / HELPERS_DIR).is_dir():
+        names |= set(discover(repo))
+    return names
 
 
 @pins.command("bump")
@@ -77,23 +114,29 @@ def pins_bump(
 ) -> None:
     """Pin PACKAGE to an already released VERSION, resolved from the registries."""
     repo = o.resolve_root(root)
+    helpers = known_helpers(repo, load_lock(repo / LOCK_NAME))
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
-    pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, set(discover(repo)), kfp.__version__)
-    console.print(f"{pin.name} pinned to {pin.version} sha256:{pin.sha256[:12]} "
+    pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, helpers, kfp.__version__)
+    results.print(f"{pin.name} pinned to {pin.version} sha256:{pin.sha256[:12]} "
                   f"image {pin.image.ref if pin.image else '-'}")
 
 
 @pins.command("check")
 @o.root_option
-def pins_check(root: Path | None) -> None:
-    """Fail unless every pin is served with its sha256 and its image exists by digest."""
+@click.option("--download", is_flag=True,
+              help="Also download every closure file and check the sha256 of its bytes (slower).")
+def pins_check(root: Path | None, download: bool) -> None:
+    """Fail unless every pin is served with its sha256, every closure file is listed with its
+    locked sha256 (--download: and served with it), and its image exists by digest."""
     lock = load_lock(o.resolve_root(root) / LOCK_NAME)
-    problems = check_pins(lock)
+    problems = check_pins(lock, download=download)
     for p in problems:
-        console.print(f"[red]✗[/] {p.name}: {p.message}")
+        results.print(f"[red]✗[/] {p.name}: {escape(p.message)}", highlight=False)
     if problems:
         raise HubError(f"{len(problems)} pin(s) failed the check; re-release or `make pins-bump`")
-    console.print(f"[green]✓[/] {len(lock.packages)} pins verified against the registries")
+    how = "listed and downloaded" if download else "listed"
+    results.print(f"[green]✓[/] {len(lock.packages)} pins and {closure_file_count(lock)} closure files "
+                  f"({how}) verified against the registries")
 
 
 @click.command("who-pins")
@@ -103,15 +146,15 @@ def who_pins_cmd(root: Path | None) -> None:
     repo = o.resolve_root(root)
     usages = who_pins(repo)
     if not usages:
-        console.print("no compiled pipeline pins a helper (run `make compile`)")
+        results.print("no compiled pipeline pins a helper (run `make compile`)")
         return
     grouped: dict[tuple[str, str], dict[tuple[str, str, str], list[str]]] = {}
     for u in usages:
         grouped.setdefault((u.helper, u.version), {}).setdefault((u.file, u.pipeline, u.mode), []).append(u.component)
     for (helper, version), places in sorted(grouped.items()):
-        console.print(f"[bold]{helper} {version}[/]")
+        results.print(f"[bold]{helper} {version}[/]")
         for (file, pipeline, mode), components in sorted(places.items()):
-            console.print(f"  {file}  pipeline {pipeline} ({mode}): {', '.join(sorted(components))}", soft_wrap=True)
+            results.print(f"  {file}  pipeline {pipeline} ({mode}): {', '.join(sorted(components))}", soft_wrap=True)
 
 
 @click.command("compile")
@@ -122,15 +165,16 @@ def who_pins_cmd(root: Path | None) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: pipelines/compiled/<profile>].")
 def compile_cmd(
-    root: Path | None, profile: str, pin_by: str, pipeline_index_url: str | None, pipeline_base_image: str | None,
+    root: Path | None, profile: str, pin_by: str, installer: str, pipeline_index_url: str | None,
+    pipeline_base_image: str | None,
     modes: tuple[str, ...], out: Path | None,
 ) -> None:
     """Compile the example pipeline to KFP IR YAML, one file per delivery mode."""
     repo = o.resolve_root(root)
     for mode in modes or MODES:
-        delivery = make_delivery(repo, profile, mode, pin_by, pipeline_index_url, pipeline_base_image)
+        delivery = make_delivery(repo, profile, mode, pin_by, installer, pipeline_index_url, pipeline_base_image)
         path = compile_pipeline(delivery, out or repo / "pipelines" / "compiled" / profile)
-        console.print(f"{mode}: {path.relative_to(repo) if path.is_relative_to(repo) else path}")
+        results.print(f"{mode}: {path.relative_to(repo) if path.is_relative_to(repo) else path}")
 
 
 @click.command("demo")
@@ -140,7 +184,8 @@ def compile_cmd(
 @click.option("--runner", type=click.Choice(["docker", "subprocess"]), default=None,
               help="kfp.local runner [default: docker for image, subprocess otherwise].")
 def demo(
-    root: Path | None, profile: str, pin_by: str, pipeline_index_url: str | None, pipeline_base_image: str | None,
+    root: Path | None, profile: str, pin_by: str, installer: str, pipeline_index_url: str | None,
+    pipeline_base_image: str | None,
     mode: str, runner: str | None,
 ) -> None:
     """Run the example pipeline locally with kfp.local and print its metrics."""
@@ -149,11 +194,11 @@ def demo(
     for key in [k for k in os.environ if k.startswith("PIP_")]:
         del os.environ[key]
     os.environ["PIP_CONFIG_FILE"] = os.devnull
-    delivery = make_delivery(repo, profile, mode, pin_by, pipeline_index_url, pipeline_base_image)
+    delivery = make_delivery(repo, profile, mode, pin_by, installer, pipeline_index_url, pipeline_base_image)
     result = run_local(delivery, runner or ("docker" if mode == "image" else "subprocess"),
                        o.state_dir(repo) / "runs")
     table = Table("metric", "value", title=f"example pipeline, {mode} mode")
     for name, value in sorted({**result.metrics, **result.quality}.items()):
         table.add_row(name, f"{value:.4f}")
-    console.print(table)
-    console.print(f"accuracy {result.accuracy:.4f}")
+    results.print(table)
+    results.print(f"accuracy {result.accuracy:.4f}")

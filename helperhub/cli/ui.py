@@ -1,4 +1,5 @@
-"""Progress and messages on the terminal (stderr), with rich."""
+"""The terminal, with rich: results (tables, lists, what a command found) on stdout, so they can
+be piped; progress, warnings and errors on stderr."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from time import monotonic
 from rich.console import Console
 
 console = Console(stderr=True, highlight=False)
+results = Console(highlight=False)
 
 
 class RichReporter:

@@ -23,3 +23,13 @@ def cache_dir(environ: dict[str, str] | None = None) -> Path:
     """The wheelhouse and build cache: ``$XDG_CACHE_HOME/helperhub`` (``~/.cache/helperhub``)."""
     env = os.environ if environ is None else environ
     return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "helperhub"
+
+# The platform package-mode steps and helper images run on (BASE_IMAGE's Python on Debian,
+# glibc 2.36, x86_64): the lock's closure is resolved for it, whatever the release host is.
+TARGET_PYTHON = "3.11"
+TARGET_IMPLEMENTATION = "cp"
+TARGET_MACHINE = "x86_64"
+TARGET_GLIBC = (2, 36)
+# The installer of package-mode steps and image builds: mirrored into the private index and
+# pinned in the lock by sha256 like every other file a step installs.
+UV_VERSION = "0.13.8"

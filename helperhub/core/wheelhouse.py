@@ -28,6 +28,18 @@ SDIST_BUILDS = ("kfp-server-api",)
 # Builds of those sdists give the same bytes on every host (zip times from SOURCE_DATE_EPOCH), so a
 # second host's mirror matches the registry's copy instead of stopping the release as a conflict.
 SDIST_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip entry can carry
+# ... and with one build backend: its version is written into the wheel (WHEEL's Generator), so a
+# newer setuptools on the host's index would otherwise change the bytes the lock pins.
+SDIST_BACKEND = ("setuptools==84.2.1",)
+
+
+def sdist_build_env(folder: Path) -> dict[str, str]:
+    """The environment of a `pip wheel` that may build SDIST_BUILDS: the machine's pip settings
+    (its indexes) stay, the release's credentials do not; build time and backend are fixed (pip
+    passes PIP_CONSTRAINT on to the isolated build environment it installs the backend into)."""
+    constraints = folder / "sdist-backend.txt"
+    constraints.write_text("\n".join(SDIST_BACKEND) + "\n", encoding="utf-8")
+    return scrubbed_env({"SOURCE_DATE_EPOCH": SDIST_EPOCH, "PIP_CONSTRAINT": str(constraints)}, keep_pip=True)
 
 
 def pip_wheel_args(reqs: list[str], wheel_dir: Path | str, sdist_builds: tuple[str, ...] = SDIST_BUILDS) -> list[str]:
@@ -59,8 +71,7 @@ def fetch_closure(reqs: list[str], cache: Path) -> list[Path]:
         try:
             run_tool(
                 pip_wheel_args(reqs, tmp), error=RegistryError, what="fetching the dependency closure with pip",
-                # the machine's pip settings (its indexes) stay; the release's credentials do not
-                env=scrubbed_env({"SOURCE_DATE_EPOCH": SDIST_EPOCH}, keep_pip=True),
+                env=sdist_build_env(Path(tmp)),
             )
         except RegistryError as exc:
             if "matching distribution" not in str(exc):

@@ -5,16 +5,23 @@ Kept apart from running docker so the exact text can be tested (as flytekit's im
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from helperhub.core.closure import LockedFile, closure_sha256, rebase_url
 from helperhub.core.errors import ConfigError
+from helperhub.core.uv import BOOTSTRAP, RECORD, programs_sha256
 from helperhub.registry.client import IndexSettings
 
 DOCKERFILE = Path(__file__).with_name("helper.Dockerfile")
 LABEL_PREFIX = "io.helperhub."
 RECIPE_LABEL = f"{LABEL_PREFIX}recipe-sha256"
+CLOSURE_LABEL = f"{LABEL_PREFIX}closure-sha256"
 HELPER_UID = 10001  # the non-root uid (and gid) helper images run as: `USER 10001:10001` in helper.Dockerfile
 
 
@@ -34,7 +41,9 @@ class ReleasedWheel(Protocol):
     @property
     def commit(self) -> str: ...
     @property
-    def requires(self) -> tuple[str, ...]: ...
+    def depends(self) -> tuple[str, ...]: ...
+    @property
+    def closure(self) -> tuple[LockedFile, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -62,13 +71,29 @@ class ImageSpec:
         return f"{self.repository}:{self.tag}"
 
 
-def helper_requirement(pin: ReleasedWheel, extras: tuple[str, ...]) -> str:
-    """A direct-URL requirement with the wheel's sha256: pip refuses any other bytes."""
-    extra = f"[{','.join(extras)}]" if extras else ""
-    return f"{pin.name}{extra} @ {pin.url}#sha256={pin.sha256}"
+def locked_url(file: LockedFile, beside: str, index_url: str) -> str:
+    """``name@url#sha256=...`` on the index the build reaches: one shell word (PEP 508 allows no
+    spaces around ``@``), and the installer refuses any other bytes."""
+    return f"{file.name}@{rebase_url(file.url(beside), index_url)}#sha256={file.sha256}"
 
 
-def dependency_words(requires: tuple[str, ...]) -> str:
+def helper_names(pin: ReleasedWheel) -> set[str]:
+    """The helper and the helpers it depends on: the image's second layer."""
+    return {pin.name, *(canonicalize_name(Requirement(r).name) for r in pin.depends)}
+
+
+def install_layers(pin: ReleasedWheel, index_url: str) -> tuple[list[str], list[str]]:
+    """(third-party closure, helpers) as requirement words: every file of the lock, exact."""
+    if not pin.closure:
+        raise ConfigError(f"the pin of {pin.name} {pin.version} has no locked closure; re-run its release")
+    helpers = helper_names(pin)
+    own = LockedFile(pin.name, pin.version, pin.url.rsplit("/", 1)[-1], pin.sha256)
+    third = [locked_url(f, pin.url, index_url) for f in pin.closure if f.name not in helpers]
+    mine = [locked_url(f, pin.url, index_url) for f in (*pin.closure, own) if f.name in helpers]
+    return third, sorted(mine)
+
+
+def dependency_words(requires: Sequence[str]) -> str:
     """Requirements as one shell word list (the Dockerfile expands it unquoted, globbing off)."""
     for req in requires:
         if not req or any(c.isspace() for c in req) or any(c in req for c in "'\"$`;&|"):
@@ -83,33 +108,42 @@ def expected_labels(pin: ReleasedWheel) -> dict[str, str]:
         f"{LABEL_PREFIX}version": pin.version,
         f"{LABEL_PREFIX}wheel-sha256": pin.sha256,
         f"{LABEL_PREFIX}kfp-version": pin.kfp_version,
+        CLOSURE_LABEL: closure_sha256(pin.closure),
     }
 
 
-def recipe_sha256() -> str:
-    """The identity of how helper images are built (the Dockerfile): an existing tag is reused
-    only if it was built by the same recipe, so a changed recipe never hides behind an old tag."""
-    return hashlib.sha256(DOCKERFILE.read_bytes()).hexdigest()
+def recipe_sha256(uv: LockedFile) -> str:
+    """The identity of how helper images are built (the Dockerfile, uv and the programs that come
+    with it): an existing tag is reused only if it was built by the same recipe, so a changed
+    recipe never hides behind an old tag."""
+    parts = [hashlib.sha256(DOCKERFILE.read_bytes()).hexdigest(), uv.sha256, programs_sha256()]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def image_spec(
-    pin: ReleasedWheel, *, registry: str, base_image: str, index: IndexSettings,
-    extras: tuple[str, ...] = (),
+    pin: ReleasedWheel, *, registry: str, base_image: str, index: IndexSettings, uv: LockedFile,
 ) -> ImageSpec:
+    """The build args and labels of a pin's image: its locked closure and uv, on the index the
+    build reaches (``index``)."""
+    third, helpers = install_layers(pin, index.simple_url)
     args = {
         "BASE_IMAGE": base_image,
-        "DEPENDENCIES": dependency_words(pin.requires),
-        "INDEX_URL": index.simple_url,
-        "TRUSTED_HOST": index.host,
-        "REQUIREMENT": helper_requirement(pin, extras),
+        "DEPENDENCIES": dependency_words(third),
+        "REQUIREMENTS": dependency_words(helpers),
+        "UV_URL": rebase_url(uv.url(pin.url), index.simple_url),
+        "UV_SHA256": uv.sha256,
+        "UV_VERSION": uv.version,
+        "UV_BOOTSTRAP": BOOTSTRAP,
+        "UV_RECORD": RECORD,
+        "CLOSURE_SHA256": closure_sha256(pin.closure),
         "KFP_VERSION": pin.kfp_version,
         "HELPER_NAME": pin.name,
         "HELPER_VERSION": pin.version,
         "WHEEL_SHA256": pin.sha256,
         "SOURCE_REVISION": pin.commit,
-        "RECIPE_SHA256": recipe_sha256(),
+        "RECIPE_SHA256": recipe_sha256(uv),
     }
-    labels = {**expected_labels(pin), RECIPE_LABEL: recipe_sha256()}
+    labels = {**expected_labels(pin), RECIPE_LABEL: recipe_sha256(uv)}
     return ImageSpec(
         repository=f"{registry.rstrip('/')}/{pin.name}",
         tag=pin.version,

@@ -51,13 +51,13 @@ def check_stream(entries: Iterable[dict[str, Any]], what: str, log: Log) -> list
     return seen
 
 
-def build(client: Any, spec: ImageSpec, log: Log) -> str:
+def build(client: Any, spec: ImageSpec, log: Log, *, nocache: bool = False) -> str:
     """Build the image of ``spec``; returns the local image id."""
     with tempfile.TemporaryDirectory() as ctx:
         Path(ctx, "Dockerfile").write_bytes(DOCKERFILE.read_bytes())
         stream = client.api.build(
             path=ctx, tag=spec.ref, buildargs=dict(spec.buildargs), network_mode="host",
-            rm=True, forcerm=True, pull=False, decode=True,
+            rm=True, forcerm=True, pull=False, decode=True, nocache=nocache,
         )
         entries = check_stream(stream, f"building {spec.ref}", log)
     ids = [e["aux"]["ID"] for e in entries if isinstance(e.get("aux"), dict) and "ID" in e["aux"]]

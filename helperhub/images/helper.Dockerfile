@@ -1,5 +1,5 @@
-# A KFP base image with one released helper package and the kfp runtime, installed from the
-# private index only. Rendered build args come from images/context.py; nothing else is copied in.
+# A KFP base image with one released helper package and the kfp runtime: exactly its locked
+# closure, from the private index only. Rendered build args come from images/context.py; nothing else is copied in.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
@@ -10,40 +10,47 @@ RUN groupadd --system --gid 10001 helper \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin helper
 
-# Layer 1: the third-party closure and the kfp runtime. It depends only on the index and the
-# requirement list, so a new helper version with the same dependencies reuses it (cached, and
-# already in the registry: a release pushes one small layer).
-# --isolated and PIP_CONFIG_FILE=/dev/null: no pip setting of the base image (an extra index in
-# its environment or config) can add another index and shadow a private name.
-ARG INDEX_URL
-ARG TRUSTED_HOST
+# Both layers install with uv, taken from the private index by the lock's sha256 (UV_BOOTSTRAP
+# fetches, checks and unpacks it; it is removed again in the same layer): the helper's locked
+# closure, every file by URL with its sha256 (--require-hashes) and --no-deps, nothing resolved,
+# so two builds of one pin install the same files. --no-config, --no-index and no UV_* variable
+# of the base image: no setting of it can add an index and shadow a private name.
+ARG UV_URL
+ARG UV_SHA256
+ARG UV_VERSION
+ARG UV_BOOTSTRAP
+ARG UV_RECORD
+
+# Layer 1: the third-party closure, kfp included. It depends only on the closure, so a new
+# helper version with the same closure reuses it (cached, and already in the registry: a
+# release pushes one small layer).
 ARG DEPENDENCIES
 RUN set -f \
+ && for v in $(env | sed -n 's/^\(UV_[A-Z0-9_]*\)=.*/\1/p'); do case "$v" in UV_URL|UV_SHA256|UV_VERSION|UV_BOOTSTRAP|UV_RECORD) ;; *) unset "$v" ;; esac; done \
  && python3 -m venv /opt/helpers \
- && PIP_CONFIG_FILE=/dev/null /opt/helpers/bin/python -m pip --isolated install --no-cache-dir \
-      --disable-pip-version-check --no-input --only-binary=:all: \
-      --index-url "${INDEX_URL}" ${TRUSTED_HOST:+--trusted-host "${TRUSTED_HOST}"} ${DEPENDENCIES} \
+ && tmp="$(mktemp -d)" \
+ && python3 -c "${UV_BOOTSTRAP}" "${UV_URL}" "${UV_SHA256}" "${UV_VERSION}" "${tmp}" \
+ && printf '%s\n' ${DEPENDENCIES} > "${tmp}/requirements.txt" \
+ && "${tmp}/uv" pip install --python /opt/helpers/bin/python --no-config --no-index --no-deps \
+      --require-hashes --no-cache --link-mode=copy --quiet -r "${tmp}/requirements.txt" \
  && (/opt/helpers/bin/python -m pip uninstall --yes --quiet setuptools wheel 2>/dev/null || true) \
+ && rm -rf "${tmp}" \
  && find /opt/helpers -depth -name __pycache__ -type d -exec rm -rf {} +
 
-# Layer 2: the released helper wheel, by direct URL with its sha256 (pip refuses other bytes;
-# its direct_url.json records that sha256). The helpers it depends on come from the index by
-# version: pip's install report records the sha256 of every wheel this layer installed, kept
-# (name, version, download_info only) as /opt/helpers/helperhub-install-report.json, which the
-# step-start check reads for an installed helper that has no direct_url.json.
-ARG REQUIREMENT
+# Layer 2: the released helper wheel and the helpers it depends on, the same way, and the record
+# of their sha256 (uv keeps none in direct_url.json) that the step-start check reads,
+# /opt/helpers/helperhub-install-report.json.
+ARG REQUIREMENTS
 ARG HELPER_NAME
-RUN report="$(mktemp)" \
- && PIP_CONFIG_FILE=/dev/null /opt/helpers/bin/python -m pip --isolated install --no-cache-dir \
-      --disable-pip-version-check --no-input --only-binary=:all: --report "${report}" \
-      --index-url "${INDEX_URL}" ${TRUSTED_HOST:+--trusted-host "${TRUSTED_HOST}"} "${REQUIREMENT}" \
- && /opt/helpers/bin/python -c 'import json, pathlib, sys; \
-install = json.loads(pathlib.Path(sys.argv[1]).read_text())["install"]; \
-kept = [{"metadata": {k: i["metadata"][k] for k in ("name", "version")}, "download_info": i["download_info"]} \
-        for i in install]; \
-pathlib.Path(sys.argv[2]).write_text(json.dumps({"install": kept}, indent=1, sort_keys=True) + "\n")' \
-      "${report}" /opt/helpers/helperhub-install-report.json \
- && rm -f "${report}" \
+RUN set -f \
+ && for v in $(env | sed -n 's/^\(UV_[A-Z0-9_]*\)=.*/\1/p'); do case "$v" in UV_URL|UV_SHA256|UV_VERSION|UV_BOOTSTRAP|UV_RECORD) ;; *) unset "$v" ;; esac; done \
+ && tmp="$(mktemp -d)" \
+ && python3 -c "${UV_BOOTSTRAP}" "${UV_URL}" "${UV_SHA256}" "${UV_VERSION}" "${tmp}" \
+ && printf '%s\n' ${REQUIREMENTS} > "${tmp}/requirements.txt" \
+ && "${tmp}/uv" pip install --python /opt/helpers/bin/python --no-config --no-index --no-deps \
+      --require-hashes --no-cache --link-mode=copy --quiet -r "${tmp}/requirements.txt" \
+ && python3 -c "${UV_RECORD}" /opt/helpers/helperhub-install-report.json "${tmp}/requirements.txt" \
+ && rm -rf "${tmp}" \
  && find /opt/helpers -depth -name __pycache__ -type d -exec rm -rf {} + \
  && /opt/helpers/bin/python -c "import importlib, os; importlib.import_module(os.environ['HELPER_NAME'].replace('-', '_'))"
 
@@ -52,6 +59,7 @@ ARG HELPER_VERSION
 ARG WHEEL_SHA256
 ARG SOURCE_REVISION
 ARG RECIPE_SHA256
+ARG CLOSURE_SHA256
 ARG BASE_IMAGE
 LABEL org.opencontainers.image.title="${HELPER_NAME}" \
       org.opencontainers.image.version="${HELPER_VERSION}" \
@@ -61,6 +69,7 @@ LABEL org.opencontainers.image.title="${HELPER_NAME}" \
       io.helperhub.version="${HELPER_VERSION}" \
       io.helperhub.wheel-sha256="${WHEEL_SHA256}" \
       io.helperhub.kfp-version="${KFP_VERSION}" \
+      io.helperhub.closure-sha256="${CLOSURE_SHA256}" \
       io.helperhub.recipe-sha256="${RECIPE_SHA256}"
 
 ENV VIRTUAL_ENV=/opt/helpers \

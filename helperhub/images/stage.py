@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from helperhub.core import defaults
+from helperhub.core.closure import LockedFile
 from helperhub.core.errors import EngineError, IntegrityError
 from helperhub.core.progress import Reporter
 from helperhub.images import engine
@@ -63,23 +64,22 @@ def tag_lock(locks: Path, ref: str) -> Iterator[None]:
 
 
 def release_image(
-    settings: ImageSettings, pin: ReleasedWheel, extras: tuple[str, ...], client: Any, report: Reporter
+    settings: ImageSettings, pin: ReleasedWheel, uv: LockedFile, client: Any, report: Reporter
 ) -> ImageRelease:
     """Build and push the image of a released wheel, or confirm the existing one.
 
     A tag that exists with the release's labels is reused (no build); one with other labels is
     an error: a released image never changes."""
     with tag_lock(settings.locks, f"{settings.registry}/{pin.name}:{pin.version}"):
-        return _release_image(settings, pin, extras, client, report)
+        return _release_image(settings, pin, uv, client, report)
 
 
 def _release_image(
-    settings: ImageSettings, pin: ReleasedWheel, extras: tuple[str, ...], client: Any, report: Reporter
+    settings: ImageSettings, pin: ReleasedWheel, uv: LockedFile, client: Any, report: Reporter
 ) -> ImageRelease:
     ensure_local(client, settings.base_image, report)
     base = engine.repo_digest(client, settings.base_image)
-    spec = image_spec(pin, registry=settings.registry, base_image=base, index=settings.index,
-                      extras=extras)
+    spec = image_spec(pin, registry=settings.registry, base_image=base, index=settings.index, uv=uv)
     remote = remote_image(spec.repository, spec.tag)
     built = remote is None
     if remote is not None:

@@ -24,10 +24,11 @@ def __helperhub_check(pins_json):
     def canonical(name):
         return re.sub(r"[-_.]+", "-", name).lower()
 
-    # pip's install reports, for helpers installed from the index by version: the image's (kept
-    # at build time in its environment) and this step's own install (package mode, version pins)
+    # install reports (pip's --report, or written after a uv install, which verified every hash
+    # but keeps none in direct_url.json): the image's, kept at build time in its environment, and
+    # this step's own install
     recorded = {}
-    for path in (os.path.join(sys.prefix, "helperhub-install-report.json"), os.environ.get("HELPERHUB_PIP_REPORT")):
+    for path in (os.path.join(sys.prefix, "helperhub-install-report.json"), os.environ.get("HELPERHUB_INSTALL_REPORT")):
         if path and os.path.isfile(path):
             with open(path) as fh:
                 for item in json.load(fh).get("install", []):
@@ -48,11 +49,14 @@ def __helperhub_check(pins_json):
                 f"helperhub: {pin['name']} {found} is installed but this step is pinned to "
                 f"{pin['version']} ({pin['mode']} mode); re-release or recompile the pipeline"
             )
-        if installed:  # the sha256 of the wheel it came from: pip's direct_url.json, else a report
-            direct = dist.read_text("direct_url.json")
-            info = json.loads(direct) if direct is not None else recorded.get(canonical(pin["name"]), {})
-            archive = info.get("archive_info", {})
-            got = archive.get("hashes", {}).get("sha256") or archive.get("hash", "").partition("sha256=")[2]
+        if installed:  # the sha256 of the wheel it came from: direct_url.json, else a report
+            direct = json.loads(dist.read_text("direct_url.json") or "{}")
+
+            def sha256_of(info):
+                archive = info.get("archive_info", {})
+                return archive.get("hashes", {}).get("sha256") or archive.get("hash", "").partition("sha256=")[2]
+
+            got = sha256_of(direct) or sha256_of(recorded.get(canonical(pin["name"]), {}))
             if got != pin["sha256"]:
                 raise RuntimeError(
                     f"helperhub: {pin['name']} {found} was installed from a wheel with sha256 "

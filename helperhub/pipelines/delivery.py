@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from helperhub.core.closure import LockedFile, for_extras, merge, rebase_url
 from helperhub.core.errors import ConfigError, LockError
-from helperhub.pipelines.profiles import Profile, retarget
-from helperhub.release.lock import Lock, PackagePin
+from helperhub.pipelines.profiles import Profile, chosen_profile, load_profile, repository_settings, retarget
+from helperhub.release.lock import Lock, PackagePin, load_lock
 
 
 class Mode(StrEnum):
@@ -33,6 +34,7 @@ class Mode(StrEnum):
         return self in (Mode.IMAGE, Mode.PACKAGE)
 
 
+INSTALLERS = ("uv", "pip")
 VOLUME_MOUNT = "/mnt/helpers"
 CONFIGMAP_MOUNT = "/opt/helpers-src"
 
@@ -47,6 +49,9 @@ class Delivery:
     # "version" installs `name==<version>` from the index, where pip may prefer another file of that
     # version (a build-tagged twin, `x-1.0.0-1-py3-none-any.whl`): the step-start check then fails
     pin_by: str = "hash"
+    # package and working-tree modes: "uv" (bootstrapped from the private index, pinned in the
+    # lock; seconds) or "pip" (KFP's own packages_to_install path)
+    installer: str = "uv"
     index_url: str | None = None  # None: the index each pin was released to
     base_image: str | None = None  # None: the base the images were built from, by digest
     image_registry: str | None = None  # None: the registry each image was pushed to
@@ -56,6 +61,8 @@ class Delivery:
     def __post_init__(self) -> None:
         if self.pin_by not in ("version", "hash"):
             raise ConfigError(f"pin_by must be 'version' or 'hash', not {self.pin_by!r}")
+        if self.installer not in INSTALLERS:
+            raise ConfigError(f"installer must be one of {', '.join(INSTALLERS)}, not {self.installer!r}")
 
     @classmethod
     def for_profile(cls, profile: Profile, lock: Lock, mode: Mode, **kw: Any) -> Delivery:
@@ -66,6 +73,36 @@ class Delivery:
         }
         values.update({k: v for k, v in kw.items() if v is not None})
         return cls(lock=lock, mode=mode, **values)
+
+    @classmethod
+    def from_lock(
+        cls, path: str | Path, mode: Mode | str = Mode.IMAGE, profile: str | None = None,
+        source: str | Path | None = None, **kw: Any,
+    ) -> Delivery:
+        """The delivery a pipeline repository compiles with: its lock, its profile (None: the
+        ``profile`` of its ``[tool.helperhub]``, else local) and its own profiles; ``kw`` as for
+        ``Delivery`` (pin_by, installer, index_url, ...). Working-tree modes run helper code from
+        ``source`` (the folder holding ``helpers/``), which is never guessed: a pipeline repository
+        usually has no helper sources, and the wrong folder would ship the wrong code."""
+        lock_path = Path(path)
+        if not lock_path.is_file():
+            raise LockError(f"no lock at {lock_path}; give the path of pins.json, "
+                            "or write one with `helperhub pins bump NAME VERSION`")
+        try:
+            chosen = Mode(mode)
+        except ValueError:
+            raise ConfigError(f"mode must be one of {', '.join(Mode)}, not {mode!r}") from None
+        if "source_root" in kw:
+            raise ConfigError("give the helper sources as source=, not source_root=")
+        if not chosen.released and source is None:
+            raise ConfigError(
+                f"mode {chosen} runs helper code from the working tree: pass source= (the folder holding helpers/)"
+            )
+        settings = repository_settings(lock_path.resolve().parent)
+        return cls.for_profile(
+            load_profile(chosen_profile(profile, settings), settings=settings), load_lock(lock_path), chosen,
+            source_root=Path(source) if source is not None else None, **kw,
+        )
 
 
 @dataclass(frozen=True)
@@ -94,21 +131,33 @@ def require_pin(lock: Lock, name: str) -> PackagePin:
     return lock.require(name, fix=f"make release PACKAGE={name}")
 
 
-def pip_requirement(pin: PackagePin, extras: tuple[str, ...], pin_by: str, index_url: str | None = None) -> str:
-    """``name[extras]==version`` or ``name[extras] @ url#sha256=...``: exact, never a range.
-    A URL pin follows ``index_url`` when pods reach the index elsewhere (same file path)."""
-    extra = f"[{','.join(extras)}]" if extras else ""
+def locked_requirement(
+    file: LockedFile, beside: str, pin_by: str, index_url: str | None = None, *, fragment: bool = True
+) -> str:
+    """``name @ url#sha256=...`` (pip refuses other bytes; without ``fragment`` for a requirements
+    line that carries ``--hash``) or ``name==version``: exact, never a range. The URL follows
+    ``index_url`` when pods reach the index elsewhere (same file path)."""
     if pin_by == "hash":
-        return f"{pin.name}{extra} @ {rebase_url(pin.url, index_url)}#sha256={pin.sha256}"
-    return f"{pin.name}{extra}=={pin.version}"
+        url = rebase_url(file.url(beside), index_url)
+        return f"{file.name} @ {url}#sha256={file.sha256}" if fragment else f"{file.name} @ {url}"
+    return f"{file.name}=={file.version}"
 
 
-def rebase_url(url: str, index_url: str | None) -> str:
-    """The same file path on another index host (pypiserver serves /packages/ beside /simple/)."""
-    if not index_url:
-        return url
-    new, old = urlsplit(index_url), urlsplit(url)
-    return old._replace(scheme=new.scheme, netloc=new.netloc).geturl()
+def install_set(pins: list[PackagePin], refs: list[HelperRef], *, helpers: bool) -> list[tuple[LockedFile, str]]:
+    """What a step installs: each helper's locked closure for the extras it is used with (and,
+    with ``helpers``, the helper wheels themselves), as (file, the URL of the pin it came from)."""
+    beside: dict[str, str] = {}
+    groups = []
+    for ref, pin in zip(refs, pins, strict=True):
+        files = for_extras(pin.require_closure(), ref.extras)
+        if helpers:
+            files.append(LockedFile(pin.name, pin.version, pin.wheel, pin.sha256))
+        else:
+            files = [f for f in files if f.name not in {r.name for r in refs}]
+        groups.append((pin.name, files))
+        for f in files:
+            beside.setdefault(f.name, pin.url)
+    return [(f, beside[f.name]) for f in merge(groups)]
 
 
 def trusted_hosts(index_url: str) -> list[str]:
@@ -116,12 +165,6 @@ def trusted_hosts(index_url: str) -> list[str]:
     the bare host for an http index and nothing for https."""
     parts = urlsplit(index_url)
     return [parts.hostname or ""] if parts.scheme == "http" else []
-
-
-def third_party(pins: list[PackagePin], helper_names: set[str]) -> list[str]:
-    """What pods must pip install when the helpers' own code comes from elsewhere."""
-    reqs = {r for pin in pins for r in pin.requires}
-    return sorted(r for r in reqs if canonicalize_name(Requirement(r).name) not in helper_names)
 
 
 def provenance(pins: list[PackagePin], refs: list[HelperRef], mode: Mode, versions: dict[str, str],

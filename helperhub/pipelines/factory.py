@@ -4,8 +4,9 @@
     def evaluate(...): ...
 
 ``image`` uses the helper image by digest and installs nothing; ``package`` pip-installs the exact
-pinned wheel from the private index only; ``embedded``, ``volume`` and ``configmap`` run helper
-code from the working tree (for code not yet released) with the pinned third-party closure.
+pinned wheel and its locked closure from the private index only; ``embedded``, ``volume`` and
+``configmap`` run helper code from the working tree (for code not yet released) with the locked
+closure of the released pin.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from helperhub.core import defaults
+from helperhub.core.closure import LockedFile, rebase_url
 from helperhub.core.errors import ConfigError
 from helperhub.pipelines.checks import check_source, deterministic_archive, replace_archive
 from helperhub.pipelines.delivery import (
@@ -27,14 +29,15 @@ from helperhub.pipelines.delivery import (
     HelperRef,
     Mode,
     image_for,
+    install_set,
+    locked_requirement,
     parse_helper,
-    pip_requirement,
     provenance,
     provenance_json,
     require_pin,
-    third_party,
     trusted_hosts,
 )
+from helperhub.pipelines.installer import REPORT_ENV, uv_script
 from helperhub.pipelines.profiles import retarget
 from helperhub.release.lock import PackagePin
 from helperhub.release.project import discover, source_digest
@@ -43,15 +46,15 @@ from helperhub.release.versions import read_version
 PINS_ENV = "HELPERHUB_PINS"
 DEFAULT_BASE = defaults.BASE_IMAGE
 ISOLATED = "--isolated"
+NO_DEPS = "--no-deps"
 # pip reads /etc/pip.conf and $VIRTUAL_ENV/pip.conf even with --isolated (which only skips the
 # user's config and PIP_* variables); it skips every config file when PIP_CONFIG_FILE is os.devnull.
 # Set in the container env, so the step's whole shell (kfp's install command included) sees it,
 # under Kubernetes and both kfp.local runners (which pass container.env to the step's process).
 NO_PIP_CONFIG = {"PIP_CONFIG_FILE": "/dev/null"}
-REPORT_ENV = "HELPERHUB_PIP_REPORT"
-# version pins: pip's install report is the record of which wheel (sha256) pip chose, kept in a
+# version pins: the install report is the record of which wheel (sha256) pip chose, kept in a
 # private temp folder; the step-start check reads it through REPORT_ENV
-REPORT_PREFIX = f'\n{REPORT_ENV}="$(mktemp -d)/pip-report.json" || exit 1\nexport {REPORT_ENV}\n'
+REPORT_PREFIX = f'\n{REPORT_ENV}="$(mktemp -d)/install-report.json" || exit 1\nexport {REPORT_ENV}\n'
 
 
 @dataclass
@@ -107,6 +110,17 @@ def _working_tree(delivery: Delivery, refs: list[HelperRef]) -> tuple[dict[str, 
     return versions, sources, srcs
 
 
+def step_installs(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin]) -> list[tuple[str, LockedFile]]:
+    """What a non-image step installs: the locked closure, kfp included (and the helper wheels in
+    package mode), each file exact: ``name @ url`` (its sha256 checked), or ``name==version``
+    with ``pin_by="version"``; pip's form carries the sha256 in the URL, uv's beside it."""
+    fragment = delivery.installer == "pip"
+    return [
+        (locked_requirement(f, beside, delivery.pin_by, delivery.index_url, fragment=fragment), f)
+        for f, beside in install_set(pins, refs, helpers=delivery.mode is Mode.PACKAGE)
+    ]
+
+
 def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin]) -> dict[str, Any]:
     """The kfp.dsl.component arguments of a mode (without embedded_artifact_path)."""
     mode = delivery.mode
@@ -114,25 +128,32 @@ def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[Pack
         pin = image_for(delivery.lock, refs)
         assert pin.image is not None
         return {"base_image": retarget(pin.image.ref, delivery.image_registry), "install_kfp_package": False}
-    index_url = delivery.index_url or pins[0].index_url
-    if mode is Mode.PACKAGE:
-        packages = [
-            pip_requirement(p, r.extras, delivery.pin_by, delivery.index_url) for r, p in zip(refs, pins, strict=True)
-        ]
-        packages.append(f"kfp=={pins[0].kfp_version}")
-    else:
-        packages = third_party(pins, {r.name for r in refs})
     released_base = next((p.image.base_image for p in pins if p.image), None)
     base = delivery.base_image or (retarget(released_base, delivery.image_registry) if released_base else DEFAULT_BASE)
-    return {
-        "base_image": base,
+    # kfp is in the closure, locked like the rest: KFP must not add its own
+    options: dict[str, Any] = {"base_image": base, "install_kfp_package": False}
+    if delivery.installer == "uv":
+        return options  # the install command is put in front of the step (uv_command)
+    index_url = delivery.index_url or pins[0].index_url
+    # pip resolves nothing at step start (--no-deps), so what the index gained since cannot come in
+    return options | {
         # --isolated: no PIP_* variable of the base image (an extra index in its environment) can
         # add another index, and NO_PIP_CONFIG (the step's env) no config file of it can either:
         # the private index below is the only one pip sees
-        "packages_to_install": [ISOLATED, *packages],
+        "packages_to_install": [ISOLATED, NO_DEPS, *(req for req, _ in step_installs(delivery, refs, pins))],
         "pip_index_urls": [index_url],
         "pip_trusted_hosts": trusted_hosts(index_url),
     }
+
+
+def uv_command(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin]) -> list[str]:
+    """``sh -c <uv install>`` to put in front of a non-image step's command (installer="uv")."""
+    uv = delivery.lock.require_tool("uv")
+    uv_url = rebase_url(uv.url(pins[0].url), delivery.index_url)
+    index_url = None if delivery.pin_by == "hash" else delivery.index_url or pins[0].index_url
+    reinstall = [p.name for p in pins] if delivery.mode is Mode.PACKAGE else []
+    return ["sh", "-c", uv_script(uv, uv_url, step_installs(delivery, refs, pins), index_url=index_url,
+                                  reinstall=reinstall)]
 
 
 def record_install(script: str) -> str:
@@ -177,8 +198,11 @@ def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: 
     entries = provenance(pins, refs, delivery.mode, versions, sources, delivery.image_registry)
     pins_json = provenance_json(entries)
     container.command[-1] = source + check_source(pins_json)
-    if delivery.mode is Mode.PACKAGE and delivery.pin_by == "version":
-        container.command[2] = record_install(container.command[2])
+    if not delivery.mode.released or delivery.mode is Mode.PACKAGE:
+        if delivery.installer == "uv":
+            container.command = [*uv_command(delivery, refs, pins), *container.command]
+        elif delivery.mode is Mode.PACKAGE and delivery.pin_by == "version":
+            container.command[2] = record_install(container.command[2])
     env = {PINS_ENV: pins_json, **NO_PIP_CONFIG}
     if delivery.mode in env_paths:
         env["PYTHONPATH"] = env_paths[delivery.mode]

@@ -70,8 +70,12 @@ def docker_runner(mode: Mode, pipeline_root: Path) -> Any:
     return local.DockerRunner(network_mode="host")
 
 
-def run_local(delivery: Delivery, runner: str, pipeline_root: Path, **params: Any) -> RunResult:
-    """Run the example pipeline to completion with kfp.local and return its figures."""
+def run_locally(pipeline: Any, delivery: Delivery, pipeline_root: Path, runner: str = "docker",
+                **params: Any) -> Any:
+    """Run a pipeline whose components use ``delivery`` once with kfp.local; its output.
+
+    The docker runner runs each step in its container as a pod would (image mode: the helper
+    image, as the caller's uid); the subprocess runner in a fresh virtual env of this host."""
     from kfp import local
 
     if runner not in RUNNERS:
@@ -86,13 +90,17 @@ def run_local(delivery: Delivery, runner: str, pipeline_root: Path, **params: An
     else:
         chosen = local.SubprocessRunner(use_venv=True)
     local.init(runner=chosen, pipeline_root=str(pipeline_root), raise_on_error=True)
-    pipeline = build_pipeline(delivery)
     try:
-        task = pipeline(**params)
+        return pipeline(**params).output
     except RuntimeError as exc:
-        raise HubError(f"the example pipeline failed in {delivery.mode} mode: {exc}") from None
+        raise HubError(f"the pipeline failed in {delivery.mode} mode: {exc}") from None
+
+
+def run_local(delivery: Delivery, runner: str, pipeline_root: Path, **params: Any) -> RunResult:
+    """Run the example pipeline to completion with kfp.local and return its figures."""
+    output = run_locally(build_pipeline(delivery), delivery, pipeline_root, runner, **params)
     return RunResult(
-        accuracy=float(task.output),
+        accuracy=float(output),
         metrics=_read_metrics(pipeline_root, "evaluate", "metrics"),
         quality=_read_metrics(pipeline_root, "preprocess", "quality"),
     )

@@ -1,11 +1,13 @@
-"""The pin commands: show the lock, bump a pin to a released version, check every pin against
-the registries (failing closed), and report who pins what."""
+"""The pin commands: show the lock and a pin's locked closure, diff the closures of two versions
+(from the lock or its git history), bump a pin to a released version (closure re-resolved),
+check every pin and closure file against the registries (failing closed), and report who pins what."""
 
 from __future__ import annotations
 
 import io
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,30 +16,50 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from helperhub.core import defaults
+from helperhub.core.closure import LockedFile
+from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import HubError, IntegrityError, LockError, RegistryError
 from helperhub.images.context import ImagePin, expected_labels, label_mismatch
 from helperhub.images.oci import remote_image, split_repository
 from helperhub.pipelines.factory import PINS_ENV
-from helperhub.registry.client import IndexSettings, fetch_sha256, project_files, verify_served
-from helperhub.release.lock import Lock, PackagePin, load_lock, release_time, update_lock
+from helperhub.registry.client import IndexFile, IndexSettings, fetch_sha256, project_files, verify_served
+from helperhub.release.closure import resolve_closure, served_tool
+from helperhub.release.lock import Lock, PackagePin, load_lock, modify_lock, release_time, update_lock
 from helperhub.release.versions import parse_version
 
 
-def pins_rows(lock: Lock) -> list[tuple[str, str, str, str, str]]:
-    """helper, version, wheel sha256 (short), image digest (short), modes it can serve."""
+def pins_rows(lock: Lock) -> list[tuple[str, str, str, str, str, str]]:
+    """helper, version, wheel sha256 (short), image digest (short), modes it can serve, and how
+    many files its locked closure has (0: an old pin that cannot say what to install)."""
     rows = []
     for name in sorted(lock.packages):
         pin = lock.packages[name]
         digest = pin.image.ref.split("@", 1)[1][:19] if pin.image else "-"
         modes = "image, package" if pin.image else "package"
-        rows.append((name, pin.version, pin.sha256[:12], digest, modes))
+        rows.append((name, pin.version, pin.sha256[:12], digest, modes, str(len(pin.closure))))
     return rows
+
+
+def closure_rows(lock: Lock, name: str) -> list[tuple[str, str, str, str, str]]:
+    """name, version, filename, sha256 (short), extras ("-": every install needs it) of each file
+    of a pin's locked closure: what a step installs with the helper."""
+    pin = lock.get(canonicalize_name(name))
+    if pin is None:
+        raise LockError(
+            f"no pin for {name!r} in {LOCK_NAME}; pinned helpers: {', '.join(sorted(lock.packages)) or 'none'}"
+        )
+    return [
+        (f.name, f.version, f.filename, f.sha256[:12], ", ".join(f.extras) or "-")
+        for f in sorted(pin.require_closure())
+    ]
 
 
 def _wheel_requirements(
     settings: IndexSettings, url: str, helpers: set[str]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Requires-Dist of a served wheel: (third-party closure roots, helper dependencies)."""
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Requires-Dist and Provides-Extra of a served wheel: (third-party closure roots, helper
+    dependencies, extras); the closure is locked for every extra, as the image holds them all."""
     try:
         data = requests.get(url, timeout=(5, 60)).content
     except requests.RequestException:
@@ -47,12 +69,32 @@ def _wheel_requirements(
         lines = whl.read(meta).decode().splitlines()
     third: set[str] = set()
     local: set[str] = set()
+    extras: set[str] = set()
     for line in lines:
         if line.startswith("Requires-Dist:"):
             req = Requirement(line.split(":", 1)[1].strip())
             req.marker = None
             (local if canonicalize_name(req.name) in helpers else third).add(str(req))
-    return tuple(sorted(third)), tuple(sorted(local))
+        elif line.startswith("Provides-Extra:"):
+            extras.add(line.split(":", 1)[1].strip())
+    return tuple(sorted(third)), tuple(sorted(local)), tuple(sorted(extras))
+
+
+def _local_roots(lock: Lock, local: Sequence[str]) -> tuple[list[str], list[LockedFile]]:
+    """The helpers it depends on as resolution roots (a pinned one with the extras its closure
+    was locked for: its image holds them) and their pinned wheels and closures, which the
+    resolution must keep so that one step can install both."""
+    also: list[str] = []
+    locked: list[LockedFile] = []
+    for raw in local:
+        dep = lock.get(canonicalize_name(Requirement(raw).name))
+        if dep is None:
+            also.append(canonicalize_name(Requirement(raw).name))
+            continue
+        extras = sorted({e for f in dep.closure for e in f.extras})
+        also.append(f"{dep.name}[{','.join(extras)}]" if extras else dep.name)
+        locked.extend([LockedFile(dep.name, dep.version, dep.wheel, dep.sha256), *dep.closure])
+    return also, locked
 
 
 def bump_pin(
@@ -60,7 +102,8 @@ def bump_pin(
     helpers: set[str], kfp_version: str,
 ) -> PackagePin:
     """Point the lock at a version that is already released: the wheel's sha256 from the index
-    (and verified by download), the image digest from the OCI registry (labels verified)."""
+    (and verified by download), its closure resolved again from the index (keeping the pins of
+    the helpers it depends on), the image digest from the OCI registry (labels verified)."""
     name = canonicalize_name(name)
     wanted = parse_version(version)
     files = project_files(index, name)
@@ -73,8 +116,11 @@ def bump_pin(
     wheel = wheels[0]
     verify_served(index, wheel, wheel.sha256)
     sdists = [f for f in files.values() if f.filename.endswith(".tar.gz") and f.version == wanted]
-    old = load_lock(lock_path).get(name)
-    third, local = _wheel_requirements(index, wheel.url, helpers)
+    lock = load_lock(lock_path)
+    old = lock.get(name)
+    third, local, extras = _wheel_requirements(index, wheel.url, helpers)
+    also, locked = _local_roots(lock, local)
+    closure = resolve_closure(index, name, str(wanted), extras, kfp_version, also=also, locked=locked)
     pin = PackagePin(
         name=name, version=str(wanted), wheel=wheel.filename, sha256=wheel.sha256, url=wheel.url,
         index_url=index.simple_url, kfp_version=kfp_version,
@@ -83,7 +129,7 @@ def bump_pin(
         else release_time(),
         source_sha256=old.source_sha256 if old and old.version == str(wanted) else "",
         sdist=sdists[0].filename if sdists else "", sdist_sha256=sdists[0].sha256 if sdists else "",
-        requires=tuple(sorted({*third, f"kfp=={kfp_version}"})), depends=local,
+        requires=tuple(sorted({*third, f"kfp=={kfp_version}"})), depends=local, closure=closure,
     )
     if oci_registry:
         repo = f"{oci_registry}/{name}"
@@ -100,7 +146,18 @@ def bump_pin(
                 base_image=remote.labels.get("org.opencontainers.image.base.name", ""), registry=oci_registry,
             ))
     update_lock(lock_path, pin)
+    pin_uv(lock_path, index)
     return pin
+
+
+def pin_uv(lock_path: Path, index: IndexSettings) -> LockedFile:
+    """The lock's uv (what package-mode steps install with): kept when it is the version this
+    helperhub uses, else the file the index serves for it."""
+    uv = load_lock(lock_path).tools.get("uv")
+    if uv is None or uv.version != defaults.UV_VERSION:
+        uv = served_tool(index, "uv", defaults.UV_VERSION)
+        modify_lock(lock_path, lambda lock: lock.with_tool(uv))
+    return uv
 
 
 @dataclass(frozen=True)
@@ -109,33 +166,93 @@ class PinProblem:
     message: str
 
 
-def check_pins(lock: Lock) -> list[PinProblem]:
-    """Every pin must be served with its recorded sha256, and its image must exist by digest.
-    An unreachable registry is a problem, never a pass."""
+Listings = dict[tuple[str, str], dict[str, IndexFile]]
+
+
+def check_pins(lock: Lock, *, download: bool = False) -> list[PinProblem]:
+    """Every pin must be served with its recorded sha256, every file of its locked closure listed
+    by its index with the locked sha256 (``download``: and downloaded with it), and its image
+    must exist by digest. An unreachable registry is a problem, never a pass."""
     if not lock.packages:
         return [PinProblem("-", "pins.json has no pins; run `make release`")]
-    problems = []
+    problems: list[PinProblem] = []
+    listings: Listings = {}  # one listing per index and project
+    fetched: dict[str, str] = {}  # one download per URL
     for name, pin in sorted(lock.packages.items()):
-        index = IndexSettings(pin.index_url)
         try:
-            listed = project_files(index, name).get(pin.wheel)
-            if listed is None:
-                problems.append(PinProblem(name, f"{pin.wheel} is not in the index {pin.index_url}"))
-            elif listed.sha256 != pin.sha256:
-                problems.append(PinProblem(name, f"index lists sha256 {listed.sha256}, lock has {pin.sha256}"))
-            elif (served := fetch_sha256(index, listed.url)) != pin.sha256:
-                problems.append(PinProblem(name, f"{pin.wheel} downloads with sha256 {served}, lock has {pin.sha256}"))
-            if pin.image is not None:
-                repo, digest = pin.image.ref.split("@", 1)
-                split_repository(repo)
-                remote = remote_image(repo, digest)
-                if remote is None:
-                    problems.append(PinProblem(name, f"image {pin.image.ref} is not in the OCI registry"))
-                elif (bad := label_mismatch(expected_labels(pin), remote.labels)):
-                    problems.append(PinProblem(name, f"image {pin.image.ref} holds something else: {bad[0]}"))
+            problems.extend(_wheel_problems(pin, listings))
+            problems.extend(_closure_problems(pin, listings, fetched if download else None))
+        except HubError as exc:
+            problems.append(PinProblem(name, str(exc)))
+        try:
+            problems.extend(_image_problems(pin))
         except HubError as exc:
             problems.append(PinProblem(name, str(exc)))
     return problems
+
+
+def closure_file_count(lock: Lock) -> int:
+    """How many distinct closure files `check_pins` verifies (helpers share many)."""
+    return len({(pin.index_url, f.filename) for pin in lock.packages.values() for f in pin.closure})
+
+
+def _listed(index: IndexSettings, project: str, listings: Listings) -> dict[str, IndexFile]:
+    key = (index.simple_url, canonicalize_name(project))
+    if key not in listings:
+        listings[key] = project_files(index, project)
+    return listings[key]
+
+
+def _wheel_problems(pin: PackagePin, listings: Listings) -> list[PinProblem]:
+    index = IndexSettings(pin.index_url)
+    listed = _listed(index, pin.name, listings).get(pin.wheel)
+    if listed is None:
+        return [PinProblem(pin.name, f"{pin.wheel} is not in the index {pin.index_url}")]
+    if listed.sha256 != pin.sha256:
+        return [PinProblem(pin.name, f"index lists sha256 {listed.sha256}, lock has {pin.sha256}")]
+    if (served := fetch_sha256(index, listed.url)) != pin.sha256:
+        return [PinProblem(pin.name, f"{pin.wheel} downloads with sha256 {served}, lock has {pin.sha256}")]
+    return []
+
+
+def _closure_problems(pin: PackagePin, listings: Listings, fetched: dict[str, str] | None) -> list[PinProblem]:
+    """Each closure file listed with its locked sha256; ``fetched`` (a download cache): the bytes
+    too, from the URL steps install it by (beside the helper wheel)."""
+    if not pin.closure:
+        return [PinProblem(pin.name, f"no locked closure; re-run `make release PACKAGE={pin.name}` "
+                                     f"or `helperhub pins bump {pin.name} {pin.version}`")]
+    index = IndexSettings(pin.index_url)
+    problems = []
+    for f in pin.closure:
+        listed = _listed(index, f.name, listings).get(f.filename)
+        if listed is None:
+            problems.append(PinProblem(pin.name, f"closure file {f.filename} is not in the index {pin.index_url}"))
+        elif listed.sha256 != f.sha256:
+            problems.append(PinProblem(
+                pin.name, f"closure file {f.filename}: index lists sha256 {listed.sha256 or '-'}, lock has {f.sha256}"
+            ))
+        elif fetched is not None:
+            url = f.url(pin.url)
+            if url not in fetched:
+                fetched[url] = fetch_sha256(index, url)
+            if fetched[url] != f.sha256:
+                problems.append(PinProblem(
+                    pin.name, f"closure file {f.filename} downloads with sha256 {fetched[url]}, lock has {f.sha256}"
+                ))
+    return problems
+
+
+def _image_problems(pin: PackagePin) -> list[PinProblem]:
+    if pin.image is None:
+        return []
+    repo, digest = pin.image.ref.split("@", 1)
+    split_repository(repo)
+    remote = remote_image(repo, digest)
+    if remote is None:
+        return [PinProblem(pin.name, f"image {pin.image.ref} is not in the OCI registry")]
+    if bad := label_mismatch(expected_labels(pin), remote.labels):
+        return [PinProblem(pin.name, f"image {pin.image.ref} holds something else: {bad[0]}")]
+    return []
 
 
 @dataclass(frozen=True)

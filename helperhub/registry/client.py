@@ -132,6 +132,21 @@ def project_files(
     return parse_simple_page(page, resp.text)
 
 
+def project_names(settings: IndexSettings, session: requests.Session | None = None) -> list[str]:
+    """Every project the index's root page lists (``<a href="name/">``), canonical and sorted."""
+    page = settings.simple_url
+    try:
+        resp = (session or requests).get(page, timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise _unreachable(settings, exc) from None
+    if resp.status_code != 200:
+        raise RegistryError(f"{page} answered {resp.status_code}; check the index URL")
+    parser = _Links()
+    parser.feed(resp.text)
+    names = {canonicalize_name(href.rstrip("/").rsplit("/", 1)[-1]) for href in parser.hrefs if href.strip("/")}
+    return sorted(names)
+
+
 def newest_version(files: dict[str, IndexFile]) -> Version | None:
     versions = [v for f in files.values() if (v := f.version) is not None]
     return max(versions, default=None)

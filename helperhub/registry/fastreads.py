@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from email.utils import formatdate
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -54,13 +55,16 @@ class FastReads:
         if sha is None:
             return None
         etag = f'"{sha}"'
-        headers = [("ETag", etag), ("Cache-Control", FILE_CACHE)]
+        path = self.backend.root / name
+        stat = os.stat(path)
+        # Last-Modified: when the file landed (uploads rename into place), which clients show as
+        # its release time; stock pypiserver and nginx send it too
+        headers = [("ETag", etag), ("Cache-Control", FILE_CACHE),
+                   ("Last-Modified", formatdate(stat.st_mtime, usegmt=True))]
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
             start_response("304 Not Modified", headers)
             return [b""]
-        path = self.backend.root / name
-        size = os.stat(path).st_size
-        headers += [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))]
+        headers += [("Content-Type", "application/octet-stream"), ("Content-Length", str(stat.st_size))]
         start_response("200 OK", headers)
         if environ.get("REQUEST_METHOD") == "HEAD":
             return [b""]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from helperhub.core.closure import LockedFile
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import LockError
 from helperhub.core.fs import atomic_write_text
@@ -41,6 +42,9 @@ class PackagePin:
     sdist_sha256: str = ""
     requires: tuple[str, ...] = ()  # third-party closure roots, kfp included
     depends: tuple[str, ...] = ()  # the repository's other helpers it depends on
+    # every distribution installed with it (kfp and the helpers it depends on included), resolved
+    # once at release for the steps' platform: what package mode and the image install, no more
+    closure: tuple[LockedFile, ...] = ()
     image: ImagePin | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -48,6 +52,9 @@ class PackagePin:
         del data["name"]
         data["requires"] = list(self.requires)
         data["depends"] = list(self.depends)
+        data["closure"] = [f.to_json() for f in self.closure]
+        if not self.closure:
+            del data["closure"]
         if self.image is None:
             del data["image"]
         return data
@@ -65,9 +72,10 @@ class PackagePin:
             image = data.get("image")
             return cls(
                 name=name,
-                **{k: v for k, v in data.items() if k not in ("image", "requires", "depends")},
+                **{k: v for k, v in data.items() if k not in ("image", "requires", "depends", "closure")},
                 requires=tuple(data.get("requires", ())),
                 depends=tuple(data.get("depends", ())),
+                closure=tuple(LockedFile.from_json(name, f) for f in data.get("closure", ())),
                 image=ImagePin(**image) if image else None,
             )
         except TypeError as exc:
@@ -76,12 +84,23 @@ class PackagePin:
     def with_image(self, image: ImagePin) -> PackagePin:
         return replace(self, image=image)
 
+    def require_closure(self) -> tuple[LockedFile, ...]:
+        """The locked closure; a pin from before closures were locked cannot say what to install."""
+        if not self.closure:
+            raise LockError(
+                f"the pin of {self.name} {self.version} has no locked closure; "
+                f"re-run `make release PACKAGE={self.name}` or `helperhub pins bump {self.name} {self.version}`"
+            )
+        return self.closure
+
 
 @dataclass(frozen=True)
 class Lock:
     """All pins, keyed by normalised package name."""
 
     packages: dict[str, PackagePin] = field(default_factory=dict)
+    # the installers steps and image builds bootstrap, pinned like the closure (``uv``)
+    tools: dict[str, LockedFile] = field(default_factory=dict)
 
     def get(self, name: str) -> PackagePin | None:
         return self.packages.get(name)
@@ -93,13 +112,26 @@ class Lock:
         return pin
 
     def with_pin(self, pin: PackagePin) -> Lock:
-        return Lock({**self.packages, pin.name: pin})
+        return replace(self, packages={**self.packages, pin.name: pin})
+
+    def with_tool(self, tool: LockedFile) -> Lock:
+        return replace(self, tools={**self.tools, tool.name: tool})
+
+    def require_tool(self, name: str) -> LockedFile:
+        tool = self.tools.get(name)
+        if tool is None:
+            raise LockError(f"{LOCK_NAME} pins no {name}; run `make release` (it mirrors and pins {name}), "
+                            f"or choose installer='pip'")
+        return tool
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "format": LOCK_FORMAT,
             "packages": {n: self.packages[n].to_json() for n in sorted(self.packages)},
         }
+        if self.tools:
+            data["tools"] = {n: self.tools[n].to_json() for n in sorted(self.tools)}
+        return data
 
 
 def release_time() -> str:
@@ -113,16 +145,27 @@ def load_lock(path: Path) -> Lock:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return Lock()
+    return parse_lock(raw, str(path))
+
+
+def parse_lock(raw: str, source: str) -> Lock:
+    """Parse a lock's text (``source`` names it in errors: a path, or a git revision's file)."""
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise LockError(
-            f"{path} is not valid JSON (line {exc.lineno}): restore it with `git checkout {path.name}`"
+            f"{source} is not valid JSON (line {exc.lineno}): restore it with `git checkout {LOCK_NAME}`"
         ) from None
-    if not isinstance(data, dict) or data.get("format") != LOCK_FORMAT:
-        raise LockError(f"{path} is not a format-{LOCK_FORMAT} lock; restore it from git")
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if type(fmt) is int and fmt > LOCK_FORMAT:  # not bool: True == 1
+        raise LockError(f"{source} is a format-{fmt} lock, written by a newer helperhub; "
+                        "upgrade helperhub (pip install -U helperhub)")
+    if not isinstance(data, dict) or fmt != LOCK_FORMAT:
+        raise LockError(f"{source} is not a format-{LOCK_FORMAT} lock; restore it from git")
     packages = data.get("packages", {})
-    return Lock({n: PackagePin.from_json(n, d) for n, d in packages.items()})
+    tools = data.get("tools", {})
+    return Lock({n: PackagePin.from_json(n, d) for n, d in packages.items()},
+                {n: LockedFile.from_json(n, d) for n, d in tools.items()})
 
 
 def dump_lock(lock: Lock) -> str:

@@ -17,6 +17,8 @@ from helperhub.images.stage import ImageRelease, ImageSettings, release_image
 from helperhub.registry.client import IndexSettings
 from helperhub.release.lock import load_lock, record_image
 from helperhub.release.project import HelperProject, discover, release_order
+from helperhub.release.self_release import TOOL, release_self
+from helperhub.release.tools import release_tools
 from helperhub.release.wheel import ReleaseSettings, WheelRelease, release_wheel
 
 
@@ -62,8 +64,9 @@ def bake_images(
     its digest in the lock."""
     done = []
     for project in projects:
-        pin = load_lock(lock_path).require(project.name, fix=f"make release PACKAGE={project.name}")
-        result = release_image(stage.settings, pin, project.extras, stage.client, report)
+        lock = load_lock(lock_path)
+        pin = lock.require(project.name, fix=f"make release PACKAGE={project.name}")
+        result = release_image(stage.settings, pin, lock.require_tool("uv"), stage.client, report)
         record_image(lock_path, pin.name, pin.version, result.image)
         state = "built and pushed" if result.built else "unchanged"
         report.info(f"{result.image.tag} {state}: {result.image.ref}")
@@ -76,12 +79,17 @@ def release(
 ) -> list[HelperRelease]:
     """Release ``packages`` (all helpers when empty) end to end.
 
-    Per helper: version check, tests, reproducible sdist and wheel, the dependency closure
+    First uv (the installer steps bootstrap) and, in the tool's own repository, the tool itself,
+    each with its closure. Per helper: version check, tests, reproducible sdist and wheel, the dependency closure
     mirrored, upload, read-back verification, lock entry; then, with an image stage, its image
     built, pushed and pinned by digest. Re-running a finished release changes nothing;
     re-running one that stopped half-way completes it."""
     projects = discover(settings.root)
     order = release_order(projects, list(packages))
+    release_tools(settings, report)
+    tool = release_self(settings, report)
+    if tool is not None:
+        report.info(f"{TOOL} {tool.version} {tool.state}: {tool.wheel} sha256:{tool.sha256[:12]}")
     wheels = []
     for project in order:
         result = release_wheel(settings, project, projects, report)

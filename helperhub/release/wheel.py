@@ -10,6 +10,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from helperhub.core.closure import LockedFile
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import ConfigError, IntegrityError, VersionError
 from helperhub.core.fs import sha256_file
@@ -19,6 +20,7 @@ from helperhub.core.wheelhouse import fetch_closure
 from helperhub.registry.client import IndexSettings, newest_version, project_files, verify_served
 from helperhub.release import gitinfo
 from helperhub.release.build import build_dists, run_tests
+from helperhub.release.closure import fetch_locked, resolve_closure
 from helperhub.release.lock import PackagePin, load_lock, release_time, update_lock
 from helperhub.release.mirror import closure_requirements
 from helperhub.release.project import HelperProject, source_digest
@@ -74,11 +76,9 @@ def _check_local_deps(
 def _unchanged(
     settings: ReleaseSettings, project: HelperProject, version: str, source: str
 ) -> PackagePin | None:
-    """The lock's pin, if this exact source was released and the index still serves it."""
-    pin = load_lock(settings.lock_path).get(project.name)
-    if pin is None or (pin.version, pin.source_sha256, pin.kfp_version) != (
-        version, source, settings.kfp_version
-    ):
+    """The lock's pin, if this exact source was released (closure locked) and the index still serves it."""
+    pin = _same_source(settings, project, version, source)
+    if pin is None or not pin.closure:
         return None
     files = project_files(settings.index, project.name)
     wheel, sdist = files.get(pin.wheel), files.get(pin.sdist)
@@ -86,6 +86,31 @@ def _unchanged(
         return None
     verify_served(settings.index, wheel, pin.sha256)
     return pin
+
+
+def _same_source(
+    settings: ReleaseSettings, project: HelperProject, version: str, source: str
+) -> PackagePin | None:
+    """The lock's pin of this version, if it was released from this exact source."""
+    pin = load_lock(settings.lock_path).get(project.name)
+    if pin is None or (pin.version, pin.source_sha256, pin.kfp_version) != (version, source, settings.kfp_version):
+        return None
+    return pin
+
+
+def _dependency_roots(
+    settings: ReleaseSettings, project: HelperProject, projects: dict[str, HelperProject]
+) -> tuple[list[str], list[LockedFile]]:
+    """The local helpers it depends on, each with all its extras (its image holds them), and
+    their locked pins and closures, which its own resolution must keep."""
+    lock = load_lock(settings.lock_path)
+    roots, locked = [], []
+    for name in project.local_deps(set(projects)):
+        dep = lock.require(name, fix=f"make release PACKAGE={name}")
+        extras = projects[name].extras
+        roots.append(f"{name}[{','.join(extras)}]" if extras else name)
+        locked.extend([LockedFile(dep.name, dep.version, dep.wheel, dep.sha256), *dep.require_closure()])
+    return roots, locked
 
 
 def release_wheel(
@@ -125,10 +150,16 @@ def release_wheel(
             epoch = source_epoch(root, project.path)
             dists = build_dists(project, Path(outdir) / "dist", epoch)
         reqs = closure_requirements(project, projects, settings.kfp_version)
-        with report.step(f"fetching the closure of {project.name} ({len(reqs)} requirements)"):
-            closure = fetch_closure(reqs, settings.cache)
-        with report.step(f"mirroring {len(closure)} dependency wheels into the registry"):
-            mirrored = publish(settings.index, closure)
+        # a re-release of the same source keeps its locked closure, whatever the index has since
+        kept = same.closure if (same := _same_source(settings, project, str(version), source)) else ()
+        with report.step(f"fetching the closure of {project.name} ({len(kept) or len(reqs)} "
+                         f"{'locked files' if kept else 'requirements'})"):
+            wheels = (
+                fetch_locked(kept, settings.cache, skip=set(projects)) if kept
+                else fetch_closure(reqs, settings.cache)
+            )
+        with report.step(f"mirroring {len(wheels)} dependency wheels into the registry"):
+            mirrored = publish(settings.index, wheels)
         if tests is not None:
             with report.step(f"testing {project.name}"):
                 tests.result()
@@ -139,6 +170,12 @@ def release_wheel(
     served = project_files(settings.index, project.name)
     if served[dists.wheel.name].sha256 != wheel_sha:
         raise IntegrityError(f"{dists.wheel.name} is served with another sha256 than was built")
+    closure = kept
+    if not closure:
+        also, locked = _dependency_roots(settings, project, projects)
+        with report.step(f"locking the closure of {project.name} {version} for the steps' platform"):
+            closure = resolve_closure(settings.index, project.name, str(version), project.extras,
+                                      settings.kfp_version, also=also, locked=locked)
     previous = load_lock(settings.lock_path).get(project.name)
     pin = PackagePin(
         name=project.name,
@@ -148,8 +185,10 @@ def release_wheel(
         url=served[dists.wheel.name].url,
         index_url=settings.index.simple_url,
         kfp_version=settings.kfp_version,
-        commit=commit,
-        released_at=release_time(),
+        # the same source released again (into a fresh registry, say) is the same release: its lock
+        # entry stays byte for byte
+        commit=same.commit if same else commit,
+        released_at=same.released_at if same else release_time(),
         source_sha256=source,
         sdist=dists.sdist.name,
         sdist_sha256=sdist_sha,
@@ -157,6 +196,7 @@ def release_wheel(
         depends=tuple(
             str(Requirement(r)) for r in project.requires if canonicalize_name(Requirement(r).name) in projects
         ),
+        closure=closure,
         image=previous.image if previous and previous.version == str(version) else None,
     )
     update_lock(settings.lock_path, pin)

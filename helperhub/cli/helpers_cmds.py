@@ -1,0 +1,104 @@
+"""`helperhub helpers list|show`: find released helpers from the registry, without a clone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from helperhub.cli import options as o
+from helperhub.cli.ui import console, results
+from helperhub.core import defaults
+from helperhub.core.errors import ConfigError, GitError
+from helperhub.pipelines.catalog import VersionRef, list_helpers, show_helper
+from helperhub.registry.client import IndexSettings
+
+read_options = o.stack(o.root_option, o.index_options)
+
+
+def read_index(
+    root: Path | None, index_url: str | None, user: str | None, password: str | None, port: int,
+) -> IndexSettings:
+    """--index-url as given, so no clone is needed; else the checkout's embedded registry,
+    started when down as `pins bump` does."""
+    if index_url:
+        return o.index_settings(root or Path.cwd(), index_url, user, password, port)
+    try:
+        repo = o.resolve_root(root)
+    except GitError:
+        raise ConfigError(
+            "no index given and not inside a helperhub checkout; give --index-url or set HUB_INDEX_URL "
+            "(e.g. http://pypi.example.org:8080)"
+        ) from None
+    return o.index_settings(repo, None, user, password, port)
+
+
+def _versions(refs: tuple[VersionRef, ...]) -> str:
+    return ", ".join(f"{r.version} (yanked)" if r.yanked else r.version for r in refs)
+
+
+@click.group("helpers")
+def helpers() -> None:
+    """Discover the helpers released into the registry: names, versions, requirements, images."""
+
+
+@helpers.command("list")
+@read_options
+def helpers_list(
+    root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
+    registry_port: int,
+) -> None:
+    """Every helper in the index: its versions (newest first) and the newest one's summary.
+
+    Mirrored third-party projects (numpy, kfp, ...) are not listed: a helper is a project the
+    release uploaded an sdist of."""
+    index = read_index(root, index_url, index_user, index_password, registry_port)
+    rows = list_helpers(index)
+    if not rows:
+        results.print(f"no helper in the index at {escape(index.base)} (release one with `make release`)")
+        return
+    table = Table("helper", "versions (newest first)", "summary", title=f"helpers in {escape(index.simple_url)}")
+    for column in table.columns:
+        column.overflow = "fold"
+    for row in rows:
+        table.add_row(escape(row.name), escape(_versions(row.versions)), escape(row.summary or "-"))
+    results.print(table)
+
+
+@helpers.command("show")
+@read_options
+@click.option("--oci-registry", envvar="HUB_OCI_REGISTRY", default=defaults.OCI_REGISTRY, show_default=True,
+              help="host:port of the OCI registry the images were pushed to; '' to skip the image digests. "
+              "[env HUB_OCI_REGISTRY]")
+@click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Show the newest N versions (each one's wheel is downloaded for its METADATA); 0: all.")
+@click.argument("name")
+def helpers_show(
+    root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
+    registry_port: int, oci_registry: str, limit: int, name: str,
+) -> None:
+    """Versions of helper NAME, newest first: release time, requirements (Requires-Dist, with
+    extras markers), image digest (when the image holds the served wheel); then the newest
+    version's description."""
+    index = read_index(root, index_url, index_user, index_password, registry_port)
+    detail = show_helper(index, name, oci_registry or None, limit or None)
+    results.print(f"[bold]{escape(detail.name)}[/] {escape(detail.summary)}")
+    table = Table("version", "released", "requires", "image digest")
+    for column in table.columns:
+        column.overflow = "fold"
+    for v in detail.versions:
+        released = v.released.strftime("%Y-%m-%dT%H:%M:%SZ") if v.released else "-"
+        table.add_row(escape(f"{v.version} (yanked)" if v.yanked else v.version), released,
+                      escape("\n".join(v.requires) or "-"), escape(v.image_digest or "-"))
+    if len(detail.versions) < detail.total_versions:
+        table.caption = f"newest {len(detail.versions)} of {detail.total_versions} versions; --limit 0 shows all"
+    results.print(table)
+    for warning in detail.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    if detail.extras:
+        results.print(f"extras: {escape(', '.join(detail.extras))}")
+    if detail.description:
+        results.print(f"\n[bold]description[/] ({escape(detail.versions[0].version)}):")
+        results.print(detail.description, markup=False, highlight=False)

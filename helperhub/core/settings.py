@@ -1,0 +1,93 @@
+"""A repository's own helperhub settings: the ``[tool.helperhub]`` table of its ``pyproject.toml``.
+
+A team's pipeline repository configures its index, OCI registry, base image and profiles once,
+in the file it already has, instead of in flags or environment variables on every call. Pure:
+reads one file and returns validated values; the CLI and the factories decide precedence.
+
+    [tool.helperhub]
+    index-url = "https://pypi.example.org"
+    oci-registry = "registry.example.org"
+    base-image = "python:3.11-slim"
+    profile = "staging"
+
+    [tool.helperhub.profiles.staging]
+    index_url = "http://pypi.staging.svc:8080/simple/"
+    image_registry = "registry.staging.svc:5000"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from helperhub.core.errors import ConfigError
+
+PYPROJECT = "pyproject.toml"
+TABLE = "[tool.helperhub]"
+# key in pyproject.toml -> the name the settings (and the CLI's parameters) use
+KEYS = {"index-url": "index_url", "oci-registry": "oci_registry", "base-image": "base_image", "profile": "profile"}
+PROFILES = "profiles"
+# the keys of a profile, as in helperhub/pipelines/profiles.toml (``Profile``'s fields)
+PROFILE_KEYS = ("index_url", "image_registry", "base_image")
+
+
+def load_settings(root: Path) -> dict[str, Any]:
+    """``[tool.helperhub]`` of ``root/pyproject.toml`` as ``{"index_url": ..., "profiles": {name:
+    {key: value}}}``, only the keys it sets; no file or no table: ``{}``."""
+    path = root / PYPROJECT
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(f"cannot read {path} ({reason}); make it a readable UTF-8 file") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # its message names the line: "... (at line 3, column 7)"
+        raise ConfigError(f"{path} is not valid TOML: {exc}; fix that line") from None
+    tool = data.get("tool", {})
+    table = tool.get("helperhub") if isinstance(tool, dict) else None
+    if table is None:
+        return {}
+    return parse_settings(table, str(path))
+
+
+def parse_settings(table: object, source: str) -> dict[str, Any]:
+    """Validate a ``[tool.helperhub]`` table (``source`` names its file in errors)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{TABLE} in {source} is not a table; write it as a [tool.helperhub] section")
+    known = sorted([*KEYS, PROFILES])
+    settings: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == PROFILES:
+            settings[PROFILES] = _profiles(value, source)
+        elif key in KEYS:
+            settings[KEYS[key]] = _text(value, f"{TABLE} {key}", source)
+        else:
+            raise ConfigError(f"unknown key {key!r} in {TABLE} of {source}; known keys: {', '.join(known)}")
+    return settings
+
+
+def _profiles(value: object, source: str) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{TABLE} profiles in {source} is not a table; write [tool.helperhub.profiles.<name>]")
+    profiles: dict[str, dict[str, str]] = {}
+    for name, keys in value.items():
+        where = f"[tool.helperhub.profiles.{name}]"
+        if not isinstance(keys, dict):
+            raise ConfigError(f"{where} in {source} is not a table; give it keys {', '.join(PROFILE_KEYS)}")
+        unknown = sorted(set(keys) - set(PROFILE_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"unknown key {unknown[0]!r} in {where} of {source}; known keys: {', '.join(PROFILE_KEYS)}"
+            )
+        profiles[name] = {k: _text(v, f"{where} {k}", source) for k, v in keys.items()}
+    return profiles
+
+
+def _text(value: object, what: str, source: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{what} in {source} must be a non-empty string, not {value!r}")
+    return value

@@ -1,0 +1,276 @@
+"""Find helpers from the registry alone: a data scientist of another team should not need a clone.
+
+The index is the source of truth: which projects are helpers, their versions, each version's
+METADATA (read from its wheel) and release time (the wheel's ``Last-Modified``). The OCI registry
+only adds image digests; when it cannot be asked the catalog warns and goes on.
+"""
+
+from __future__ import annotations
+
+import difflib
+import email.policy
+import hashlib
+import io
+import zipfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.utils import parsedate_to_datetime
+
+import requests
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from helperhub.core.errors import ConfigError, EngineError, IntegrityError, RegistryError
+from helperhub.images.oci import remote_image
+from helperhub.registry.client import TIMEOUT, IndexFile, IndexSettings, project_files, project_names
+
+TOOL = "helperhub"  # the tool is released into the index too, but it is not a helper
+WHEEL_SHA_LABEL = "io.helperhub.wheel-sha256"
+MAX_WHEEL_BYTES = 64 << 20  # helper wheels are small; refuse to pull something huge for its METADATA
+WORKERS = 8  # concurrent page reads of `list`: one per project of the index
+
+
+@dataclass(frozen=True)
+class WheelMetadata:
+    """What a wheel's ``*.dist-info/METADATA`` says about itself."""
+
+    name: str
+    version: str
+    summary: str
+    requires_dist: tuple[str, ...]  # as written, extras markers included
+    provides_extra: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    version: str
+    # PEP 592; the registry cannot yank yet, so always False until the simple page says so
+    yanked: bool = False
+
+
+@dataclass(frozen=True)
+class HelperRow:
+    """One line of `helpers list`."""
+
+    name: str
+    versions: tuple[VersionRef, ...]  # newest first
+    summary: str  # of the newest version; "" when it has no wheel
+
+
+@dataclass(frozen=True)
+class VersionDetail:
+    version: str
+    released: datetime | None  # the file's Last-Modified; None when the index does not send it
+    requires: tuple[str, ...]
+    image_digest: str | None  # only when the image's wheel label is this wheel's sha256
+    wheel: str = ""  # "" when the version has only an sdist
+    sha256: str = ""
+    yanked: bool = False
+
+
+@dataclass(frozen=True)
+class HelperDetail:
+    """`helpers show NAME`: versions newest first, the newest one's description."""
+
+    name: str
+    summary: str
+    extras: tuple[str, ...]
+    description: str
+    versions: tuple[VersionDetail, ...]
+    total_versions: int  # versions in the index; ``versions`` may show fewer
+    warnings: tuple[str, ...] = ()
+
+
+def is_helper(name: str, filenames: Iterable[str]) -> bool:
+    """A helper is a project with at least one sdist in the index, other than the tool itself.
+
+    The release uploads a helper's wheel and its sdist; the closure mirror uploads third-party
+    wheels only. So an sdist is what tells a released helper from a mirrored dependency."""
+    return canonicalize_name(name) != TOOL and any(f.endswith(".tar.gz") for f in filenames)
+
+
+def by_version(files: dict[str, IndexFile]) -> list[tuple[Version, list[IndexFile]]]:
+    """The project's files grouped by version, newest first; wheels first within a version."""
+    groups: dict[Version, list[IndexFile]] = {}
+    for f in files.values():
+        if (v := f.version) is not None:
+            groups.setdefault(v, []).append(f)
+    return [
+        (v, sorted(groups[v], key=lambda f: (not f.filename.endswith(".whl"), f.filename)))
+        for v in sorted(groups, reverse=True)
+    ]
+
+
+def read_metadata(wheel: bytes, filename: str = "wheel") -> WheelMetadata:
+    """Parse ``*.dist-info/METADATA`` of a wheel held in memory."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(wheel)) as zf:
+            names = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+            if len(names) != 1:
+                raise RegistryError(f"{filename} has {len(names)} *.dist-info/METADATA files, not one; "
+                                    "it is not a valid wheel")
+            raw = zf.read(names[0])
+    except zipfile.BadZipFile:
+        raise RegistryError(f"{filename} is not a zip file; the index serves a broken wheel") from None
+    msg = BytesParser(policy=email.policy.compat32).parsebytes(raw)
+    body = msg.get_payload()
+    description = body if isinstance(body, str) and body.strip() else str(msg.get("Description", ""))
+    return WheelMetadata(
+        name=str(msg.get("Name", "")),
+        version=str(msg.get("Version", "")),
+        summary=" ".join(str(msg.get("Summary", "")).split()),
+        requires_dist=tuple(str(r) for r in msg.get_all("Requires-Dist") or ()),
+        provides_extra=tuple(str(e) for e in msg.get_all("Provides-Extra") or ()),
+        description=description.strip("\n"),
+    )
+
+
+def unknown_helper_error(name: str, helper_names: Iterable[str], index: str) -> ConfigError:
+    """No helper called ``name``: name the nearest helpers, if any look alike."""
+    near = difflib.get_close_matches(canonicalize_name(name), list(helper_names), n=3)
+    hint = f"did you mean {', '.join(near)}?" if near else "`helperhub helpers list` shows them"
+    return ConfigError(f"no helper named {name!r} in the index at {index}; {hint}")
+
+
+def not_a_helper_error(name: str, index: str) -> ConfigError:
+    if canonicalize_name(name) == TOOL:
+        return ConfigError(f"{name} is the helperhub tool itself, not a helper; `helperhub helpers list` shows them")
+    return ConfigError(
+        f"{name} is a third-party project mirrored into the index at {index} (wheels only), not a helper; "
+        "`helperhub helpers list` shows the helpers"
+    )
+
+
+def _last_modified(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fetch(settings: IndexSettings, session: requests.Session, file: IndexFile) -> tuple[bytes, datetime | None]:
+    """The bytes of a (small) file the index serves, checked against its link's sha256, and its
+    Last-Modified."""
+    try:
+        with session.get(file.url, timeout=TIMEOUT, stream=True) as resp:
+            if resp.status_code != 200:
+                raise RegistryError(f"{file.url} answered {resp.status_code}; the file is not served")
+            data = bytearray()
+            for chunk in resp.iter_content(1 << 20):
+                data += chunk
+                if len(data) > MAX_WHEEL_BYTES:
+                    raise RegistryError(f"{file.filename} is over {MAX_WHEEL_BYTES >> 20} MiB; "
+                                        "a helper wheel is not that big, check the index")
+            released = _last_modified(resp.headers.get("Last-Modified"))
+    except requests.RequestException as exc:
+        raise RegistryError(f"cannot download {file.url} ({type(exc).__name__}); check the index "
+                            f"at {settings.base}") from None
+    if file.sha256 and hashlib.sha256(data).hexdigest() != file.sha256:
+        raise IntegrityError(f"{file.filename}: the served bytes do not match the index's sha256 "
+                             f"{file.sha256}; do not use this file, investigate the registry")
+    return bytes(data), released
+
+
+def _head_time(session: requests.Session, url: str) -> datetime | None:
+    try:
+        resp = session.head(url, timeout=TIMEOUT, allow_redirects=True)
+    except requests.RequestException:
+        return None
+    return _last_modified(resp.headers.get("Last-Modified")) if resp.status_code == 200 else None
+
+
+def list_helpers(settings: IndexSettings) -> list[HelperRow]:
+    """Every helper in the index, with its versions and the newest version's summary.
+
+    One page read per project (the mirror's too: only its files tell a helper) and one wheel
+    download per helper."""
+    with requests.Session() as session:
+        names = project_names(settings, session)
+        with ThreadPoolExecutor(WORKERS) as pool:
+            pages = list(pool.map(lambda n: project_files(settings, n, session), names))
+            helpers = [(n, files) for n, files in zip(names, pages, strict=True)
+                       if is_helper(n, files)]
+            return list(pool.map(lambda h: _row(settings, session, *h), helpers))
+
+
+def _row(settings: IndexSettings, session: requests.Session, name: str, files: dict[str, IndexFile]) -> HelperRow:
+    versions = by_version(files)
+    summary = ""
+    newest = versions[0][1] if versions else []
+    if newest and newest[0].filename.endswith(".whl"):
+        summary = read_metadata(_fetch(settings, session, newest[0])[0], newest[0].filename).summary
+    return HelperRow(name, tuple(VersionRef(str(v)) for v, _ in versions), summary)
+
+
+def show_helper(
+    settings: IndexSettings, name: str, oci_registry: str | None = None, limit: int | None = None,
+) -> HelperDetail:
+    """The newest ``limit`` versions (all when None) of helper ``name``: release time,
+    requirements, image digest, and the newest one's description."""
+    name = canonicalize_name(name)
+    with requests.Session() as session:
+        files = project_files(settings, name, session)
+        if not files:
+            raise _unknown(settings, session, name)
+        if not is_helper(name, files):
+            raise not_a_helper_error(name, settings.base)
+        versions = by_version(files)
+        shown = versions[:limit] if limit else versions
+        images = _Images(oci_registry, name)
+        details: list[VersionDetail] = []
+        newest: WheelMetadata | None = None
+        for version, vfiles in shown:
+            wheel = vfiles[0] if vfiles[0].filename.endswith(".whl") else None
+            if wheel is None:
+                details.append(VersionDetail(str(version), _head_time(session, vfiles[0].url), (), None))
+                continue
+            data, released = _fetch(settings, session, wheel)
+            meta = read_metadata(data, wheel.filename)
+            newest = newest or meta
+            sha = hashlib.sha256(data).hexdigest()
+            details.append(VersionDetail(str(version), released, meta.requires_dist,
+                                         images.digest(str(version), sha), wheel.filename, sha))
+    return HelperDetail(
+        name=name, summary=newest.summary if newest else "", extras=newest.provides_extra if newest else (),
+        description=newest.description if newest else "", versions=tuple(details),
+        total_versions=len(versions), warnings=tuple(images.warnings),
+    )
+
+
+def _unknown(settings: IndexSettings, session: requests.Session, name: str) -> ConfigError:
+    """The error for a name the index does not have; only the look-alikes' pages are read."""
+    names = project_names(settings, session)
+    alike = difflib.get_close_matches(name, names, n=10)
+    helpers = [n for n in alike if is_helper(n, project_files(settings, n, session))]
+    return unknown_helper_error(name, helpers, settings.base)
+
+
+class _Images:
+    """Image digests from the OCI registry; one warning, then no more tries, if it fails."""
+
+    def __init__(self, registry: str | None, name: str) -> None:
+        self.repository = f"{registry}/{name}" if registry else None
+        self.warnings: list[str] = []
+
+    def digest(self, version: str, wheel_sha256: str) -> str | None:
+        if self.repository is None:
+            return None
+        try:
+            image = remote_image(self.repository, version)
+        except (EngineError, ValueError) as exc:
+            self.warnings.append(f"image digests not shown: {exc}")
+            self.repository = None
+            return None
+        if image is None:
+            return None
+        if image.labels.get(WHEEL_SHA_LABEL) != wheel_sha256:
+            self.warnings.append(f"{self.repository}:{version} holds another wheel than the index serves "
+                                 f"(label {WHEEL_SHA_LABEL}); its digest is not shown")
+            return None
+        return image.digest

@@ -1,0 +1,60 @@
+"""The uv install command of package-mode and working-tree steps, rendered as text (tested exact).
+
+KFP's own path is ``pip install`` of ``packages_to_install``; with ``installer="uv"`` the factory
+gives KFP no packages and puts this command in front of the step instead: uv is taken from the
+base image when it is the pinned version, else bootstrapped from the private index (the wheel's
+sha256 checked), then installs exactly the locked files, every hash required, nothing resolved.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from helperhub.core.closure import LockedFile
+from helperhub.core.uv import BOOTSTRAP, RECORD
+
+REPORT_ENV = "HELPERHUB_INSTALL_REPORT"
+
+def requirement_lines(files: Sequence[tuple[str, LockedFile]]) -> list[str]:
+    """``<requirement> --hash=sha256:<hex>`` per file: uv's --require-hashes accepts nothing else."""
+    return [f"{req} --hash=sha256:{f.sha256}" for req, f in files]
+
+
+def uv_script(uv: LockedFile, uv_url: str, files: Sequence[tuple[str, LockedFile]], *,
+              index_url: str | None, reinstall: Sequence[str]) -> str:
+    """The shell command that installs ``files`` (requirement text, locked file) with uv, then runs
+    the step (``"$0" "$@"``, as KFP's own install command does).
+
+    ``index_url`` None: every requirement is a direct URL (``--no-index``); else ``name==version``
+    from that index. ``reinstall``: the helpers, always installed from the pinned wheel even when
+    the base image has a distribution of that name."""
+    where = ["--no-index"] if index_url is None else ["--index-url", index_url]
+    again = [arg for name in reinstall for arg in ("--reinstall-package", name)]
+    install = shlex.join([
+        "pip", "install", "--no-config", "--no-deps", "--require-hashes", "--no-cache", "--break-system-packages",
+        "--link-mode=copy", "--quiet", *where, *again, "-r",
+    ])
+    wanted = f"uv {uv.version}"
+    requirements = "\n".join(requirement_lines(files))
+    return f"""
+set -e
+helperhub_tmp="$(mktemp -d)"
+for helperhub_var in $(env | sed -n 's/^\\(UV_[A-Za-z0-9_]*\\)=.*/\\1/p'); do unset "$helperhub_var"; done
+helperhub_uv=uv
+case "$(uv --version 2>/dev/null)" in
+  {shlex.quote(wanted)}|{shlex.quote(wanted)}" "*) ;;
+  *) python3 - {shlex.quote(uv_url)} {uv.sha256} {shlex.quote(uv.version)} "$helperhub_tmp" <<'HELPERHUB_BOOTSTRAP'
+{BOOTSTRAP}HELPERHUB_BOOTSTRAP
+     helperhub_uv="$helperhub_tmp/uv" ;;
+esac
+cat > "$helperhub_tmp/requirements.txt" <<'HELPERHUB_REQUIREMENTS'
+{requirements}
+HELPERHUB_REQUIREMENTS
+"$helperhub_uv" {install} "$helperhub_tmp/requirements.txt" --python "$(command -v python3)"
+{REPORT_ENV}="$helperhub_tmp/install-report.json"
+export {REPORT_ENV}
+python3 - "${REPORT_ENV}" "$helperhub_tmp/requirements.txt" <<'HELPERHUB_RECORD'
+{RECORD}HELPERHUB_RECORD
+"$0" "$@"
+"""

@@ -1,0 +1,32 @@
+"""The installer the steps and image builds bootstrap (uv): mirrored into the private index for
+the steps' platform and pinned in the lock by sha256, like every file of a closure."""
+
+from __future__ import annotations
+
+from helperhub.core import defaults
+from helperhub.core.closure import LockedFile
+from helperhub.core.progress import Reporter
+from helperhub.registry.client import project_files
+from helperhub.release.closure import fetch_locked, resolve_tool
+from helperhub.release.lock import load_lock, modify_lock
+from helperhub.release.publish import publish
+from helperhub.release.wheel import ReleaseSettings
+
+UV = "uv"
+
+
+def release_tools(settings: ReleaseSettings, report: Reporter) -> LockedFile:
+    """uv at ``defaults.UV_VERSION`` served by the index and pinned in the lock. A lock that pins
+    that version keeps its file (fetched again by version and checked, for a fresh registry)."""
+    locked = load_lock(settings.lock_path).tools.get(UV)
+    if locked is not None and locked.version == defaults.UV_VERSION:
+        served = project_files(settings.index, UV).get(locked.filename)
+        if served is None or served.sha256 != locked.sha256:
+            with report.step(f"mirroring the locked {UV} {locked.version}"):
+                publish(settings.index, fetch_locked([locked], settings.cache))
+        return locked
+    with report.step(f"mirroring {UV} {defaults.UV_VERSION} for the steps' platform"):
+        tool, path = resolve_tool(settings.index, UV, defaults.UV_VERSION, settings.cache)
+        publish(settings.index, [path])
+    modify_lock(settings.lock_path, lambda lock: lock.with_tool(tool))
+    return tool
