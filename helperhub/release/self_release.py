@@ -65,21 +65,25 @@ def tool_digest(root: Path, files: list[str]) -> str:
 
 def cached_tool_wheel(root: Path, cache: Path) -> Path:
     """The tool's wheel for these sources, built once per content (a no-op release builds nothing)."""
-    files = tool_files(root)
-    folder = cache / "tool" / tool_digest(root, files)
+    files, epoch = tool_files(root), tool_epoch(root)
+    folder = cache / "tool" / f"{tool_digest(root, files)}-{epoch}"  # the epoch is in the bytes too
     found = sorted(folder.glob(f"{TOOL}-*.whl"))
     if len(found) == 1:
         return found[0]
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        wheel = build_tool_wheel(root, Path(tmp), files)
+        wheel = build_tool_wheel(root, Path(tmp), files, epoch)
         folder.mkdir(parents=True, exist_ok=True)
         return Path(shutil.move(str(wheel), folder / wheel.name))
 
 
-def build_tool_wheel(root: Path, outdir: Path, files: list[str]) -> Path:
+def tool_epoch(root: Path) -> str:
+    """SOURCE_DATE_EPOCH of the tool: the last commit touching its sources."""
+    return run_git(root, "log", "-1", "--format=%ct", "--", *TOOL_SOURCES).strip()
+
+
+def build_tool_wheel(root: Path, outdir: Path, files: list[str], epoch: str) -> Path:
     """The tool's wheel from its tracked sources only (copied apart: no stale build/ folder or
     untracked file can end up inside), with SOURCE_DATE_EPOCH of the last commit touching them."""
-    epoch = run_git(root, "log", "-1", "--format=%ct", "--", *TOOL_SOURCES).strip()
     if not files or not epoch:
         raise BuildError(f"{root} has no committed {TOOL} sources; commit them before releasing")
     with tempfile.TemporaryDirectory(prefix=f"{TOOL}-src-") as tmp:
