@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -70,7 +71,8 @@ def process(cmd: list[str], url: str, log: Path) -> Iterator[str]:
         wait_up(url, proc)
         yield url.rsplit("/", 1)[0] if url.endswith("/health") else url.rsplit("/simple/", 1)[0]
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already (its log says why)
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
 
 
@@ -80,7 +82,8 @@ def stock_cmd(packages: Path, port: int) -> list[str]:
 
 
 def registry_cmd(packages: Path, port: int) -> list[str]:
-    return [sys.executable, "-m", "registry", "--port", str(port), "--packages", str(packages), "--threads", "16"]
+    return [sys.executable, "-m", "helperhub.registry", "--port", str(port), "--packages", str(packages),
+            "--threads", "16"]
 
 
 @contextmanager

@@ -131,3 +131,28 @@ def test_rehash_saves_its_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert {n: backend.sha256_of(n) for n in names} == {
         n: hashlib.sha256((packages / n).read_bytes()).hexdigest() for n in names
     }
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("", None), ("bytes=0-9", (0, 9)), ("bytes=10-", (10, 99)), ("bytes=-30", (70, 99)), ("bytes=-300", (0, 99)),
+    ("bytes=90-200", (90, 99)), ("bytes=100-", (-1, -1)), ("bytes=-0", (-1, -1)), ("bytes=0-1,5-6", None),
+    ("items=0-9", None), ("bytes=9-2", None), ("bytes=a-b", None), ("bytes=-", None),
+])
+def test_byte_ranges_are_parsed_as_rfc_9110_says(header: str, expected: tuple[int, int] | None) -> None:
+    from helperhub.registry.fastreads import byte_range
+
+    assert byte_range(header, 100) == expected
+
+
+def test_a_wheel_is_served_in_ranges(server: Server) -> None:
+    """Installers read a wheel's METADATA from its end with a range request, not the whole file."""
+    name, data = make_wheel("rangepkg", "1.0.0", payload=bytes(range(256)) * 64)
+    assert server.upload(name, data) == 200
+    url = f"http://127.0.0.1:{server.port}/packages/{name}"
+    tail = requests.get(url, headers={"Range": "bytes=-100"}, timeout=10)
+    assert tail.status_code == 206 and tail.content == data[-100:]
+    assert tail.headers["Content-Range"] == f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}"
+    whole = requests.get(url, timeout=10)
+    assert whole.status_code == 200 and whole.content == data and whole.headers["Accept-Ranges"] == "bytes"
+    past = requests.get(url, headers={"Range": f"bytes={len(data)}-"}, timeout=10)
+    assert past.status_code == 416 and past.headers["Content-Range"] == f"bytes */{len(data)}"

@@ -64,10 +64,65 @@ class FastReads:
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
             start_response("304 Not Modified", headers)
             return [b""]
-        headers += [("Content-Type", "application/octet-stream"), ("Content-Length", str(stat.st_size))]
-        start_response("200 OK", headers)
+        headers += [("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes")]
+        size = stat.st_size
+        # one byte range (uv and pip read a wheel's METADATA from its end this way instead of
+        # downloading it whole); several ranges get the whole file, as RFC 9110 allows
+        span = byte_range(environ.get("HTTP_RANGE", ""), size)
+        if span == UNSATISFIABLE:
+            start_response("416 Range Not Satisfiable", [*headers, ("Content-Range", f"bytes */{size}"),
+                                                          ("Content-Length", "0")])
+            return [b""]
+        start, end = span or (0, size - 1)
+        length = max(end - start + 1, 0)
+        if span:
+            start_response("206 Partial Content", [*headers, ("Content-Range", f"bytes {start}-{end}/{size}"),
+                                                   ("Content-Length", str(length))])
+        else:
+            start_response("200 OK", [*headers, ("Content-Length", str(size))])
         if environ.get("REQUEST_METHOD") == "HEAD":
             return [b""]
         fh = open(path, "rb")  # noqa: SIM115  (closed by the server through the file wrapper)
+        if span:
+            fh.seek(start)
+            return _read(fh, length)
         wrapper = environ.get("wsgi.file_wrapper")
         return wrapper(fh, 1 << 16) if wrapper else iter(lambda: fh.read(1 << 16), b"")
+
+
+UNSATISFIABLE = (-1, -1)
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a single ``Range: bytes=...`` within ``size``; None to serve the
+    whole file (no header, several ranges, not bytes, malformed); UNSATISFIABLE for a range
+    that starts past the end."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isdigit() or last.isdigit()) or (first and not first.isdigit()) or (
+        last and not last.isdigit()
+    ):
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        return (max(size - n, 0), size - 1) if n > 0 and size > 0 else UNSATISFIABLE
+    start = int(first)
+    if start >= size:
+        return UNSATISFIABLE
+    end = min(int(last), size - 1) if last else size - 1
+    return None if end < start else (start, end)
+
+
+def _read(fh: Any, length: int) -> Iterable[bytes]:
+    """``length`` bytes from ``fh``'s position in chunks, then close it."""
+    try:
+        while length > 0:
+            chunk = fh.read(min(1 << 16, length))
+            if not chunk:
+                break
+            length -= len(chunk)
+            yield chunk
+    finally:
+        fh.close()
