@@ -29,9 +29,12 @@ DIGEST = "sha256:" + "b" * 64
 BASE = "127.0.0.1:5000/python@sha256:" + "d" * 64
 
 
+HEX = {"k": "1", "n": "2", "m": "3", "s": "4", "t": "7"}  # a sha256 per name, by its first letter
+
+
 def locked(name: str, version: str = "1.0.0", extras: tuple[str, ...] = ()) -> LockedFile:
     filename = f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
-    return LockedFile(name, version, filename, name[0] * 64, extras)
+    return LockedFile(name, version, filename, HEX[name[0]] * 64, extras)
 
 
 # a small closure: always kfp and numpy; scikit-learn with [model], matplotlib with [plots]
@@ -54,7 +57,7 @@ def fake_pin(name: str, depends: tuple[str, ...] = (), image: bool = True) -> Pa
     )
 
 
-UV = LockedFile("uv", "0.13.8", "uv-0.13.8-py3-none-manylinux_2_17_x86_64.whl", "u" * 64)
+UV = LockedFile("uv", "0.13.8", "uv-0.13.8-py3-none-manylinux_2_17_x86_64.whl", "5" * 64)
 LOCK = Lock({
     "tabular-helpers": fake_pin("tabular-helpers"),
     "vision-helpers": fake_pin("vision-helpers", ("tabular-helpers<2,>=1",)),
@@ -79,7 +82,7 @@ def test_locked_requirement_is_exact() -> None:
     numpy = locked("numpy", "2.0.0")
     assert locked_requirement(numpy, pin.url, "version") == "numpy==2.0.0"
     assert locked_requirement(numpy, pin.url, "hash") == (
-        f"numpy @ http://127.0.0.1:8080/packages/numpy-2.0.0-py3-none-any.whl#sha256={'n' * 64}"
+        f"numpy @ http://127.0.0.1:8080/packages/numpy-2.0.0-py3-none-any.whl#sha256={'2' * 64}"
     )
     assert locked_requirement(numpy, pin.url, "hash", "http://pypi.helpers:8080/simple/").startswith(
         "numpy @ http://pypi.helpers:8080/packages/numpy-2.0.0-py3-none-any.whl#")
@@ -149,8 +152,8 @@ URL = "http://127.0.0.1:8080/packages"
     [
         # the default: direct URLs with the wheel's sha256, which pip verifies
         # (preprocess uses both helpers without extras: their closure without scikit-learn, matplotlib)
-        (None, INSTALL_HEAD + f"'--no-deps' 'kfp @ {URL}/kfp-2.17.3-py3-none-any.whl#sha256={'k' * 64}' "
-         f"'numpy @ {URL}/numpy-2.0.0-py3-none-any.whl#sha256={'n' * 64}' "
+        (None, INSTALL_HEAD + f"'--no-deps' 'kfp @ {URL}/kfp-2.17.3-py3-none-any.whl#sha256={'1' * 64}' "
+         f"'numpy @ {URL}/numpy-2.0.0-py3-none-any.whl#sha256={'2' * 64}' "
          f"'tabular-helpers @ {URL}/tabular_helpers-1.0.0-py3-none-any.whl#sha256={SHA}' "
          f"'vision-helpers @ {URL}/vision_helpers-1.0.0-py3-none-any.whl#sha256={SHA}' " + INSTALL_TAIL),
         # asked for: name==version, with pip's install report (a private temp folder) as the record
@@ -175,7 +178,7 @@ def uv_expected(requirements: str, where: str, reinstall: str) -> str:
         "helperhub_uv=uv\n"
         'case "$(uv --version 2>/dev/null)" in\n'
         "  'uv 0.13.8'|'uv 0.13.8'\" \"*) ;;\n"
-        f"  *) python3 - {URL}/{UV.filename} {'u' * 64} 0.13.8 \"$helperhub_tmp\" <<'HELPERHUB_BOOTSTRAP'\n"
+        f"  *) python3 - {URL}/{UV.filename} {'5' * 64} 0.13.8 \"$helperhub_tmp\" <<'HELPERHUB_BOOTSTRAP'\n"
         f"{BOOTSTRAP}HELPERHUB_BOOTSTRAP\n"
         '     helperhub_uv="$helperhub_tmp/uv" ;;\n'
         "esac\n"
@@ -197,12 +200,12 @@ def uv_expected(requirements: str, where: str, reinstall: str) -> str:
     ("pin_by", "requirements", "where"),
     [
         # the default: every file by URL, its sha256 required, no index at all
-        (None, f"kfp @ {URL}/kfp-2.17.3-py3-none-any.whl --hash=sha256:{'k' * 64}\n"
-         f"numpy @ {URL}/numpy-2.0.0-py3-none-any.whl --hash=sha256:{'n' * 64}\n"
+        (None, f"kfp @ {URL}/kfp-2.17.3-py3-none-any.whl --hash=sha256:{'1' * 64}\n"
+         f"numpy @ {URL}/numpy-2.0.0-py3-none-any.whl --hash=sha256:{'2' * 64}\n"
          f"tabular-helpers @ {URL}/tabular_helpers-1.0.0-py3-none-any.whl --hash=sha256:{SHA}\n"
          f"vision-helpers @ {URL}/vision_helpers-1.0.0-py3-none-any.whl --hash=sha256:{SHA}", "--no-index"),
         # asked for: name==version from the private index alone, every sha256 still required
-        ("version", f"kfp==2.17.3 --hash=sha256:{'k' * 64}\nnumpy==2.0.0 --hash=sha256:{'n' * 64}\n"
+        ("version", f"kfp==2.17.3 --hash=sha256:{'1' * 64}\nnumpy==2.0.0 --hash=sha256:{'2' * 64}\n"
          f"tabular-helpers==1.0.0 --hash=sha256:{SHA}\nvision-helpers==1.0.0 --hash=sha256:{SHA}",
          "--index-url http://127.0.0.1:8080/simple/"),
     ],
@@ -221,8 +224,8 @@ def test_uv_package_mode_install_command_is_exact(
 
 def test_uv_working_tree_modes_install_the_closure_without_the_helpers(tmp_path: Path) -> None:
     container = executors(compiled(Mode.EMBEDDED, tmp_path))["exec-preprocess"]
-    requirements = (f"kfp @ {URL}/kfp-2.17.3-py3-none-any.whl --hash=sha256:{'k' * 64}\n"
-                    f"numpy @ {URL}/numpy-2.0.0-py3-none-any.whl --hash=sha256:{'n' * 64}")
+    requirements = (f"kfp @ {URL}/kfp-2.17.3-py3-none-any.whl --hash=sha256:{'1' * 64}\n"
+                    f"numpy @ {URL}/numpy-2.0.0-py3-none-any.whl --hash=sha256:{'2' * 64}")
     assert container["command"][2] == uv_expected(requirements, "--no-index", "")  # type: ignore[index]
 
 

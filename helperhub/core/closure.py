@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,9 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 
 from helperhub.core.errors import ConfigError, LockError
+
+SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")  # names, versions, file names: no path, space or shell
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, order=True)
@@ -29,6 +33,7 @@ class LockedFile:
     extras: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        """The lock's form: ``extras`` only where some are needed."""
         data: dict[str, Any] = {
             "name": self.name, "version": self.version, "filename": self.filename, "sha256": self.sha256,
         }
@@ -38,14 +43,23 @@ class LockedFile:
 
     @classmethod
     def from_json(cls, owner: str, data: Any) -> LockedFile:
+        """Read one item, refusing what could not be a file of an index: its values end up in
+        shell commands and Dockerfile build args."""
         try:
-            extras = tuple(data.get("extras", ()))
-            return cls(canonicalize_name(data["name"]), data["version"], data["filename"], data["sha256"], extras)
+            name, version, filename, sha256 = (data[k] for k in ("name", "version", "filename", "sha256"))
+            extras = data.get("extras", [])
         except (KeyError, TypeError, AttributeError):
+            name = None
+        if name is None or not all(isinstance(v, str) for v in (name, version, filename, sha256)) or not (
+            isinstance(extras, list) and all(isinstance(e, str) and SAFE.fullmatch(e) for e in extras)
+            and SAFE.fullmatch(name) and SAFE.fullmatch(version) and SAFE.fullmatch(filename)
+            and SHA256.fullmatch(sha256)
+        ):
             raise LockError(
-                f"pins.json entry {owner!r} has a closure item without name, version, filename and sha256; "
-                "restore pins.json from git or re-run the release"
+                f"pins.json entry {owner!r} has a closure item that is not a name, version, file name and "
+                "64-hex sha256; restore pins.json from git or re-run the release"
             ) from None
+        return cls(canonicalize_name(name), version, filename, sha256, tuple(extras))
 
     def url(self, beside: str) -> str:
         """The file's URL in the folder of ``beside`` (the helper wheel's URL: one packages folder)."""

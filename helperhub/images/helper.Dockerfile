@@ -27,13 +27,12 @@ ARG UV_RECORD
 ARG DEPENDENCIES
 RUN set -f \
  && for v in $(env | sed -n 's/^\(UV_[A-Z0-9_]*\)=.*/\1/p'); do case "$v" in UV_URL|UV_SHA256|UV_VERSION|UV_BOOTSTRAP|UV_RECORD) ;; *) unset "$v" ;; esac; done \
- && python3 -m venv /opt/helpers \
+ && python3 -m venv --without-pip /opt/helpers \
  && tmp="$(mktemp -d)" \
  && python3 -c "${UV_BOOTSTRAP}" "${UV_URL}" "${UV_SHA256}" "${UV_VERSION}" "${tmp}" \
  && printf '%s\n' ${DEPENDENCIES} > "${tmp}/requirements.txt" \
  && "${tmp}/uv" pip install --python /opt/helpers/bin/python --no-config --no-index --no-deps \
       --require-hashes --no-cache --link-mode=copy --quiet -r "${tmp}/requirements.txt" \
- && (/opt/helpers/bin/python -m pip uninstall --yes --quiet setuptools wheel 2>/dev/null || true) \
  && rm -rf "${tmp}" \
  && find /opt/helpers -depth -name __pycache__ -type d -exec rm -rf {} +
 

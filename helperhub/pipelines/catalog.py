@@ -12,6 +12,7 @@ import email.policy
 import hashlib
 import io
 import zipfile
+import zlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -114,8 +115,8 @@ def read_metadata(wheel: bytes, filename: str = "wheel") -> WheelMetadata:
                 raise RegistryError(f"{filename} has {len(names)} *.dist-info/METADATA files, not one; "
                                     "it is not a valid wheel")
             raw = zf.read(names[0])
-    except zipfile.BadZipFile:
-        raise RegistryError(f"{filename} is not a zip file; the index serves a broken wheel") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError):
+        raise RegistryError(f"{filename} is not a readable zip file; the index serves a broken wheel") from None
     msg = BytesParser(policy=email.policy.compat32).parsebytes(raw)
     body = msg.get_payload()
     description = body if isinstance(body, str) and body.strip() else str(msg.get("Description", ""))

@@ -36,6 +36,7 @@ def uv_script(uv: LockedFile, uv_url: str, files: Sequence[tuple[str, LockedFile
         "--link-mode=copy", "--quiet", *where, *again, "-r",
     ])
     wanted = f"uv {uv.version}"
+    fetch = " ".join(shlex.quote(a) for a in (uv_url, uv.sha256, uv.version))
     requirements = "\n".join(requirement_lines(files))
     return f"""
 set -e
@@ -44,7 +45,7 @@ for helperhub_var in $(env | sed -n 's/^\\(UV_[A-Za-z0-9_]*\\)=.*/\\1/p'); do un
 helperhub_uv=uv
 case "$(uv --version 2>/dev/null)" in
   {shlex.quote(wanted)}|{shlex.quote(wanted)}" "*) ;;
-  *) python3 - {shlex.quote(uv_url)} {uv.sha256} {shlex.quote(uv.version)} "$helperhub_tmp" <<'HELPERHUB_BOOTSTRAP'
+  *) python3 - {fetch} "$helperhub_tmp" <<'HELPERHUB_BOOTSTRAP'
 {BOOTSTRAP}HELPERHUB_BOOTSTRAP
      helperhub_uv="$helperhub_tmp/uv" ;;
 esac

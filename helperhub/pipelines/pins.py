@@ -4,6 +4,7 @@ check every pin and closure file against the registries (failing closed), and re
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -20,12 +21,12 @@ from helperhub.core import defaults
 from helperhub.core.closure import LockedFile
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import HubError, IntegrityError, LockError, RegistryError
-from helperhub.images.context import ImagePin, expected_labels, label_mismatch
+from helperhub.images.context import CLOSURE_LABEL, ImagePin, expected_labels, label_mismatch
 from helperhub.images.oci import remote_image, split_repository
 from helperhub.pipelines.factory import PINS_ENV
 from helperhub.registry.client import IndexFile, IndexSettings, fetch_sha256, project_files, verify_served
 from helperhub.release.closure import resolve_closure, served_tool
-from helperhub.release.lock import Lock, PackagePin, load_lock, modify_lock, release_time, update_lock
+from helperhub.release.lock import Lock, PackagePin, load_lock, modify_lock, release_time
 from helperhub.release.versions import parse_version
 
 
@@ -119,8 +120,11 @@ def bump_pin(
     lock = load_lock(lock_path)
     old = lock.get(name)
     third, local, extras = _wheel_requirements(index, wheel.url, helpers)
-    also, locked = _local_roots(lock, local)
-    closure = resolve_closure(index, name, str(wanted), extras, kfp_version, also=also, locked=locked)
+    if old is not None and (old.version, old.sha256) == (str(wanted), wheel.sha256) and old.closure:
+        closure = old.closure  # the lock already has this release's closure: a bump never moves it
+    else:
+        also, locked = _local_roots(lock, local)
+        closure = resolve_closure(index, name, str(wanted), extras, kfp_version, also=also, locked=locked)
     pin = PackagePin(
         name=name, version=str(wanted), wheel=wheel.filename, sha256=wheel.sha256, url=wheel.url,
         index_url=index.simple_url, kfp_version=kfp_version,
@@ -136,6 +140,12 @@ def bump_pin(
         remote = remote_image(repo, str(wanted))
         if remote is not None:
             bad = label_mismatch(expected_labels(pin), remote.labels)
+            if bad and all(b.startswith(CLOSURE_LABEL) for b in bad):
+                raise IntegrityError(
+                    f"{repo}:{wanted} was built with another closure than the index resolves for it today "
+                    "(newer dependencies were mirrored since); copy its pin from a lock that has it "
+                    "(the releasing repository's pins.json), or release a new version"
+                )
             if bad:
                 raise IntegrityError(
                     f"{repo}:{wanted} does not hold this wheel ({bad[0]}); rebuild it with a new version"
@@ -145,18 +155,17 @@ def bump_pin(
                 ref=f"{repo}@{remote.digest}", tag=f"{repo}:{wanted}",
                 base_image=remote.labels.get("org.opencontainers.image.base.name", ""), registry=oci_registry,
             ))
-    update_lock(lock_path, pin)
-    pin_uv(lock_path, index)
+    uv = lock_uv(lock, index)
+    modify_lock(lock_path, lambda lock: lock.with_pin(pin).with_tool(uv))  # both, or neither
     return pin
 
 
-def pin_uv(lock_path: Path, index: IndexSettings) -> LockedFile:
+def lock_uv(lock: Lock, index: IndexSettings) -> LockedFile:
     """The lock's uv (what package-mode steps install with): kept when it is the version this
     helperhub uses, else the file the index serves for it."""
-    uv = load_lock(lock_path).tools.get("uv")
+    uv = lock.tools.get("uv")
     if uv is None or uv.version != defaults.UV_VERSION:
         uv = served_tool(index, "uv", defaults.UV_VERSION)
-        modify_lock(lock_path, lambda lock: lock.with_tool(uv))
     return uv
 
 
@@ -188,6 +197,13 @@ def check_pins(lock: Lock, *, download: bool = False) -> list[PinProblem]:
             problems.extend(_image_problems(pin))
         except HubError as exc:
             problems.append(PinProblem(name, str(exc)))
+    first = lock.packages[min(lock.packages)]
+    for tool in lock.tools.values():  # uv: every package-mode step bootstraps it from the index
+        checked = dataclasses.replace(first, name=tool.name, closure=(tool,))
+        try:
+            problems.extend(_closure_problems(checked, listings, fetched if download else None))
+        except HubError as exc:
+            problems.append(PinProblem(tool.name, str(exc)))
     return problems
 
 

@@ -4,6 +4,7 @@ without pypiserver's per-request folder walk. Everything else goes to pypiserver
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from typing import Any
@@ -91,20 +92,17 @@ class FastReads:
 
 
 UNSATISFIABLE = (-1, -1)
+RANGE = re.compile(r"bytes=(?P<first>[0-9]*)-(?P<last>[0-9]*)", re.IGNORECASE)  # one range; ASCII digits
 
 
 def byte_range(header: str, size: int) -> tuple[int, int] | None:
     """(first, last) byte of a single ``Range: bytes=...`` within ``size``; None to serve the
     whole file (no header, several ranges, not bytes, malformed); UNSATISFIABLE for a range
     that starts past the end."""
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
+    match = RANGE.fullmatch(header.strip())
+    if match is None or not (match["first"] or match["last"]):
         return None
-    first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or last.isdigit()) or (first and not first.isdigit()) or (
-        last and not last.isdigit()
-    ):
-        return None
+    first, last = match["first"], match["last"]
     if not first:  # the last N bytes
         n = int(last)
         return (max(size - n, 0), size - 1) if n > 0 and size > 0 else UNSATISFIABLE

@@ -119,14 +119,17 @@ def _reach(items: Mapping[str, Any], roots: Iterable[str], env: Mapping[str, str
 def resolve_closure(
     index: IndexSettings, root: str, version: str, extras: Sequence[str], kfp_version: str,
     *, also: Sequence[str] = (), locked: Iterable[LockedFile] = (), target: Target | None = None,
+    wheel: Path | None = None,
 ) -> tuple[LockedFile, ...]:
     """Resolve ``root==version`` with all ``extras`` (and kfp, and ``also``: the helpers it
     depends on with all their extras, as its image holds them) from the private index for the
     steps' platform. ``locked``: versions that must hold (the locked closures of the helpers it
-    depends on, so that one step can install both)."""
+    depends on, so that one step can install both). ``wheel``: the built wheel of ``root``, to
+    resolve before it is uploaded (its own file is not part of the closure)."""
     target = target or Target()
     extra = f"[{','.join(sorted(extras))}]" if extras else ""
     roots = [f"kfp=={kfp_version}", *also]
+    root_req = f"{root}{extra} @ {wheel.resolve().as_uri()}" if wheel else f"{root}{extra}=={version}"
     with tempfile.TemporaryDirectory(prefix="helperhub-resolve-") as tmp:
         constraints = None
         pins = sorted({f"{f.name}=={f.version}" for f in locked})
@@ -134,7 +137,7 @@ def resolve_closure(
             constraints = Path(tmp) / "constraints.txt"
             constraints.write_text("\n".join(pins) + "\n", encoding="utf-8")
         out = run_tool(
-            resolve_args(index, [f"{root}{extra}=={version}", *roots], target, Path(tmp) / "none", constraints),
+            resolve_args(index, [root_req, *roots], target, Path(tmp) / "none", constraints),
             error=RegistryError, what=f"resolving the closure of {root} {version} from {index.simple_url}",
             env=clean_pip_env(),
         )

@@ -21,7 +21,8 @@ from helperhub.core.errors import LockError
 from helperhub.core.fs import atomic_write_text
 from helperhub.images.context import ImagePin
 
-LOCK_FORMAT = 1
+LOCK_FORMAT = 2  # 2: closures and tools
+READS = (1, LOCK_FORMAT)  # a format-1 lock (no closures) is still read; a release rewrites it
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,11 @@ class Lock:
         return replace(self, packages={**self.packages, pin.name: pin})
 
     def with_tool(self, tool: LockedFile) -> Lock:
+        """The lock with ``tool`` (uv) pinned."""
         return replace(self, tools={**self.tools, tool.name: tool})
 
     def require_tool(self, name: str) -> LockedFile:
+        """A pinned tool; without one, the error says how to get it."""
         tool = self.tools.get(name)
         if tool is None:
             raise LockError(f"{LOCK_NAME} pins no {name}; run `make release` (it mirrors and pins {name}), "
@@ -160,10 +163,13 @@ def parse_lock(raw: str, source: str) -> Lock:
     if type(fmt) is int and fmt > LOCK_FORMAT:  # not bool: True == 1
         raise LockError(f"{source} is a format-{fmt} lock, written by a newer helperhub; "
                         "upgrade helperhub (pip install -U helperhub)")
-    if not isinstance(data, dict) or fmt != LOCK_FORMAT:
+    if not isinstance(data, dict) or type(fmt) is not int or fmt not in READS:
         raise LockError(f"{source} is not a format-{LOCK_FORMAT} lock; restore it from git")
-    packages = data.get("packages", {})
-    tools = data.get("tools", {})
+    packages, tools = data.get("packages", {}), data.get("tools", {})
+    if not isinstance(packages, dict) or not isinstance(tools, dict) or not all(
+        isinstance(d, dict) for d in packages.values()
+    ):
+        raise LockError(f"{source} has no table of packages and tools; restore it from git")
     return Lock({n: PackagePin.from_json(n, d) for n, d in packages.items()},
                 {n: LockedFile.from_json(n, d) for n, d in tools.items()})
 

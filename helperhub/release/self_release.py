@@ -22,6 +22,7 @@ from helperhub.core.progress import Reporter
 from helperhub.core.tools import run_tool, scrubbed_env
 from helperhub.core.wheelhouse import fetch_closure
 from helperhub.registry.client import project_files
+from helperhub.release import gitinfo
 from helperhub.release.publish import publish
 from helperhub.release.wheel import ReleaseSettings
 
@@ -33,6 +34,8 @@ TOOL_SOURCES = ("pyproject.toml", "README.md", "helperhub")
 
 @dataclass(frozen=True)
 class ToolRelease:
+    """What `make release` did with the tool itself."""
+
     version: str
     wheel: str
     sha256: str
@@ -44,13 +47,18 @@ def tool_project(root: Path) -> dict[str, object] | None:
     """The ``[project]`` table when ``root`` is the tool's own repository, else None (a team's
     repository releases helpers, not the tool)."""
     try:
-        project: dict[str, object] = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    except (FileNotFoundError, KeyError, tomllib.TOMLDecodeError):
+        project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")).get("project")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
-    return project if canonicalize_name(str(project.get("name", ""))) == TOOL else None
+    if not isinstance(project, dict) or canonicalize_name(str(project.get("name", ""))) != TOOL:
+        return None
+    if not isinstance(project.get("version"), str):
+        raise BuildError(f"{root / 'pyproject.toml'} gives {TOOL} no static version; set `version` in [project]")
+    return project
 
 
 def tool_files(root: Path) -> list[str]:
+    """The tracked files the tool's wheel is built from."""
     return [f for f in run_git(root, "ls-files", "-z", "--", *TOOL_SOURCES).split("\0") if f]
 
 
@@ -66,6 +74,7 @@ def tool_digest(root: Path, files: list[str]) -> str:
 def cached_tool_wheel(root: Path, cache: Path) -> Path:
     """The tool's wheel for these sources, built once per content (a no-op release builds nothing)."""
     files, epoch = tool_files(root), tool_epoch(root)
+    cache.mkdir(parents=True, exist_ok=True)
     folder = cache / "tool" / f"{tool_digest(root, files)}-{epoch}"  # the epoch is in the bytes too
     found = sorted(folder.glob(f"{TOOL}-*.whl"))
     if len(found) == 1:
@@ -110,6 +119,8 @@ def release_self(settings: ReleaseSettings, report: Reporter) -> ToolRelease | N
     project = tool_project(settings.root)
     if project is None:
         return None
+    if not settings.allow_dirty:  # what is published is what is committed
+        gitinfo.ensure_clean(settings.root)
     extras: dict[str, list[str]] = project.get("optional-dependencies", {})  # type: ignore[assignment]
     # the base install and [local] (kfp.local's DockerRunner), not the release and registry stacks
     requirements = [str(r) for r in (*project.get("dependencies", []), *extras.get(LOCAL_EXTRA, []))]  # type: ignore[misc]

@@ -143,7 +143,7 @@ def release_wheel(
     build_root.mkdir(parents=True, exist_ok=True)
     # The tests run beside the build and the closure mirror (third-party wheels only); nothing of
     # the helper is uploaded before they pass.
-    with ThreadPoolExecutor(max_workers=1) as pool, \
+    with ThreadPoolExecutor(max_workers=2) as pool, \
             tempfile.TemporaryDirectory(prefix=f"{project.name}-", dir=build_root) as outdir:
         tests = pool.submit(run_tests, project, projects) if settings.run_tests else None
         with report.step(f"building {project.name} {version}"):
@@ -160,22 +160,26 @@ def release_wheel(
             )
         with report.step(f"mirroring {len(wheels)} dependency wheels into the registry"):
             mirrored = publish(settings.index, wheels)
+        # the closure is resolved beside the tests too, from the index and the built wheel
+        locking = None
+        if not kept:
+            also, locked = _dependency_roots(settings, project, projects)
+            locking = pool.submit(resolve_closure, settings.index, project.name, str(version), project.extras,
+                                  settings.kfp_version, also=also, locked=locked, wheel=dists.wheel)
         if tests is not None:
             with report.step(f"testing {project.name}"):
                 tests.result()
         with report.step(f"uploading {dists.wheel.name} and {dists.sdist.name}"):
             uploaded = publish(settings.index, [dists.wheel, dists.sdist])
         wheel_sha, sdist_sha = sha256_file(dists.wheel), sha256_file(dists.sdist)
+        if locking is not None:
+            with report.step(f"locking the closure of {project.name} {version} for the steps' platform"):
+                kept = locking.result()
 
     served = project_files(settings.index, project.name)
     if served[dists.wheel.name].sha256 != wheel_sha:
         raise IntegrityError(f"{dists.wheel.name} is served with another sha256 than was built")
     closure = kept
-    if not closure:
-        also, locked = _dependency_roots(settings, project, projects)
-        with report.step(f"locking the closure of {project.name} {version} for the steps' platform"):
-            closure = resolve_closure(settings.index, project.name, str(version), project.extras,
-                                      settings.kfp_version, also=also, locked=locked)
     previous = load_lock(settings.lock_path).get(project.name)
     pin = PackagePin(
         name=project.name,
