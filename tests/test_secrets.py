@@ -332,13 +332,13 @@ def test_rendered_manifests_are_written_0600(tmp_path: Path) -> None:
 
 def test_pip_wheel_is_asked_for_wheels_only() -> None:
     assert pip_wheel_args(["kfp==2.17.3", "numpy>=1.26"], Path("/tmp/wheels"), ()) == [
-        "pip", "wheel", "--quiet", "--progress-bar", "off", "--only-binary=:all:",
+        "pip", "wheel", "--quiet", "--progress-bar", "off", "--no-cache-dir", "--only-binary=:all:",
         "--wheel-dir", "/tmp/wheels", "kfp==2.17.3", "numpy>=1.26",
     ]
     # the reviewed exceptions are named, one by one
     assert SDIST_BUILDS == ("kfp-server-api",)
     assert pip_wheel_args(["kfp==2.17.3"], "/w") == [
-        "pip", "wheel", "--quiet", "--progress-bar", "off", "--only-binary=:all:",
+        "pip", "wheel", "--quiet", "--progress-bar", "off", "--no-cache-dir", "--only-binary=:all:",
         "--no-binary=kfp-server-api", "--wheel-dir", "/w", "kfp==2.17.3",
     ]
 

@@ -46,8 +46,10 @@ def pip_wheel_args(reqs: list[str], wheel_dir: Path | str, sdist_builds: tuple[s
     """The `pip wheel` command line: wheels only (an sdist's build code would run on the release
     host), except the named, reviewed ``sdist_builds``."""
     only_sdists = [f"--no-binary={','.join(sdist_builds)}"] if sdist_builds else []
+    # --no-cache-dir: pip's own wheel cache may hold a build of the same sdist made without
+    # SOURCE_DATE_EPOCH (by a `pip install` of the host, say), whose bytes no other host repeats
     return [
-        "pip", "wheel", "--quiet", "--progress-bar", "off", "--only-binary=:all:", *only_sdists,
+        "pip", "wheel", "--quiet", "--progress-bar", "off", "--no-cache-dir", "--only-binary=:all:", *only_sdists,
         "--wheel-dir", str(wheel_dir), *reqs,
     ]
 
