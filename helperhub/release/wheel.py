@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -76,7 +77,8 @@ def _check_local_deps(
 def _unchanged(
     settings: ReleaseSettings, project: HelperProject, version: str, source: str
 ) -> PackagePin | None:
-    """The lock's pin, if this exact source was released (closure locked) and the index still serves it."""
+    """The lock's pin, if this exact source was released (closure locked) and the index still serves
+    it and every file of its closure (else the release mirrors what is missing)."""
     pin = _same_source(settings, project, version, source)
     if pin is None or not pin.closure:
         return None
@@ -84,6 +86,11 @@ def _unchanged(
     wheel, sdist = files.get(pin.wheel), files.get(pin.sdist)
     if wheel is None or sdist is None or (wheel.sha256, sdist.sha256) != (pin.sha256, pin.sdist_sha256):
         return None
+    with requests.Session() as session:
+        for f in pin.closure:
+            listed = project_files(settings.index, f.name, session).get(f.filename)
+            if listed is None or listed.sha256 != f.sha256:
+                return None
     verify_served(settings.index, wheel, pin.sha256)
     return pin
 
