@@ -71,7 +71,7 @@ def test_metadata_missing_or_not_a_zip_is_a_registry_error() -> None:
         zf.writestr("demo_helpers/__init__.py", "")
     with pytest.raises(RegistryError, match=r"0 \*\.dist-info/METADATA"):
         read_metadata(buf.getvalue(), "x.whl")
-    with pytest.raises(RegistryError, match="not a zip"):
+    with pytest.raises(RegistryError, match="not a readable zip"):
         read_metadata(b"not a zip", "x.whl")
 
 
