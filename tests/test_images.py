@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ from helperhub.release.wheel import release_wheel
 from .conftest import RunningIndex, make_repo, release_settings, start_oci
 
 pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def oci(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This module's own OCI registry: its first build is a build, whatever other modules pushed
+    to the session's registry before."""
+    yield from start_oci(tmp_path_factory.mktemp("oci-images"))
 
 
 @pytest.fixture(scope="module")
