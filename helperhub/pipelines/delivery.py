@@ -151,7 +151,7 @@ def install_set(pins: list[PackagePin], refs: list[HelperRef], *, helpers: bool)
     for ref, pin in zip(refs, pins, strict=True):
         files = for_extras(pin.require_closure(), ref.extras)
         if helpers:
-            files.append(LockedFile(pin.name, pin.version, pin.wheel, pin.sha256))
+            files.append(pin.wheel_file())
         else:
             files = [f for f in files if f.name not in {r.name for r in refs}]
         groups.append((pin.name, files))

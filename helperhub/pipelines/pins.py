@@ -94,7 +94,7 @@ def _local_roots(lock: Lock, local: Sequence[str]) -> tuple[list[str], list[Lock
             continue
         extras = sorted({e for f in dep.closure for e in f.extras})
         also.append(f"{dep.name}[{','.join(extras)}]" if extras else dep.name)
-        locked.extend([LockedFile(dep.name, dep.version, dep.wheel, dep.sha256), *dep.closure])
+        locked.extend([dep.wheel_file(), *dep.closure])
     return also, locked
 
 

@@ -85,6 +85,10 @@ class PackagePin:
     def with_image(self, image: ImagePin) -> PackagePin:
         return replace(self, image=image)
 
+    def wheel_file(self) -> LockedFile:
+        """The helper's own wheel as a file of a closure (a dependent helper's, or a step's)."""
+        return LockedFile(self.name, self.version, self.wheel, self.sha256)
+
     def require_closure(self) -> tuple[LockedFile, ...]:
         """The locked closure; a pin from before closures were locked cannot say what to install."""
         if not self.closure:

@@ -116,7 +116,7 @@ def _dependency_roots(
         dep = lock.require(name, fix=f"make release PACKAGE={name}")
         extras = projects[name].extras
         roots.append(f"{name}[{','.join(extras)}]" if extras else name)
-        locked.extend([LockedFile(dep.name, dep.version, dep.wheel, dep.sha256), *dep.require_closure()])
+        locked.extend([dep.wheel_file(), *dep.require_closure()])
     return roots, locked
 
 
