@@ -16,6 +16,7 @@ from helperhub.cli.helpers_cmds import helpers
 from helperhub.cli.pipeline_cmds import compile_cmd, demo, pins, who_pins_cmd
 from helperhub.cli.registry_cmds import registry
 from helperhub.cli.release_cmds import bump, images, release
+from helperhub.cli.yank_cmds import unyank, yank
 from helperhub.core.errors import HubError
 
 ARGS = "helperhub.args"  # ctx.meta key: the command line, for the repository it names
@@ -45,7 +46,7 @@ def cli() -> None:
     """
 
 
-for command in (registry, release, images, bump, pins, who_pins_cmd, compile_cmd, demo, helpers):
+for command in (registry, release, images, bump, yank, unyank, pins, who_pins_cmd, compile_cmd, demo, helpers):
     cli.add_command(command)
 
 

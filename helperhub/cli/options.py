@@ -131,3 +131,13 @@ def index_settings(
         return IndexSettings(index_url, user, password)
     reg = embedded_registry(root, port)
     return embedded.start(reg) if start else embedded.settings_for(reg)
+
+
+def any_index(
+    root: Path | None, index_url: str | None, user: str | None, password: str | None, port: int,
+) -> IndexSettings:
+    """The configured index, wherever the command runs; only the embedded registry (no URL
+    given) needs the repository it belongs to."""
+    if index_url:
+        return IndexSettings(index_url, user, password)
+    return index_settings(resolve_root(root), None, user, password, port)

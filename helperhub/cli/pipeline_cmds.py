@@ -11,14 +11,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from helperhub.cli import options as o
-from helperhub.cli.ui import results
+from helperhub.cli.ui import console, results
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import HubError
 from helperhub.core.settings import load_settings
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.local_run import compile_pipeline, run_local
 from helperhub.pipelines.pin_history import diff_pins
-from helperhub.pipelines.pins import bump_pin, check_pins, closure_file_count, closure_rows, pins_rows, who_pins
+from helperhub.pipelines.pins import (
+    bump_pin,
+    check_pins,
+    closure_file_count,
+    closure_rows,
+    pins_rows,
+    who_pins,
+    yanked_in_use,
+)
 from helperhub.pipelines.profiles import DEFAULT_PROFILE, load_profile
 from helperhub.release.lock import Lock, load_lock
 from helperhub.release.project import HELPERS_DIR, discover
@@ -129,10 +137,11 @@ def pins_check(root: Path | None, download: bool) -> None:
     """Fail unless every pin is served with its sha256, every closure file is listed with its
     locked sha256 (--download: and served with it), and its image exists by digest."""
     lock = load_lock(o.resolve_root(root) / LOCK_NAME)
-    problems = check_pins(lock, download=download)
-    for p in problems:
-        results.print(f"[red]✗[/] {p.name}: {escape(p.message)}", highlight=False)
-    if problems:
+    found = check_pins(lock, download=download)
+    for p in found:
+        mark = "[yellow]![/]" if p.warning else "[red]✗[/]"
+        results.print(f"{mark} {p.name}: {escape(p.message)}", highlight=False)
+    if problems := [p for p in found if not p.warning]:
         raise HubError(f"{len(problems)} pin(s) failed the check; re-release or `make pins-bump`")
     how = "listed and downloaded" if download else "listed"
     results.print(f"[green]✓[/] {len(lock.packages)} pins and {closure_file_count(lock)} closure files "
@@ -148,11 +157,17 @@ def who_pins_cmd(root: Path | None) -> None:
     if not usages:
         results.print("no compiled pipeline pins a helper (run `make compile`)")
         return
+    lock_path = repo / LOCK_NAME
+    yanked, unreachable = yanked_in_use(usages, load_lock(lock_path)) if lock_path.exists() else ({}, [])
+    for line in unreachable:
+        console.print(f"[yellow]![/] yanks not checked for {escape(line)}", highlight=False)
     grouped: dict[tuple[str, str], dict[tuple[str, str, str], list[str]]] = {}
     for u in usages:
         grouped.setdefault((u.helper, u.version), {}).setdefault((u.file, u.pipeline, u.mode), []).append(u.component)
     for (helper, version), places in sorted(grouped.items()):
-        results.print(f"[bold]{helper} {version}[/]")
+        reason = yanked.get((helper, version))
+        mark = "" if reason is None else f"  [yellow]YANKED[/]{': ' + escape(reason) if reason else ''}"
+        results.print(f"[bold]{helper} {version}[/]{mark}")
         for (file, pipeline, mode), components in sorted(places.items()):
             results.print(f"  {file}  pipeline {pipeline} ({mode}): {', '.join(sorted(components))}", soft_wrap=True)
 

@@ -21,6 +21,10 @@ class RegistryError(HubError):
     """The package index cannot be reached or refused a request."""
 
 
+class OwnershipError(RegistryError):
+    """The index refused a write: the project belongs to another user or team."""
+
+
 class IntegrityError(HubError):
     """Bytes differ from what was released or pinned: never silently replaced."""
 

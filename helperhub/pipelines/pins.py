@@ -24,7 +24,14 @@ from helperhub.core.errors import HubError, IntegrityError, LockError, RegistryE
 from helperhub.images.context import CLOSURE_LABEL, ImagePin, expected_labels, label_mismatch
 from helperhub.images.oci import remote_image, split_repository
 from helperhub.pipelines.factory import PINS_ENV
-from helperhub.registry.client import IndexFile, IndexSettings, fetch_sha256, project_files, verify_served
+from helperhub.registry.client import (
+    IndexFile,
+    IndexSettings,
+    fetch_sha256,
+    project_files,
+    verify_served,
+    yanked_versions,
+)
 from helperhub.release.closure import resolve_closure, served_tool
 from helperhub.release.lock import Lock, PackagePin, load_lock, modify_lock, release_time
 from helperhub.release.versions import parse_version
@@ -173,6 +180,7 @@ def lock_uv(lock: Lock, index: IndexSettings) -> LockedFile:
 class PinProblem:
     name: str
     message: str
+    warning: bool = False  # still installs as pinned (a yanked version), but needs a look
 
 
 Listings = dict[tuple[str, str], dict[str, IndexFile]]
@@ -228,6 +236,10 @@ def _wheel_problems(pin: PackagePin, listings: Listings) -> list[PinProblem]:
         return [PinProblem(pin.name, f"index lists sha256 {listed.sha256}, lock has {pin.sha256}")]
     if (served := fetch_sha256(index, listed.url)) != pin.sha256:
         return [PinProblem(pin.name, f"{pin.wheel} downloads with sha256 {served}, lock has {pin.sha256}")]
+    if listed.yanked is not None:
+        why = f" ({listed.yanked})" if listed.yanked else ""
+        return [PinProblem(pin.name, f"{pin.version} is yanked{why}; pins still install it, but pin a fixed "
+                                     f"release: `helperhub pins bump {pin.name} <version>`", warning=True)]
     return []
 
 
@@ -304,3 +316,23 @@ def who_pins(root: Path) -> list[Usage]:
                     usages.append(Usage(entry["name"], entry["version"], pipeline,
                                         executor.removeprefix("exec-"), str(path.relative_to(root)), entry["mode"]))
     return usages
+
+
+def yanked_in_use(usages: Sequence[Usage], lock: Lock) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """The (helper, version) pairs in use that their index has yanked, with the reason, asked of
+    the index each helper's pin names; and one line per index that could not be asked."""
+    yanked: dict[tuple[str, str], str] = {}
+    unreachable: list[str] = []
+    for helper in sorted({u.helper for u in usages}):
+        pin = lock.packages.get(canonicalize_name(helper))
+        if pin is None:
+            continue
+        try:
+            marks = yanked_versions(project_files(IndexSettings(pin.index_url), helper))
+        except HubError as exc:
+            unreachable.append(f"{helper}: {exc}")
+            continue
+        for u in usages:
+            if u.helper == helper and (reason := marks.get(parse_version(u.version))) is not None:
+                yanked[(u.helper, u.version)] = reason
+    return yanked, unreachable

@@ -76,6 +76,7 @@ class IndexFile:
     filename: str
     url: str
     sha256: str
+    yanked: str | None = None  # PEP 592: None, or the reason ("" when none was given)
 
     @property
     def version(self) -> Version | None:
@@ -91,10 +92,16 @@ class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.hrefs: list[str] = []
+        self.yanked: dict[str, str] = {}  # href -> data-yanked (PEP 592)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":
-            self.hrefs.extend(v for k, v in attrs if k == "href" and v)
+            found = dict(attrs)
+            href = found.get("href")
+            if href:
+                self.hrefs.append(href)
+                if "data-yanked" in found:
+                    self.yanked[href] = found["data-yanked"] or ""
 
 
 def _unreachable(settings: IndexSettings, exc: Exception) -> RegistryError:
@@ -112,7 +119,7 @@ def parse_simple_page(page_url: str, html: str) -> dict[str, IndexFile]:
         url, fragment = urldefrag(urljoin(page_url, href))
         name = url.rsplit("/", 1)[-1]
         sha = fragment.partition("sha256=")[2] if fragment.startswith("sha256=") else ""
-        files[name] = IndexFile(name, url, sha)
+        files[name] = IndexFile(name, url, sha, parser.yanked.get(href))
     return files
 
 
@@ -145,6 +152,16 @@ def project_names(settings: IndexSettings, session: requests.Session | None = No
     parser.feed(resp.text)
     names = {canonicalize_name(href.rstrip("/").rsplit("/", 1)[-1]) for href in parser.hrefs if href.strip("/")}
     return sorted(names)
+
+
+def yanked_versions(files: dict[str, IndexFile]) -> dict[Version, str]:
+    """Versions whose every file is yanked, with the reason (PEP 592 yanks a version as a whole)."""
+    by_version: dict[Version, list[IndexFile]] = {}
+    for f in files.values():
+        if (v := f.version) is not None:
+            by_version.setdefault(v, []).append(f)
+    return {v: next((f.yanked for f in fs if f.yanked), "") for v, fs in by_version.items()
+            if all(f.yanked is not None for f in fs)}
 
 
 def newest_version(files: dict[str, IndexFile]) -> Version | None:

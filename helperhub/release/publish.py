@@ -9,7 +9,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
-from helperhub.core.errors import ConfigError, IntegrityError, RegistryError
+from helperhub.core.errors import ConfigError, IntegrityError, OwnershipError, RegistryError
 from helperhub.core.fs import sha256_file
 from helperhub.core.tools import clean_pip_env, run_tool
 from helperhub.registry.client import IndexFile, IndexSettings, project_files, verify_served
@@ -47,6 +47,9 @@ def plan_publish(settings: IndexSettings, files: list[Path]) -> tuple[PublishPla
     return plan, hashes
 
 
+FORBIDDEN = "Forbidden"  # the reason phrase of a 403: the index names the project's owners after it
+
+
 def twine_upload(settings: IndexSettings, files: list[Path]) -> None:
     if not settings.username or not settings.password:
         raise ConfigError(
@@ -58,11 +61,21 @@ def twine_upload(settings: IndexSettings, files: list[Path]) -> None:
     # COLUMNS: twine's messages (the registry's reason for a refusal) on one line, not wrapped
     env = clean_pip_env({**cert, "TWINE_USERNAME": settings.username, "TWINE_PASSWORD": settings.password,
                          "COLUMNS": "400"})
-    run_tool(
-        ["twine", "upload", "--non-interactive", "--disable-progress-bar",
-         "--repository-url", settings.upload_url, *map(str, files)],
-        error=RegistryError, what=f"uploading to {settings.base}", env=env,
-    )
+    try:
+        run_tool(
+            ["twine", "upload", "--non-interactive", "--disable-progress-bar",
+             "--repository-url", settings.upload_url, *map(str, files)],
+            error=RegistryError, what=f"uploading to {settings.base}", env=env,
+        )
+    except RegistryError as exc:
+        if FORBIDDEN not in str(exc):
+            raise
+        said = str(exc).rpartition(FORBIDDEN)[2].strip(" :")
+        raise OwnershipError(
+            f"the index at {settings.base} refused the upload of {settings.username}: {said}"
+            if said else f"the index at {settings.base} refused the upload: the project belongs to another "
+            "user; ask one of its owners to release it, or to add you to the registry's owners file"
+        ) from None
 
 
 def refuse_conflicts(plan: PublishPlan) -> None:
@@ -91,6 +104,8 @@ def publish(settings: IndexSettings, files: list[Path]) -> PublishPlan:
         try:
             twine_upload(settings, pending)
             break
+        except OwnershipError:
+            raise  # the same answer on every attempt
         except RegistryError:
             # A concurrent release may have uploaded some of the same bytes first: that is
             # success for those files; upload what is still missing.
