@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help venv release images bump registry-up registry-down registry-serve engine \
         test check lint typecheck imports clean compose-up compose-down pins pins-bump pins-check \
-        who-pins compile demo hardening-table registry-image manifests bench
+        who-pins compile demo hardening-table registry-image manifests bench browser docs-screenshots
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ demo: venv ## Run the example pipeline locally: MODE=image|package|embedded
 engine: ## Provision a Docker engine, the OCI registry and the base image if missing
 	@bash images/engine.sh >/dev/null
 
+browser: ## Install headless Chromium and chromedriver (Debian's) for the browser tests, if missing
+	@bash images/browser.sh
+
 registry-image: venv ## Build the registry image offline, push it to HUB_OCI_REGISTRY, print its digest; OVERLAY=local|production pins it there
 	@$(ENGINE_ENV) $(HUB) registry image $(foreach o,$(OVERLAY),--overlay $(o))
 
@@ -94,10 +97,13 @@ typecheck: venv ## mypy --strict, of the tooling and of each helper package
 check: lint typecheck imports ## Lint, type-check and check the import contracts
 
 test: venv check ## Run every test (provisions the engine first)
-	@eval "$$(bash images/engine.sh)" && $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@eval "$$(bash images/engine.sh)" && bash images/browser.sh && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 hardening-table: venv ## Run the side-by-side hardening tests and write docs/hardening.md from them
 	HUB_HARDENING_TABLE=docs/hardening.md $(BIN)/python -m pytest -q -m sidebyside tests/test_hardening.py
+
+docs-screenshots: venv browser ## Photograph the catalog page of a sample index into docs/catalog.png
+	$(BIN)/python -m tests.screenshots --out docs/catalog.png
 
 bench: venv ## Benchmarks P1-P4 side by side; writes docs/benchmarks.{json,md,png} (needs the engine)
 	@bash images/engine.sh >/dev/null
