@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help venv release images bump registry-up registry-down registry-serve engine \
         test check lint typecheck imports clean compose-up compose-down pins pins-bump pins-check \
-        who-pins compile demo hardening-table registry-image manifests bench browser docs-screenshots
+        who-pins compile demo hardening-table registry-image manifests bench test-tools docs-screenshots
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,8 +69,8 @@ demo: venv ## Run the example pipeline locally: MODE=image|package|embedded
 engine: ## Provision a Docker engine, the OCI registry and the base image if missing
 	@bash images/engine.sh >/dev/null
 
-browser: ## Install headless Chromium and chromedriver (Debian's) for the browser tests, if missing
-	@bash images/browser.sh
+test-tools: ## Install what the tests need besides the engine (Debian's chromium, chromedriver, nginx), if missing
+	@bash images/test-tools.sh
 
 registry-image: venv ## Build the registry image offline, push it to HUB_OCI_REGISTRY, print its digest; OVERLAY=local|production pins it there
 	@$(ENGINE_ENV) $(HUB) registry image $(foreach o,$(OVERLAY),--overlay $(o))
@@ -78,11 +78,12 @@ registry-image: venv ## Build the registry image offline, push it to HUB_OCI_REG
 manifests: venv ## Render the registry's kustomize overlays into build/manifests/<overlay>.yaml
 	$(HUB) registry manifests --out build/manifests
 
-compose-up: ## Start pypiserver and the OCI registry with docker-compose
-	docker-compose up -d --build
+compose-up: venv ## Start the Compose stack (index front, registry, OCI registry) on images built here; prints export lines
+	@docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null || bash images/engine.sh >/dev/null
+	@$(ENGINE_ENV) $(HUB) compose up
 
-compose-down: ## Stop the Compose services (volumes stay)
-	docker-compose down
+compose-down: venv ## Stop the Compose stack (volumes stay)
+	@$(HUB) compose down
 
 lint: venv ## ruff
 	$(BIN)/ruff check helperhub bench tests helpers examples
@@ -97,12 +98,12 @@ typecheck: venv ## mypy --strict, of the tooling and of each helper package
 check: lint typecheck imports ## Lint, type-check and check the import contracts
 
 test: venv check ## Run every test (provisions the engine first)
-	@eval "$$(bash images/engine.sh)" && bash images/browser.sh && $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@eval "$$(bash images/engine.sh)" && bash images/test-tools.sh && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 hardening-table: venv ## Run the side-by-side hardening tests and write docs/hardening.md from them
 	HUB_HARDENING_TABLE=docs/hardening.md $(BIN)/python -m pytest -q -m sidebyside tests/test_hardening.py
 
-docs-screenshots: venv browser ## Photograph the catalog page of a sample index into docs/catalog.png
+docs-screenshots: venv test-tools ## Photograph the catalog page of a sample index into docs/catalog.png
 	$(BIN)/python -m tests.screenshots --out docs/catalog.png
 
 bench: venv ## Benchmarks P1-P4 side by side; writes docs/benchmarks.{json,md,png} (needs the engine)

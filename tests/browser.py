@@ -1,7 +1,7 @@
 """Headless Chromium for tests and screenshots: Debian's chromium driven by Debian's chromedriver
 through Selenium. The driver's path is given explicitly, so Selenium Manager never runs (it would
 try to download a driver); the flags keep Chromium off the network but for the pages it is sent
-to, and every browser gets a fresh profile folder. `make browser` installs both."""
+to, and every browser gets a fresh profile folder. `make test-tools` installs both."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class BrowserMissing(RuntimeError):
 def require_browser() -> None:
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     if missing:
-        raise BrowserMissing(f"{' and '.join(missing)} not found; run `make browser` (Debian's chromium "
+        raise BrowserMissing(f"{' and '.join(missing)} not found; run `make test-tools` (Debian's chromium "
                              "and chromium-driver)")
 
 

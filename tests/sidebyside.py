@@ -32,6 +32,7 @@ class Server:
     max_upload_mb: int = 64
     prefill: int = 0  # files of other projects already in the registry
     options: tuple[str, ...] = ()  # more options of the project's registry
+    users: tuple[tuple[str, str], ...] = ()  # more upload logins (user, password) beside USER
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -59,7 +60,8 @@ class Server:
             if not filler.exists():
                 filler.write_bytes(b"")
         if not (self.tmp / "htpasswd").exists():
-            add_user(self.tmp / "htpasswd", USER, PASSWORD)
+            for user, password in ((USER, PASSWORD), *self.users):
+                add_user(self.tmp / "htpasswd", user, password)
         log = (self.tmp / "server.log").open("ab")
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 20

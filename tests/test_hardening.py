@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import socket
 import threading
@@ -278,6 +279,80 @@ def test_unauthenticated_headers_only_upload_is_answered_at_once(server_factory,
                 answer += chunk
     assert answer.startswith(b"HTTP/1.1 401"), answer[:80]
     assert b"connection: close" in answer.lower()  # closed at once: no byte of the body is awaited
+
+
+# -- the modern index protocol, and teams that own their names -----------------------------------
+
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+PIP_ACCEPT = f"{SIMPLE_JSON}, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"  # pip's
+
+
+def _wheel_metadata(data: bytes) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as whl:
+        return whl.read(next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA")))
+
+
+@pytest.mark.parametrize("kind", stock_fails("stock serves HTML pages only"))
+def test_json_api(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    filename, data = make_wheel("jsonlib", "1.0.0")
+    assert server.upload(filename, data) == 200
+    resp = requests.get(f"{server.url}/simple/jsonlib/", headers={"Accept": PIP_ACCEPT}, timeout=10)
+    assert resp.headers["Content-Type"] == SIMPLE_JSON and "Accept" in resp.headers.get("Vary", "")
+    page = resp.json()
+    assert page["name"] == "jsonlib" and page["versions"] == ["1.0.0"]
+    assert [(f["filename"], f["hashes"]["sha256"]) for f in page["files"]] == [
+        (filename, hashlib.sha256(data).hexdigest())]
+
+
+@pytest.mark.parametrize("kind", stock_fails("stock serves no PEP 658 metadata files"))
+def test_metadata_files(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    filename, data = make_wheel("metalib", "1.0.0")
+    assert server.upload(filename, data) == 200
+    metadata = _wheel_metadata(data)
+    page = requests.get(f"{server.url}/simple/metalib/", timeout=10).text
+    assert f'data-core-metadata="sha256={hashlib.sha256(metadata).hexdigest()}"' in page
+    served = requests.get(f"{server.url}/packages/{filename}.metadata", timeout=10)
+    assert served.status_code == 200 and served.content == metadata
+
+
+@pytest.mark.parametrize("kind", stock_fails("stock records no upload time (PEP 700)"))
+def test_upload_time(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    server = server_factory(kind)
+    filename, data = make_wheel("timelib", "1.0.0")
+    before = datetime.now(UTC)
+    assert server.upload(filename, data) == 200
+    after = datetime.now(UTC)
+    resp = requests.get(f"{server.url}/simple/timelib/", headers={"Accept": PIP_ACCEPT}, timeout=10)
+    assert resp.headers["Content-Type"] == SIMPLE_JSON
+    stamp = resp.json()["files"][0]["upload-time"]
+    assert before <= datetime.fromisoformat(stamp) <= after
+
+
+@pytest.mark.parametrize("kind", stock_fails("stock cannot yank a version (PEP 592)"))
+def test_yanking(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind)
+    for version in ("1.0.0", "1.1.0"):
+        assert server.upload(*make_wheel("yanklib", version)) == 200
+    form = {":action": (None, "yank"), "name": (None, "yanklib"), "version": (None, "1.1.0"), "reason": (None, "bad")}
+    resp = requests.post(f"{server.url}/", files=form, auth=(USER, PASSWORD), timeout=30)
+    assert resp.status_code == 200, resp.text
+    page = requests.get(f"{server.url}/simple/yanklib/", timeout=10).text
+    assert 'yanklib-1.1.0-py3-none-any.whl</a>' in page and 'data-yanked="bad"' in page
+    assert page.count("data-yanked") == 1
+
+
+@pytest.mark.parametrize("kind", stock_fails("every login may upload to every project of stock"))
+def test_per_project_ownership(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    server = server_factory(kind, users=(("alice", "alice-pw"), ("bob", "bob-pw")))
+    assert server.upload(*make_wheel("teamlib", "1.0.0"), auth=("alice", "alice-pw")) == 200
+    before = sorted(p.name for p in server.packages.iterdir() if not p.name.startswith("."))
+    assert server.upload(*make_wheel("teamlib", "1.0.1"), auth=("bob", "bob-pw")) == 403
+    assert sorted(p.name for p in server.packages.iterdir() if not p.name.startswith(".")) == before
+    assert server.upload(*make_wheel("teamlib", "1.0.1"), auth=("alice", "alice-pw")) == 200
 
 
 @pytest.mark.slow

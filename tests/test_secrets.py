@@ -321,7 +321,7 @@ def test_rendered_manifests_are_written_0600(tmp_path: Path) -> None:
     (out / "local.yaml").write_text("old\n")
     (out / "local.yaml").chmod(0o644)  # a file of an earlier run does not keep its mode
     written = write_manifests(k8s, out)
-    assert [p.name for p in written] == ["local.yaml", "production.yaml"]
+    assert [p.name for p in written] == ["local.yaml", "production.yaml", "shared-volume.yaml"]
     for path in written:
         assert mode(path) == 0o600, path
         assert "kind: Secret" in path.read_text()

@@ -111,11 +111,29 @@ def registry_image(
 @o.root_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/manifests"),
               show_default=True, help="Output folder.")
-def registry_manifests(root: Path | None, out: Path) -> None:
-    """Render the registry's kustomize overlays into OUT/<overlay>.yaml and say what is left to do."""
-    from helperhub.registry.manifests import K8S_DIR, manifest_notes, write_manifests
+@click.option("--front-image", default=None, metavar="REPO@SHA256:...",
+              help="First pin this digest reference of the nginx front's image in each --overlay.")
+@click.option("--overlay", "pin_overlays", multiple=True,
+              help="Overlay (registry/k8s/overlays/OVERLAY) to pin --front-image in (repeatable).")
+def registry_manifests(root: Path | None, out: Path, front_image: str | None, pin_overlays: tuple[str, ...]) -> None:
+    """Re-render the fronts' nginx configs under registry/k8s, then render the kustomize overlays
+    into OUT/<overlay>.yaml and say what is left to do."""
+    from helperhub.registry.manifests import (
+        FRONT_IMAGE,
+        K8S_DIR,
+        manifest_notes,
+        refresh_front_confs,
+        set_image,
+        write_manifests,
+    )
 
+    if bool(front_image) != bool(pin_overlays):
+        raise click.BadParameter("give --front-image and at least one --overlay together", param_hint="--overlay")
     k8s = o.resolve_root(root) / K8S_DIR
+    for overlay in pin_overlays:
+        console.print(f"pinned in {set_image(k8s, overlay, front_image or '', image=FRONT_IMAGE)}", markup=False)
+    for path in refresh_front_confs(k8s):
+        console.print(f"re-rendered {path} (commit it)", markup=False)
     written = write_manifests(k8s, out)
     for path in written:
         click.echo(path)

@@ -17,6 +17,12 @@ SERVER_THREADS = 8
 MAX_CONCURRENT_UPLOADS = 4  # uploads stored at once; more get 503 and Retry-After
 # The registry's Kubernetes Service (registry/k8s/base): how pods in the cluster reach the index.
 CLUSTER_SERVICE, CLUSTER_NAMESPACE = "pypi", "helpers"
+# In the cluster the nginx front owns REGISTRY_PORT and the registry listens behind it on this one.
+CLUSTER_REGISTRY_PORT = 8081
+# overlays/shared-volume: the registry's own Service, which only the fronts reach (for writes).
+CLUSTER_REGISTRY_SERVICE = "pypi-registry"
+# The upload limit of registry/k8s/base (and the local overlay); production raises it to MAX_UPLOAD_MB.
+CLUSTER_MAX_UPLOAD_MB = 256
 
 
 def cache_dir(environ: dict[str, str] | None = None) -> Path:
@@ -33,3 +39,13 @@ TARGET_GLIBC = (2, 36)
 # The installer of package-mode steps and image builds: mirrored into the private index and
 # pinned in the lock by sha256 like every other file a step installs.
 UV_VERSION = "0.13.8"
+# The registry stack of docker-compose.yml (`make compose-up`): the index behind its nginx front
+# and an OCI registry, on loopback ports of the host, as one Compose project.
+COMPOSE_FILE = "docker-compose.yml"
+COMPOSE_PROJECT = "helperhub"
+COMPOSE_INDEX_PORT = 8080  # the front of the index (the embedded registry's port too)
+COMPOSE_OCI_PORT = 5000  # the stack's OCI registry (the port of `make engine`'s too)
+COMPOSE_TIMEOUT = 180  # seconds for starting the stack and passing every health check
+COMPOSE_LOG_LINES = 30  # of a service that fails its health check, shown
+# Debian's security archive, added to the stack's image builds ("" for a mirror without it).
+DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"

@@ -41,9 +41,14 @@ from helperhub.registry.server import ServerSettings, serve
               default=defaults.MAX_CONCURRENT_UPLOADS, show_default=True,
               help="Uploads stored at once; more are answered 503 with Retry-After. "
               "[env HUB_REGISTRY_MAX_CONCURRENT_UPLOADS]")
+@click.option("--owners", envvar="HUB_REGISTRY_OWNERS", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="TOML file whose [owners] table maps project-name globs to the users who "
+              "may release them (\"tabular-*\" = [\"alice\"]), re-read when it changes; a project no glob "
+              "matches belongs to its first uploader. [env HUB_REGISTRY_OWNERS]")
 def serve_command(
     host: str, port: int, packages: Path, htpasswd: Path | None, auth_reads: bool,
     fallback_url: str | None, max_upload_mb: int, threads: int, max_concurrent_uploads: int,
+    owners: Path | None,
 ) -> None:
     """Run the registry in the foreground (what the Compose service and the cluster run).
 
@@ -51,7 +56,7 @@ def serve_command(
     into the package folder; one server per package folder."""
     settings = ServerSettings(
         host, port, packages, htpasswd, auth_reads, fallback_url, threads=threads,
-        max_upload_bytes=max_upload_mb << 20, max_concurrent_uploads=max_concurrent_uploads,
+        max_upload_bytes=max_upload_mb << 20, max_concurrent_uploads=max_concurrent_uploads, owners=owners,
     )
     try:
         serve(settings, on_ready=lambda url: click.echo(f"registry serving {packages} on {url}", err=True))

@@ -1,5 +1,7 @@
-"""The read path: simple pages from memory and files from disk, with ETag and Cache-Control,
-without pypiserver's per-request folder walk. Everything else goes to pypiserver."""
+"""The read path: simple pages (HTML or JSON, as the client asks) from memory and files and
+PEP 658 metadata files from disk, with ETag and Cache-Control, without pypiserver's per-request
+folder walk. Picking a page's format is the only per-request work. Everything else goes to
+pypiserver."""
 
 from __future__ import annotations
 
@@ -7,56 +9,81 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from helperhub.registry.auth import Htpasswd, authenticated_user
+from helperhub.registry.negotiate import CONTENT_TYPES, Format, choose
 from helperhub.registry.pages import Page
 from helperhub.registry.store import HardenedBackend
 
 WsgiApp = Callable[..., Any]
 PAGE_CACHE = "no-cache"  # pages change on release: revalidate (a 304 is cheap)
 FILE_CACHE = "public, max-age=31536000, immutable"  # a released file never changes
+METADATA_TYPE = "text/plain; charset=utf-8"  # a wheel's METADATA: email-header text
+NOT_ACCEPTABLE = (b"the format= parameter names no format of this index; ask for "
+                  b"application/vnd.pypi.simple.v1+json or text/html\n")
 
 
 class FastReads:
-    def __init__(self, app: WsgiApp, backend: HardenedBackend) -> None:
-        self.app, self.backend = app, backend
+    """With ``auth_reads`` every read needs a login of ``htpasswd`` (none without one), as
+    pypiserver would ask for it."""
+
+    def __init__(self, app: WsgiApp, backend: HardenedBackend, htpasswd: Htpasswd | None = None,
+                 auth_reads: bool = False) -> None:
+        self.app, self.backend, self.htpasswd, self.auth_reads = app, backend, htpasswd, auth_reads
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
-        if method in ("GET", "HEAD"):
+        if method not in ("GET", "HEAD") or not path.startswith(("/simple/", "/packages/")):
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+        if self.auth_reads and authenticated_user(self.htpasswd, environ.get("HTTP_AUTHORIZATION")) is None:
+            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="helperhub"'),
+                                                ("Content-Type", "text/plain"), ("Content-Length", "0")])
+            return [b""]
+        if path.startswith("/simple/") and path.endswith("/") and path.count("/") in (2, 3):
+            fmt = choose(environ.get("HTTP_ACCEPT"), environ.get("QUERY_STRING", ""))
+            if fmt is None:
+                start_response("406 Not Acceptable", [("Content-Type", "text/plain"), ("Vary", "Accept"),
+                                                      ("Content-Length", str(len(NOT_ACCEPTABLE)))])
+                return [NOT_ACCEPTABLE]
             if path == "/simple/":
-                return self._page(environ, start_response, self.backend.pages.root_page)
-            if path.startswith("/simple/") and path.endswith("/") and path.count("/") == 3:
-                name = path[len("/simple/"):-1]
-                if canonicalize_name(name) != name:
-                    start_response("301 Moved Permanently", [("Location", f"/simple/{canonicalize_name(name)}/")])
-                    return [b""]
-                page = self.backend.pages.get(name)
-                if page is not None:
-                    return self._page(environ, start_response, page)
-            elif path.startswith("/packages/") and path.count("/") == 2:
-                served = self._file(environ, start_response, path[len("/packages/"):])
-                if served is not None:
-                    return served
+                return self._page(environ, start_response, self.backend.pages.root(fmt), fmt)
+            name = path[len("/simple/"):-1]
+            if canonicalize_name(name) != name:
+                query = environ.get("QUERY_STRING", "")
+                location = f"/simple/{canonicalize_name(name)}/" + (f"?{query}" if query else "")
+                start_response("301 Moved Permanently", [("Location", location), ("Vary", "Accept")])
+                return [b""]
+            page = self.backend.pages.get(name, fmt)
+            if page is not None:
+                return self._page(environ, start_response, page, fmt)
+        elif path.startswith("/packages/") and path.count("/") == 2:
+            name = path[len("/packages/"):]
+            metadata = self.backend.metadata_file(name)
+            if metadata is not None:
+                return self._file(environ, start_response, metadata[0], metadata[1], METADATA_TYPE)
+            sha = self.backend.sha256_of(name)
+            if sha is not None:
+                return self._file(environ, start_response, self.backend.root / name, sha, "application/octet-stream")
         return self.app(environ, start_response)  # type: ignore[no-any-return]
 
-    def _page(self, environ: dict[str, Any], start_response: Callable[..., Any], page: Page) -> Iterable[bytes]:
-        headers = [("ETag", page.etag), ("Cache-Control", PAGE_CACHE)]
+    def _page(self, environ: dict[str, Any], start_response: Callable[..., Any], page: Page,
+              fmt: Format) -> Iterable[bytes]:
+        # the same URL answers in two formats: caches must key on Accept
+        headers = [("ETag", page.etag), ("Cache-Control", PAGE_CACHE), ("Vary", "Accept")]
         if environ.get("HTTP_IF_NONE_MATCH") == page.etag:
             start_response("304 Not Modified", headers)
             return [b""]
-        headers += [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page.body)))]
+        headers += [("Content-Type", CONTENT_TYPES[fmt]), ("Content-Length", str(len(page.body)))]
         start_response("200 OK", headers)
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [page.body]
 
-    def _file(self, environ: dict[str, Any], start_response: Callable[..., Any], name: str) -> Iterable[bytes] | None:
-        sha = self.backend.sha256_of(name)
-        if sha is None:
-            return None
+    def _file(self, environ: dict[str, Any], start_response: Callable[..., Any], path: Path, sha: str,
+              content_type: str) -> Iterable[bytes]:
         etag = f'"{sha}"'
-        path = self.backend.root / name
         stat = os.stat(path)
         # Last-Modified: when the file landed (uploads rename into place), which clients show as
         # its release time; stock pypiserver and nginx send it too
@@ -65,7 +92,7 @@ class FastReads:
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
             start_response("304 Not Modified", headers)
             return [b""]
-        headers += [("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes")]
+        headers += [("Content-Type", content_type), ("Accept-Ranges", "bytes")]
         size = stat.st_size
         # one byte range (uv and pip read a wheel's METADATA from its end this way instead of
         # downloading it whole); several ranges get the whole file, as RFC 9110 allows

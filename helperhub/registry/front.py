@@ -1,6 +1,7 @@
-"""An nginx front for the registry: pages and files straight from disk (the registry writes the
-pages on every upload), everything else (uploads, unknown or non-normalised names) proxied to
-the registry. Rendering is a pure function; running nginx is kept apart."""
+"""An nginx front for the registry: pages (HTML or JSON, negotiated as the registry does), files
+and metadata files straight from disk (the registry writes the pages on every change), everything
+else (uploads, unknown or non-normalised names) proxied to the registry. Rendering is a pure
+function; running nginx is kept apart."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helperhub.core.errors import ConfigError
+from helperhub.registry.metadata import METADATA_DIR
+from helperhub.registry.negotiate import JSON_TYPE
 from helperhub.registry.pages import PAGES_DIR
 
 FILE_CACHE = "public, max-age=31536000, immutable"
@@ -37,11 +40,29 @@ def render_nginx_conf(s: FrontSettings) -> str:
     return _render(s)
 
 
+# Which pages a request gets, as negotiate.py picks them for the registry itself: JSON when the
+# Accept header names the PEP 691 JSON type without q=0 (pip and uv list it first, at q=1), or
+# when ?format= names it; HTML otherwise.
+NEGOTIATION = r"""  map $http_accept $hub_accept_json {
+    default 0;
+    "~*application/vnd\.pypi\.simple\.(v1|latest)\+json(?!\s*;\s*q\s*=\s*0(\.0*)?\s*(,|;|$))" 1;
+  }
+  map $arg_format $hub_simple_json {
+    default $hub_accept_json;
+    "~*^application/vnd\.pypi\.simple\.(v1|latest)(\+|%2B)json$" 1;
+    "~*^(text/html|application/vnd\.pypi\.simple\.(v1|latest)(\+|%2B)html)$" 0;
+  }"""
+
+
 def _render(s: FrontSettings) -> str:
     pages = (s.packages / PAGES_DIR).resolve()
     packages = s.packages.resolve()
+    metadata = (s.packages / METADATA_DIR).resolve()
     fallback = "@app" if s.app else "=404"  # what try_files does when the file is not there
+    json_fallback = "@app_json" if s.app else "=404"
     temps = "\n".join(f"  {k}_temp_path {s.state / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    upstream = f"""
+  upstream hub_registry {{ server {s.app}; }}""" if s.app else ""
     app_locations = f"""
     location / {{
       proxy_pass http://{s.app};
@@ -49,8 +70,12 @@ def _render(s: FrontSettings) -> str:
       proxy_set_header Host $http_host;
       client_max_body_size {s.max_body};
     }}
-    location @app {{ proxy_pass http://{s.app}; proxy_set_header Host $http_host; }}""" if s.app else ""
-    return f"""daemon off;
+    location @app {{ proxy_pass http://{s.app}; proxy_set_header Host $http_host; }}
+    location @app_json {{ proxy_pass http://hub_registry$request_uri; proxy_set_header Host $http_host; }}""" \
+        if s.app else ""
+    page_headers = "add_header Cache-Control no-cache;\n      add_header Vary Accept;"
+    json_type = f"types {{ }}\n      default_type {JSON_TYPE};\n      {page_headers}"
+    return rf"""daemon off;
 worker_processes auto;
 pid {s.state / "nginx.pid"};
 error_log {s.state / "error.log"} warn;
@@ -62,19 +87,44 @@ http {{
   keepalive_requests 100000;
   etag on;
 {temps}
+{NEGOTIATION}{upstream}
   server {{
     listen {s.listen} backlog=4096;
+    # the JSON pages (PEP 691) of the same URLs, for the clients that ask for them
+    if ($hub_simple_json) {{
+      rewrite ^/simple/(([a-z0-9][a-z0-9-]*/)?)$ /.json/$1 last;
+    }}
     location = /simple/ {{
       root {pages};
       default_type text/html;
-      add_header Cache-Control no-cache;
+      charset utf-8;
+      {page_headers}
       try_files /index.html =404;
     }}
     location ~ ^/simple/([a-z0-9][a-z0-9-]*)/$ {{
       root {pages};
       default_type text/html;
-      add_header Cache-Control no-cache;
+      charset utf-8;
+      {page_headers}
       try_files /$1/index.html {fallback};
+    }}
+    location = /.json/ {{
+      internal;
+      root {pages};
+      {json_type}
+      try_files /index.json =404;
+    }}
+    location ~ ^/\.json/([a-z0-9][a-z0-9-]*)/$ {{
+      internal;
+      root {pages};
+      {json_type}
+      try_files /$1/index.json {json_fallback};
+    }}
+    location ~ ^/packages/([^/.][^/]*\.whl\.metadata)$ {{
+      root {metadata};
+      default_type "text/plain; charset=utf-8";
+      add_header Cache-Control "{FILE_CACHE}";
+      try_files /$1 {fallback};
     }}
     location ~ ^/packages/([^/.][^/]*)$ {{
       root {packages};

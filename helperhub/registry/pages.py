@@ -1,21 +1,31 @@
-"""Pre-rendered PEP 503 pages: the registry knows every change (uploads go through it), so it
-renders a project's page once per upload instead of walking the folder per request, keeps the
-pages in memory for its own server and writes them as static files for a front server."""
+"""Pre-rendered simple pages, HTML (PEP 503) and JSON (PEP 691), with every fact the modern
+protocol carries: hashes, Requires-Python, metadata files (PEP 658/714), yanks (PEP 592), sizes,
+upload times and versions (PEP 700). The registry knows every change (uploads and yanks go
+through it), so it renders a project's pages once per change instead of walking the folder per
+request, keeps them in memory for its own server and writes them as static files for a front
+server (``index.html`` and ``index.json`` per project)."""
 
 from __future__ import annotations
 
 import hashlib
 import html
+import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from helperhub.core.fs import atomic_write_text
+from helperhub.registry.metadata import FileFacts
+from helperhub.registry.negotiate import Format
 
 PAGES_DIR = ".simple"  # under the package folder: hidden, so pypiserver never lists it
+API_VERSION = "1.1"  # PEP 700: sizes, upload times and the versions list
+PAGE_FILES: dict[Format, str] = {"html": "index.html", "json": "index.json"}
 
 
 @dataclass(frozen=True)
@@ -29,59 +39,165 @@ def _page(text: str) -> Page:
     return Page(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
-def render_project(project: str, files: Iterable[tuple[str, str]]) -> str:
-    """The simple page of one project: a link per file with its recorded sha256."""
-    links = "\n".join(
-        f'<a href="../../packages/{html.escape(name)}#sha256={sha}">{html.escape(name)}</a><br>'
-        for name, sha in sorted(files)
-    )
+def version_of(filename: str) -> Version | None:
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[1]
+        return parse_sdist_filename(filename)[1]
+    except (ValueError, InvalidVersion):
+        return None
+
+
+def _facts(files: Iterable[FileFacts | tuple[str, str]]) -> list[FileFacts]:
+    """Files sorted by name; a (name, sha256) pair is a file of which nothing else is known."""
+    return sorted((f if isinstance(f, FileFacts) else FileFacts(*f) for f in files), key=lambda f: f.filename)
+
+
+def _yanked_versions(yanked: Mapping[str, str]) -> dict[Version, str]:
+    """Yanks by version, so that 1.1 and 1.1.0 are one version however a file name spells it."""
+    versions: dict[Version, str] = {}
+    for text, reason in yanked.items():
+        try:
+            versions[Version(text)] = reason
+        except InvalidVersion:
+            continue
+    return versions
+
+
+def _yank(facts: FileFacts, yanked: Mapping[Version, str]) -> str | None:
+    version = version_of(facts.filename)
+    return yanked.get(version) if version is not None else None
+
+
+def render_project(project: str, files: Iterable[FileFacts | tuple[str, str]],
+                   yanked: Mapping[str, str] | None = None) -> str:
+    """The HTML page of one project: a link per file with its sha256 and PEP 592/658/714 attributes."""
+    links, versions = [], _yanked_versions(yanked or {})
+    for f in _facts(files):
+        name = html.escape(f.filename)
+        attrs = f' href="../../packages/{name}#sha256={f.sha256}"'
+        if f.requires_python:
+            attrs += f' data-requires-python="{html.escape(f.requires_python)}"'
+        if f.metadata_sha256:
+            attrs += f' data-core-metadata="sha256={f.metadata_sha256}"'
+            attrs += f' data-dist-info-metadata="sha256={f.metadata_sha256}"'
+        reason = _yank(f, versions)
+        if reason is not None:
+            attrs += f' data-yanked="{html.escape(reason)}"'
+        links.append(f"<a{attrs}>{name}</a><br>")
     title = html.escape(project)
-    return (f"<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.0\">"
-            f"<title>Links for {title}</title></head>\n<body><h1>Links for {title}</h1>\n{links}\n</body></html>\n")
+    return (f"<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"{API_VERSION}\">"
+            f"<title>Links for {title}</title></head>\n<body><h1>Links for {title}</h1>\n"
+            + "\n".join(links) + "\n</body></html>\n")
+
+
+def render_project_json(project: str, files: Iterable[FileFacts | tuple[str, str]],
+                        yanked: Mapping[str, str] | None = None) -> str:
+    """The PEP 691 JSON page of one project (API 1.1: with sizes, upload times and versions)."""
+    entries: list[dict[str, Any]] = []
+    versions: set[Version] = set()
+    yanks = _yanked_versions(yanked or {})
+    for f in _facts(files):
+        version = version_of(f.filename)
+        if version is not None:
+            versions.add(version)
+        entry: dict[str, Any] = {"filename": f.filename, "url": f"../../packages/{f.filename}",
+                                 "hashes": {"sha256": f.sha256}}
+        if f.requires_python:
+            entry["requires-python"] = f.requires_python
+        metadata: dict[str, str] | bool = {"sha256": f.metadata_sha256} if f.metadata_sha256 else False
+        entry["core-metadata"] = metadata
+        entry["dist-info-metadata"] = metadata
+        if f.size is not None:
+            entry["size"] = f.size
+        if f.upload_time is not None:
+            entry["upload-time"] = f.upload_time
+        reason = _yank(f, yanks)
+        entry["yanked"] = False if reason is None else (reason or True)
+        entries.append(entry)
+    page = {"meta": {"api-version": API_VERSION}, "name": project, "versions": [str(v) for v in sorted(versions)],
+            "files": entries}
+    return json.dumps(page, indent=1) + "\n"
 
 
 def render_root(projects: Iterable[str]) -> str:
     links = "\n".join(f'<a href="{html.escape(p)}/">{html.escape(p)}</a><br>' for p in sorted(projects))
-    return f"<!DOCTYPE html>\n<html><head><title>Simple index</title></head>\n<body>\n{links}\n</body></html>\n"
+    return (f"<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"{API_VERSION}\">"
+            f"<title>Simple index</title></head>\n<body>\n{links}\n</body></html>\n")
+
+
+def render_root_json(projects: Iterable[str]) -> str:
+    page = {"meta": {"api-version": API_VERSION}, "projects": [{"name": p} for p in sorted(projects)]}
+    return json.dumps(page, indent=1) + "\n"
 
 
 class PageCache:
-    """Pages by canonical project name; rebuilt for one project when one of its files lands."""
+    """Pages by canonical project name, both formats; rebuilt for one project when one of its files
+    lands or one of its versions is yanked."""
 
     def __init__(self, static_root: Path | None) -> None:
         self.static_root = static_root
         self._lock = threading.Lock()
-        self._projects: dict[str, dict[str, str]] = {}
+        self._projects: dict[str, dict[str, FileFacts]] = {}
+        self._yanked: dict[str, dict[str, str]] = {}
         self.pages: dict[str, Page] = {}
+        self.json_pages: dict[str, Page] = {}
         self.root_page = _page(render_root([]))
+        self.root_json = _page(render_root_json([]))
 
-    def rebuild(self, files: dict[str, str], project_of: dict[str, str]) -> None:
-        """All pages from ``files`` (name -> sha256) and each file's canonical project."""
+    def rebuild(self, files: Mapping[str, FileFacts | str], project_of: Mapping[str, str],
+                yanked: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """All pages from ``files`` (name -> facts, or name -> sha256), each file's canonical project
+        and the yanked versions of each project."""
         with self._lock:
             self._projects = {}
-            for name, sha in files.items():
-                self._projects.setdefault(project_of[name], {})[name] = sha
+            self._yanked = {p: dict(v) for p, v in (yanked or {}).items()}
+            for name, facts in files.items():
+                self._projects.setdefault(project_of[name], {})[name] = _as_facts(name, facts)
             for project in self._projects:
                 self._render(project)
             self._render_root()
 
-    def add(self, project: str, filename: str, sha256: str) -> None:
+    def add(self, project: str, filename: str, facts: FileFacts | str) -> None:
         with self._lock:
-            self._projects.setdefault(project, {})[filename] = sha256
+            self._projects.setdefault(project, {})[filename] = _as_facts(filename, facts)
             self._render(project)
             self._render_root()
 
-    def get(self, project: str) -> Page | None:
-        return self.pages.get(canonicalize_name(project))
+    def set_yanked(self, project: str, yanked: Mapping[str, str]) -> None:
+        with self._lock:
+            self._yanked[project] = dict(yanked)
+            if project in self._projects:
+                self._render(project)
+
+    def get(self, project: str, fmt: Format = "html") -> Page | None:
+        pages = self.json_pages if fmt == "json" else self.pages
+        return pages.get(canonicalize_name(project))
+
+    def root(self, fmt: Format = "html") -> Page:
+        return self.root_json if fmt == "json" else self.root_page
 
     def _render(self, project: str) -> None:
-        text = render_project(project, self._projects[project].items())
-        self.pages[project] = _page(text)
-        if self.static_root is not None:
-            atomic_write_text(self.static_root / project / "index.html", text)
+        files, yanked = self._projects[project].values(), self._yanked.get(project, {})
+        texts: dict[Format, str] = {"html": render_project(project, files, yanked),
+                                    "json": render_project_json(project, files, yanked)}
+        # the static files first: the front serves them, the in-memory pages follow at once
+        self._write(project, texts)
+        self.pages[project] = _page(texts["html"])
+        self.json_pages[project] = _page(texts["json"])
 
     def _render_root(self) -> None:
-        text = render_root(self._projects)
-        self.root_page = _page(text)
-        if self.static_root is not None:
-            atomic_write_text(self.static_root / "index.html", text)
+        texts: dict[Format, str] = {"html": render_root(self._projects), "json": render_root_json(self._projects)}
+        self._write(None, texts)
+        self.root_page, self.root_json = _page(texts["html"]), _page(texts["json"])
+
+    def _write(self, project: str | None, texts: Mapping[Format, str]) -> None:
+        if self.static_root is None:
+            return
+        folder = self.static_root / project if project else self.static_root
+        for fmt, text in texts.items():
+            atomic_write_text(folder / PAGE_FILES[fmt], text)
+
+
+def _as_facts(filename: str, facts: FileFacts | str) -> FileFacts:
+    return facts if isinstance(facts, FileFacts) else FileFacts(filename, facts)

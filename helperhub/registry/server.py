@@ -31,6 +31,7 @@ class ServerSettings:
     threads: int = defaults.SERVER_THREADS
     max_upload_bytes: int = defaults.MAX_UPLOAD_MB << 20
     max_concurrent_uploads: int = defaults.MAX_CONCURRENT_UPLOADS
+    owners: Path | None = None  # TOML: project globs -> users; None: first uploaders own projects
 
     @property
     def authenticate(self) -> list[str]:
@@ -43,6 +44,7 @@ def build_app(settings: ServerSettings) -> WsgiApp:
     from pypiserver.config import Config
 
     from helperhub.registry.auth import Htpasswd
+    from helperhub.registry.fastreads import FastReads
     from helperhub.registry.store import HardenedBackend
     from helperhub.registry.upload import Uploads
 
@@ -64,14 +66,12 @@ def build_app(settings: ServerSettings) -> WsgiApp:
         health_endpoint="/health",
         log_stream=None,
     )
-    backend = HardenedBackend(config, settings.packages, settings.max_upload_bytes)
+    backend = HardenedBackend(config, settings.packages, settings.max_upload_bytes, settings.owners)
     config.backend = BackendProxy(backend)
     app: WsgiApp = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
-    if not settings.auth_reads:  # with authenticated reads every request goes through pypiserver's auth
-        from helperhub.registry.fastreads import FastReads
-
-        app = FastReads(app, backend)
     htpasswd = Htpasswd(settings.htpasswd) if settings.htpasswd else None
+    # pages (both formats), files and metadata files; with --auth-reads behind the same login
+    app = FastReads(app, backend, htpasswd, settings.auth_reads)
     return Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads)
 
 

@@ -2,26 +2,28 @@
 
 An upload is written to a hidden temp file in the package folder, fsynced, validated, and only
 then linked into place with an exclusive create, so of two uploads of one name exactly one wins.
-The sha256 is computed while the bytes arrive, recorded, and is what the index serves. The
-listing is kept in memory, updated by the registry's own writes (no folder walk per request), so
-one server owns a package folder: a second one on the same folder refuses to start. A released
-version's file set only grows by files that cannot shadow the ones already there.
+The sha256 is computed while the bytes arrive and recorded with the file's other facts (size,
+upload time, Requires-Python, its PEP 658 metadata file); the record is what the index serves.
+A wheel's metadata file is linked into place before the wheel, so a served wheel always has it.
+The listing is kept in memory, updated by the registry's own writes (no folder walk per request),
+so one server owns a package folder: a second one on the same folder refuses to start. A released
+version's file set only grows by files that cannot shadow the ones already there; who may add to
+a project or yank its versions is the owners' call (owners.py).
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 from pypiserver.backend import Backend
 from pypiserver.core import PkgFile
 from pypiserver.pkg_helpers import guess_pkgname_and_version
@@ -29,8 +31,29 @@ from pypiserver.pkg_helpers import guess_pkgname_and_version
 from helperhub.core.errors import ConfigError
 from helperhub.core.fs import atomic_write_text, sha256_file
 from helperhub.registry.fileset import shadowed_by
-from helperhub.registry.pages import PAGES_DIR, PageCache
-from helperhub.registry.validate import UploadRefused, check_archive, check_filename
+from helperhub.registry.metadata import (
+    METADATA_DIR,
+    METADATA_SUFFIX,
+    FileFacts,
+    fsync_dir,
+    metadata_path,
+    parse_record,
+    render_record,
+    requires_python,
+    sha256_bytes,
+    upload_time,
+    write_metadata,
+    write_metadata_temp,
+)
+from helperhub.registry.owners import Owners
+from helperhub.registry.pages import PAGES_DIR, PageCache, version_of
+from helperhub.registry.validate import (
+    UploadRefused,
+    archive_metadata,
+    check_archive,
+    check_filename,
+)
+from helperhub.registry.yanks import Yanks
 
 RECORD = ".helperhub-sha256.json"
 SERVER_LOCK = ".helperhub-server.lock"
@@ -47,68 +70,95 @@ class UploadTooLarge(UploadRefused):
     """The upload is larger than the registry accepts."""
 
 
-@dataclass(frozen=True)
-class Stored:
-    filename: str
-    sha256: str
-    size: int
+class UploadForbidden(UploadRefused):
+    """The user does not own the project."""
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+class NotFound(UploadRefused):
+    """A yank names a project or version the index does not have."""
 
 
 class HardenedBackend(Backend):  # type: ignore[misc]
-    """Atomic, exclusive, validated, hash-recording storage in one package folder."""
+    """Atomic, exclusive, validated, fact-recording storage in one package folder."""
 
-    def __init__(self, config: Any, root: Path, max_bytes: int) -> None:
+    def __init__(self, config: Any, root: Path, max_bytes: int, owners_file: Path | None = None) -> None:
         super().__init__(config)
         self.root = root.resolve()
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._files: dict[str, Stored] = {}
+        self._files: dict[str, FileFacts] = {}
         self.pages = PageCache(self.root / PAGES_DIR)
         self.root.mkdir(parents=True, exist_ok=True)
         self._owner = claim_folder(self.root)
+        self.owners = Owners(self.root, owners_file)
+        self.yanks = Yanks(self.root)
         self._load()
 
     # -- state ----------------------------------------------------------------------------------
     def _load(self) -> None:
-        """Recover after any stop: drop unfinished temp files, keep recorded hashes, hash the rest."""
+        """Recover after any stop: drop unfinished temp files, keep recorded facts, compute the
+        rest (hash, metadata file), and drop metadata files whose wheel never landed."""
         self.root.mkdir(parents=True, exist_ok=True)
-        for leftover in self.root.glob(f"{TEMP_PREFIX}*"):
+        (self.root / METADATA_DIR).mkdir(exist_ok=True)
+        for leftover in [*self.root.glob(f"{TEMP_PREFIX}*"), *(self.root / METADATA_DIR).glob(f"{TEMP_PREFIX}*")]:
             leftover.unlink(missing_ok=True)
         try:
-            recorded = json.loads((self.root / RECORD).read_text())
-        except (FileNotFoundError, ValueError):
+            recorded = parse_record((self.root / RECORD).read_text())
+        except FileNotFoundError:
             recorded = {}
         saved = time.monotonic()
         for path in sorted(self.root.iterdir()):
             if path.name.startswith(".") or not path.is_file() or guess_pkgname_and_version(path.name) is None:
                 continue
-            sha = recorded.get(path.name)
-            if sha is None:  # a lost or partial record: hash, and keep the progress
-                sha = sha256_file(path)
+            facts = recorded.get(path.name)
+            if facts is None:  # a lost or partial record: hash, and keep the progress
+                facts = FileFacts(path.name, sha256_file(path))
                 if time.monotonic() - saved > RECORD_EVERY:
                     self._save_record()
                     saved = time.monotonic()
-            self._files[path.name] = Stored(path.name, sha, path.stat().st_size)
+            self._files[path.name] = self._complete(path, facts)
+        for meta in (self.root / METADATA_DIR).iterdir():
+            if meta.name.removesuffix(METADATA_SUFFIX) not in self._files:
+                meta.unlink(missing_ok=True)  # its wheel never landed (a crash between the two links)
         self._save_record()
-        self.pages.rebuild({n: s.sha256 for n, s in self._files.items()},
-                           {n: _project(n) for n in self._files})
+        self.pages.rebuild(self._files, {n: _project(n) for n in self._files}, self.yanks.all())
+
+    def _complete(self, path: Path, facts: FileFacts) -> FileFacts:
+        """Fill in what the record lacks: files released before facts were recorded, or found
+        without a record, get their mtime as upload time and their metadata from the archive."""
+        stat = path.stat()
+        known = facts.upload_time is not None  # a full record entry, written at upload
+        meta_sha, requires = facts.metadata_sha256, facts.requires_python
+        if path.name.endswith(".whl"):
+            target = metadata_path(self.root, path.name)
+            if not (known and meta_sha is not None and target.is_file()):
+                raw = target.read_bytes() if target.is_file() else _metadata_of(path)
+                if raw is not None and not target.is_file():
+                    write_metadata(self.root, path.name, raw, TEMP_PREFIX)
+                meta_sha = sha256_bytes(raw) if raw is not None else None
+                requires = requires_python(raw) if raw is not None else None
+        elif not known:
+            raw = _metadata_of(path)  # an sdist's PKG-INFO: Requires-Python, best effort
+            requires = requires_python(raw) if raw is not None else None
+        return FileFacts(path.name, facts.sha256, stat.st_size, facts.upload_time or upload_time(stat.st_mtime),
+                         requires, meta_sha)
 
     def _save_record(self) -> None:
-        atomic_write_text(
-            self.root / RECORD, json.dumps({n: s.sha256 for n, s in sorted(self._files.items())}, indent=0)
-        )
+        atomic_write_text(self.root / RECORD, render_record(self._files))
 
     def sha256_of(self, filename: str) -> str | None:
         stored = self._files.get(filename)
         return stored.sha256 if stored else None
+
+    def facts_of(self, filename: str) -> FileFacts | None:
+        return self._files.get(filename)
+
+    def metadata_file(self, name: str) -> tuple[Path, str] | None:
+        """The path and sha256 of a served ``<wheel>.metadata``; None if there is none."""
+        facts = self._files.get(name.removesuffix(METADATA_SUFFIX)) if name.endswith(METADATA_SUFFIX) else None
+        if facts is None or facts.metadata_sha256 is None:
+            return None
+        return metadata_path(self.root, facts.filename), facts.metadata_sha256
 
     # -- pypiserver's backend interface -----------------------------------------------------------
     def get_all_packages(self) -> Iterable[PkgFile]:
@@ -144,15 +194,31 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                 "a released version's files never change: bump the version"
             )
 
-    def store(self, filename: str, chunks: Iterable[bytes], expected_sha256: str | None = None) -> Stored:
+    def _check_owner(self, project: str, user: str, verb: str) -> None:
+        ownership = self.owners.of(project)
+        if not ownership.allows(user):
+            raise UploadForbidden(ownership.refusal(project, verb))
+
+    def check_upload(self, filename: str, user: str | None) -> str:
+        """What can be decided from the file name alone, before a byte of the file is read: a
+        safe name, a project the user may release to, a name not taken. The canonical project."""
+        project = check_filename(filename)[0]
+        if user is not None:
+            self._check_owner(project, user, "release")
+        self._check_new(filename)
+        return project
+
+    def store(self, filename: str, chunks: Iterable[bytes], expected_sha256: str | None = None,
+              user: str | None = None) -> FileFacts:
         """Stream ``chunks`` into a hidden temp file, validate, and link it into place.
 
-        Refusals (name, twin, size, archive, a sha256 other than the client declared) leave
-        nothing behind; the twin check is made again under the lock, at the moment of linking."""
-        check_filename(filename)
-        self._check_new(filename)
+        Refusals (name, owner, twin, size, archive, a sha256 other than the client declared) leave
+        nothing behind; the owner and twin checks are made again under the lock, at the moment of
+        linking, where an unowned project is claimed by ``user``."""
+        project = self.check_upload(filename, user)
         fd, tmp_name = _temp_file(self.root)
         tmp = Path(tmp_name)
+        meta_tmp: Path | None = None
         try:
             digest, size = hashlib.sha256(), 0
             with os.fdopen(fd, "wb") as out:
@@ -170,21 +236,64 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                     f"{filename} arrived with sha256 {digest.hexdigest()}, the client sent {expected_sha256}; "
                     "upload it again"
                 )
-            check_archive(tmp, filename)
-            stored = Stored(filename, digest.hexdigest(), size)
+            raw = check_archive(tmp, filename)
+            wheel = filename.endswith(".whl")
+            if wheel:  # PEP 658: the wheel's METADATA, served beside it
+                meta_tmp = write_metadata_temp(self.root, raw, TEMP_PREFIX)
             with self._lock:
+                if user is not None:
+                    self._check_owner(project, user, "release")
                 self._check_new(filename)
+                if user is not None:
+                    self.owners.claim(project, user)
+                stored = FileFacts(filename, digest.hexdigest(), size, upload_time(), requires_python(raw),
+                                   sha256_bytes(raw) if wheel else None)
+                target = metadata_path(self.root, filename)
+                if meta_tmp is not None:  # first the metadata, so a served wheel always has it
+                    os.replace(meta_tmp, target)
+                    fsync_dir(target.parent)
                 try:
                     os.link(tmp, self.root / filename)  # exclusive: fails if the name exists
                 except FileExistsError:
+                    if meta_tmp is not None:
+                        target.unlink(missing_ok=True)
                     raise UploadConflict(f"{filename} already exists; released files never change") from None
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
                 self._files[filename] = stored
                 self._save_record()
-                self.pages.add(_project(filename), filename, stored.sha256)
+                self.pages.add(project, filename, stored)
             return stored
         finally:
             tmp.unlink(missing_ok=True)
+            if meta_tmp is not None:
+                meta_tmp.unlink(missing_ok=True)
+
+    def set_yanked(self, name: str, version_text: str, reason: str | None, user: str) -> str:
+        """Yank (``reason`` a string, "" for none) or unyank (None) every file of a version."""
+        project = canonicalize_name(name)
+        verb = "unyank" if reason is None else "yank"
+        try:
+            version = Version(version_text)
+        except InvalidVersion:
+            raise UploadRefused(f"{version_text!r} is not a version; give one like 1.2.0") from None
+        with self._lock:
+            versions = sorted({v for n in self._files if _project(n) == project and (v := version_of(n)) is not None})
+            if not versions:
+                raise NotFound(f"the index has no project {project}; check the name")
+            self._check_owner(project, user, verb)
+            if version not in versions:
+                raise NotFound(f"{project} has no version {version}; it has {', '.join(map(str, versions))}")
+            version = versions[versions.index(version)]  # as the files spell it: 1.1 is 1.1.0
+            self.pages.set_yanked(project, self.yanks.set(project, version, reason))
+        return f"{project} {version} {verb}ed"
+
+
+def _metadata_of(path: Path) -> bytes | None:
+    """A stored archive's METADATA / PKG-INFO, or None if it cannot be read within the caps."""
+    try:
+        return archive_metadata(path, path.name)
+    except UploadRefused:
+        return None
 
 
 def claim_folder(root: Path) -> IO[str]:

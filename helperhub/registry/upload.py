@@ -1,8 +1,10 @@
 """The write path of the index (PyPI's legacy upload API, as twine and uv use it), decided from
 the headers before a byte of the body is read: the login, the declared size and a free upload
-slot. Only then is the multipart body parsed as it arrives and the file streamed straight into
-the store's hidden temp file in the package folder: no spool, so nobody without a login can fill
-a disk, and the size limit holds above any server's own buffer limit."""
+slot. Only then is the multipart body parsed as it arrives; whether the user owns the project is
+decided from the file part's name, and the file streamed straight into the store's hidden temp
+file in the package folder: no spool, so nobody without a login can fill a disk, and the size
+limit holds above any server's own buffer limit. Yanks (PEP 592) are forms on the same endpoint:
+``:action=yank`` or ``:action=unyank`` with ``name``, ``version`` and an optional ``reason``."""
 
 from __future__ import annotations
 
@@ -14,7 +16,13 @@ from typing import Any
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
 from helperhub.registry.auth import Htpasswd, authenticated_user
-from helperhub.registry.store import HardenedBackend, UploadConflict, UploadTooLarge
+from helperhub.registry.store import (
+    HardenedBackend,
+    NotFound,
+    UploadConflict,
+    UploadForbidden,
+    UploadTooLarge,
+)
 from helperhub.registry.validate import UploadRefused
 
 WsgiApp = Callable[..., Any]
@@ -23,6 +31,9 @@ FORM_SLACK = 1 << 20  # the multipart form around the file: metadata fields, bou
 MAX_FIELD = 8 << 20  # one metadata field (the long description is the largest)
 MAX_FIELDS = 32 << 20  # all metadata fields of one upload
 CLOSE = ("Connection", "close")
+# a refused upload of a logged-in user is read to its end (up to this much) before the answer, so
+# the client gets to read it: closing on unread bytes resets the connection, answer and all
+DRAIN_LIMIT = 64 << 20
 
 
 class Refusal(Exception):
@@ -51,7 +62,8 @@ def _answer(start_response: Callable[..., Any], status: int, message: str,
 
 
 class Uploads:
-    """WSGI middleware: every request that is not a read ends here; reads go to ``app``."""
+    """WSGI middleware: every request that is not a read ends here (uploads, and yanks as PEP 592
+    describes them, ``:action=yank`` / ``:action=unyank`` forms); reads go to ``app``."""
 
     def __init__(self, app: WsgiApp, backend: HardenedBackend, htpasswd: Htpasswd | None, max_bytes: int,
                  max_concurrent: int) -> None:
@@ -63,24 +75,28 @@ class Uploads:
         if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD"):
             return self.app(environ, start_response)  # type: ignore[no-any-return]
         try:
-            boundary, length = self._admit(environ)
+            user, boundary, length = self._admit(environ)
         except Refusal as refused:
             return _answer(start_response, refused.status, refused.message, refused.headers, close=True)
+        body = _Counted(environ["wsgi.input"].read, self.max_bytes + FORM_SLACK)
         try:
-            filename = self._receive(environ["wsgi.input"], boundary, length)
+            answer = self._receive(body, boundary, length, user)
         except Refusal as refused:
+            if refused.status != 413:
+                _drain(body, length)
             return _answer(start_response, refused.status, refused.message, refused.headers, close=True)
         finally:
             self._slots.release()
-        return _answer(start_response, 200, f"{filename} stored", [], close=False)
+        return _answer(start_response, 200, answer, [], close=False)
 
-    def _admit(self, environ: dict[str, Any]) -> tuple[str, int]:
+    def _admit(self, environ: dict[str, Any]) -> tuple[str, str, int]:
         """Everything that can be decided from the request line and headers; takes a slot.
-        Returns the form's boundary and its declared length (-1 for a chunked body)."""
+        Returns the user, the form's boundary and its declared length (-1 for a chunked body)."""
         if environ.get("REQUEST_METHOD") != "POST":
             raise Refusal(405, "the index takes uploads by POST only; released files are never removed",
                           [("Allow", "GET, HEAD, POST")])
-        if authenticated_user(self.htpasswd, environ.get("HTTP_AUTHORIZATION")) is None:
+        user = authenticated_user(self.htpasswd, environ.get("HTTP_AUTHORIZATION"))
+        if user is None:
             raise Refusal(401, "uploads need a login of the registry's htpasswd; check the user and password",
                           [("WWW-Authenticate", 'Basic realm="helperhub"')])
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
@@ -94,14 +110,17 @@ class Uploads:
             raise Refusal(400, "an upload is a multipart/form-data form (as twine and uv send it)")
         if not self._slots.acquire(blocking=False):
             raise Refusal(503, "too many uploads at once; retry in a few seconds", [("Retry-After", "5")])
-        return str(options["boundary"]), int(length) if length.isdigit() else -1
+        return user, str(options["boundary"]), int(length) if length.isdigit() else -1
 
-    def _receive(self, body_stream: Any, boundary: str, length: int) -> str:
-        """Parse the form as it arrives and store its one file; the answer on refusal."""
-        body = _Counted(body_stream.read, self.max_bytes + FORM_SLACK)
+    def _receive(self, body: _Counted, boundary: str, length: int, user: str) -> str:
+        """Parse the form as it arrives and act on it; the answer, or a Refusal."""
         parser = PushMultipartParser(boundary, content_length=length, max_header_count=16, max_segment_count=4096)
         try:
-            return self._form(parser.parse_blocking(body.read, CHUNK))
+            return self._form(parser.parse_blocking(body.read, CHUNK), user)
+        except UploadForbidden as exc:
+            raise Refusal(403, str(exc)) from None
+        except NotFound as exc:
+            raise Refusal(404, str(exc)) from None
         except UploadConflict as exc:
             raise Refusal(409, str(exc)) from None
         except UploadTooLarge as exc:
@@ -111,7 +130,7 @@ class Uploads:
         except MultipartError as exc:
             raise Refusal(400, f"the upload is not a valid multipart form ({exc})") from None
 
-    def _form(self, events: Iterator[MultipartSegment | bytes | None]) -> str:
+    def _form(self, events: Iterator[MultipartSegment | bytes | None], user: str) -> str:
         fields: dict[str, str] = {}
         stored: str | None = None
         used = 0
@@ -124,7 +143,8 @@ class Uploads:
                 if stored is not None:
                     raise UploadRefused("one file per upload")
                 expected = fields.get("sha256_digest") or None
-                stored = self.backend.store(event.filename, _payload(events), expected_sha256=expected).filename
+                stored = self.backend.store(event.filename, _payload(events), expected_sha256=expected,
+                                            user=user).filename
             else:
                 value = b"".join(_payload(events, MAX_FIELD))
                 used += len(value)
@@ -132,9 +152,16 @@ class Uploads:
                     raise UploadRefused(f"the upload's metadata fields exceed {MAX_FIELDS} bytes")
                 if event.filename is None and event.name:
                     fields[event.name] = value.decode("utf-8", errors="replace")
+        action = fields.get(":action")
+        if action in ("yank", "unyank"):
+            if stored is not None or not fields.get("name") or not fields.get("version"):
+                raise UploadRefused(f"a {action} form has the fields name and version (and for a yank an "
+                                    "optional reason), and no file")
+            reason = fields.get("reason", "").strip() if action == "yank" else None
+            return self.backend.set_yanked(fields["name"], fields["version"].strip(), reason, user)
         if stored is None:
             raise UploadRefused("the form has no 'content' file; upload with twine or uv")
-        return stored
+        return f"{stored} stored"
 
 
 def _payload(events: Iterator[MultipartSegment | bytes | None], cap: int | None = None) -> Iterator[bytes]:
@@ -162,3 +189,18 @@ class _Counted:
         if self.size > self.limit:
             raise UploadTooLarge(f"the upload is larger than the limit of {self.limit - FORM_SLACK} bytes")
         return data
+
+
+def _drain(body: _Counted, length: int) -> None:
+    """Read the rest of a declared body, if it is small enough, and throw it away."""
+    left = length - body.size
+    if length < 0 or left > DRAIN_LIMIT:
+        return
+    try:
+        while left > 0:
+            chunk = body.read(min(CHUNK, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except (OSError, UploadRefused):
+        return

@@ -371,18 +371,27 @@ def _sdist_pkg_info(path: Path, filename: str) -> bytes:
 # -- both ------------------------------------------------------------------------------------------
 
 
+def archive_metadata(path: Path, filename: str) -> bytes:
+    """The raw METADATA of a wheel or PKG-INFO of an sdist, read within the caps above."""
+    with _readable(filename):
+        return _wheel_metadata(path, filename) if filename.endswith(".whl") else _sdist_pkg_info(path, filename)
+
+
 def read_archive_metadata(path: Path, filename: str) -> tuple[str, Version]:
     """Name and version from the archive's own METADATA / PKG-INFO, read within the caps above."""
     with _readable(filename):
-        raw = _wheel_metadata(path, filename) if filename.endswith(".whl") else _sdist_pkg_info(path, filename)
-        return _metadata(raw.decode("utf-8"))
+        return _metadata(archive_metadata(path, filename).decode("utf-8"))
 
 
-def check_archive(path: Path, filename: str) -> None:
-    """Refuse an archive whose file name and own metadata disagree (or that is unreadable or a bomb)."""
+def check_archive(path: Path, filename: str) -> bytes:
+    """Refuse an archive whose file name and own metadata disagree (or that is unreadable or a bomb);
+    its raw METADATA / PKG-INFO, read once, for the index to serve and to take facts from."""
     name, version = check_filename(filename)
-    meta_name, meta_version = read_archive_metadata(path, filename)
+    with _readable(filename):
+        raw = archive_metadata(path, filename)
+        meta_name, meta_version = _metadata(raw.decode("utf-8"))
     if (meta_name, meta_version) != (name, version):
         raise UploadRefused(
             f"{filename!r} says {name} {version} but its metadata says {meta_name} {meta_version}"
         )
+    return raw
