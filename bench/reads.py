@@ -13,11 +13,15 @@ import requests
 from .servers import free_port, make_tree, nginx, process, registry_cmd, stock_cmd
 from .wrk import Load, run_wrk
 
+JSON = "application/vnd.pypi.simple.v1+json"  # PEP 691, what uv asks for first (pip too)
+TARGETS = {"page": {}, "json page": {"Accept": JSON}, "download": {}}  # target -> request headers
+STOCK = "stock pypiserver"  # speaks HTML only: no JSON row
+
 
 @dataclass(frozen=True)
 class ReadRow:
     server: str
-    target: str  # "page" or "download"
+    target: str  # "page", "json page" or "download"
     rps: float
     p50_ms: float
     p99_ms: float
@@ -31,11 +35,14 @@ def _median(loads: list[Load]) -> Load:
     )
 
 
-def check_answer(url: str, expect: str | None, size: int | None) -> None:
-    """Load only a server that answers right: 200, the listed file, the whole file."""
-    resp = requests.get(url, timeout=60)
-    if resp.status_code != 200 or (expect and expect not in resp.text) or (size and len(resp.content) != size):
-        raise RuntimeError(f"{url} answered {resp.status_code} ({len(resp.content)} bytes): not measurable")
+def check_answer(url: str, expect: str | None, size: int | None, headers: dict[str, str] | None = None) -> None:
+    """Load only a server that answers right: 200, the listed file, the whole file, the format asked for."""
+    resp = requests.get(url, timeout=60, headers=headers)
+    wrong_type = headers and headers.get("Accept") == JSON and resp.headers.get("Content-Type") != JSON
+    if (resp.status_code != 200 or (expect and expect not in resp.text) or (size and len(resp.content) != size)
+            or wrong_type):
+        raise RuntimeError(f"{url} answered {resp.status_code} ({len(resp.content)} bytes, "
+                           f"{resp.headers.get('Content-Type')}): not measurable")
 
 
 def drain(base: str, timeout: float = 300) -> None:
@@ -54,7 +61,7 @@ def measure_reads(work: Path, seconds: int, repeats: int, log: object = print) -
     packages = work / "packages"
     project, wheel = make_tree(packages)
     work.chmod(0o755)
-    paths = {"page": f"/simple/{project}/", "download": f"/packages/{wheel}"}
+    paths = {"page": f"/simple/{project}/", "json page": f"/simple/{project}/", "download": f"/packages/{wheel}"}
     rows: list[ReadRow] = []
     reg_port, stock_port = free_port(), free_port()
     with process(registry_cmd(packages, reg_port), f"http://127.0.0.1:{reg_port}/health",
@@ -63,16 +70,21 @@ def measure_reads(work: Path, seconds: int, repeats: int, log: object = print) -
                     work / "stock.log") as stock, \
             nginx(packages, work / "front", app=f"127.0.0.1:{reg_port}") as front, \
             nginx(packages, work / "static", app=None) as static:
-        servers = {"stock pypiserver": stock, "helperhub registry": registry,
+        servers = {STOCK: stock, "helperhub registry": registry,
                    "helperhub registry + nginx front": front, "nginx static": static}
-        for base in servers.values():  # every server answers right before any is loaded
-            check_answer(base + paths["page"], expect=wheel, size=None)
-            check_answer(base + paths["download"], expect=None, size=(packages / wheel).stat().st_size)
+        size = (packages / wheel).stat().st_size
+        for name, base in servers.items():  # every server answers right before any is loaded
+            for target, path in paths.items():
+                if not (name == STOCK and target == "json page"):
+                    check_answer(base + path, expect=None if target == "download" else wheel,
+                                 size=size if target == "download" else None, headers=TARGETS[target])
         for name, base in servers.items():
             # stock answers a few requests a second: one run, then let its backlog drain
-            runs = 1 if name == "stock pypiserver" else repeats
+            runs = 1 if name == STOCK else repeats
             for target, path in paths.items():
-                loads = [run_wrk(base + path, seconds=seconds) for _ in range(runs)]
+                if name == STOCK and target == "json page":
+                    continue
+                loads = [run_wrk(base + path, seconds=seconds, headers=TARGETS[target]) for _ in range(runs)]
                 if runs == 1:
                     drain(base)
                 med = _median(loads)

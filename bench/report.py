@@ -21,6 +21,8 @@ GOALS: dict[str, tuple[str, float, str]] = {
     "noop_release_s": ("P2 unchanged re-release (s)", 2.0, "max"),
     "registry_vs_stock_ratio": ("P3 registry / stock pypiserver (req/s)", 10.0, "min"),
     "registry_vs_nginx_ratio": ("P3 registry / nginx static (req/s)", 0.5, "min"),
+    "registry_html_vs_nginx_ratio": ("P3 registry HTML page / nginx static (req/s)", 0.8, "min"),
+    "registry_json_vs_nginx_ratio": ("P3 registry JSON page (PEP 691) / nginx static (req/s)", 0.8, "min"),
     "registry_p99_ms": ("P3 registry p99 (ms)", 50.0, "max"),
     "image_overhead_ratio": ("P4 image over base / installed closure", 1.05, "max"),
 }
@@ -34,7 +36,7 @@ def ratios(
 ) -> dict[str, float]:
     by = {(r.server, r.target): r for r in reads}
     front, stock, static = "helperhub registry + nginx front", "stock pypiserver", "nginx static"
-    targets = ("page", "download")
+    targets = ("page", "json page", "download")
     failed = [f"{r.server} {r.target}" for r in reads if r.errors and r.server != stock]
     if failed:  # a figure made of errors measures nothing
         raise RuntimeError(f"load runs had errors or non-2xx answers: {', '.join(failed)}")
@@ -47,6 +49,8 @@ def ratios(
         "noop_release_s": rel["noop_release_s"],
         "registry_vs_stock_ratio": by[(front, "page")].rps / stock_page,
         "registry_vs_nginx_ratio": min(by[(front, t)].rps / by[(static, t)].rps for t in targets),
+        "registry_html_vs_nginx_ratio": by[(front, "page")].rps / by[(static, "page")].rps,
+        "registry_json_vs_nginx_ratio": by[(front, "json page")].rps / by[(static, "json page")].rps,
         "registry_p99_ms": max(by[(front, t)].p99_ms for t in targets),
         "image_overhead_ratio": size["image_added_mb"] / size["closure_mb"],
     }

@@ -34,11 +34,13 @@ def parse_wrk(out: str) -> Load:
     return Load(rps, p50, p99, errors + (int(non2xx[1]) if non2xx else 0))
 
 
-def run_wrk(url: str, *, connections: int = 64, seconds: int = 5, threads: int = 2) -> Load:
+def run_wrk(url: str, *, connections: int = 64, seconds: int = 5, threads: int = 2,
+            headers: dict[str, str] | None = None) -> Load:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed; `make bench` installs it (apt-get install wrk)")
+    sent = [arg for k, v in (headers or {}).items() for arg in ("-H", f"{k}: {v}")]
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency", url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency", *sent, url],
         capture_output=True, text=True, check=True, timeout=seconds + 30,
     ).stdout
     return parse_wrk(out)
