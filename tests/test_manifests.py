@@ -220,7 +220,7 @@ def test_sidecar_pod_runs_front_and_registry(sidecar: Objects) -> None:
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     pod = containers(deployment)
     assert set(pod) == {"registry", "front"}
-    assert pod["registry"]["args"] == ["--port", "8081"]
+    assert pod["registry"]["args"] == ["--port", "8081", "--owners", "/etc/helperhub-owners/owners.toml"]
     assert [p["containerPort"] for p in pod["registry"]["ports"]] == [8081]
     assert pod["front"]["command"] == ["nginx", "-c", "/etc/helperhub/nginx.conf", "-e", "stderr"]
     assert [(p["name"], p["containerPort"]) for p in pod["front"]["ports"]] == [("http", 8080)]
@@ -232,6 +232,23 @@ def test_registry_probes_hit_its_health(objects: Objects) -> None:
     assert registry["args"][registry["args"].index("--port") + 1] == str(port["containerPort"])
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert registry[probe]["httpGet"] == {"path": "/health", "port": port["name"]}
+
+
+def test_registry_reads_the_owners_file_of_a_configmap(objects: Objects) -> None:
+    """Every layout passes --owners a file the owners ConfigMap provides, and that ConfigMap is the
+    committed owners.toml (a valid owners file), named without a hash so edits reach the pod in place."""
+    from helperhub.registry.owners import parse_owners
+
+    deployment = with_container(objects, "registry")
+    registry = containers(deployment)["registry"]
+    path = Path(registry["args"][registry["args"].index("--owners") + 1])
+    (mount,) = [m for m in registry["volumeMounts"] if path.parent == Path(m["mountPath"])]
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"])
+    assert volume["configMap"]["name"] == "pypi-owners"  # no hash suffix
+    owners = objects[("ConfigMap", "pypi-owners")]
+    assert owners["data"][path.name] == (K8S_DIR / "base" / "owners.toml").read_text()
+    parse_owners(owners["data"][path.name], path.name)  # raises on a malformed file
 
 
 def test_startup_allows_a_rehash_before_liveness(objects: Objects) -> None:
