@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Provision a Docker engine, a loopback OCI registry and a Python 3.11 base image on a machine
-# that has none of them (no running engine, no public image registry). Idempotent: on a machine
+# Provision a Docker engine with Compose, a loopback OCI registry and a Python 3.11 base image on a
+# machine that has none of them (no running engine, no public image registry). Idempotent: on a machine
 # where `docker info` already answers and the base image is in the registry it changes nothing.
 # Prints the settings it established as shell `export` lines on stdout; progress goes to stderr.
 set -euo pipefail
@@ -16,6 +16,7 @@ need_apt=()
 command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
+command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)  # Compose v1: make compose-up
 
 docker_ok() { docker info >/dev/null 2>&1; }
 registry_ok() { curl -fsS "http://$OCI_ADDR/v2/" >/dev/null 2>&1; }

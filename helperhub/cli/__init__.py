@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from helperhub.cli import config
+from helperhub.cli.compose_cmds import compose
 from helperhub.cli.helpers_cmds import helpers
 from helperhub.cli.pipeline_cmds import compile_cmd, demo, pins, who_pins_cmd
 from helperhub.cli.registry_cmds import registry
@@ -46,7 +47,7 @@ def cli() -> None:
     """
 
 
-for command in (registry, release, images, bump, yank, unyank, pins, who_pins_cmd, compile_cmd, demo, helpers):
+for command in (registry, release, images, bump, yank, unyank, pins, who_pins_cmd, compile_cmd, demo, helpers, compose):
     cli.add_command(command)
 
 

@@ -39,6 +39,11 @@ TARGET_GLIBC = (2, 36)
 # The installer of package-mode steps and image builds: mirrored into the private index and
 # pinned in the lock by sha256 like every other file a step installs.
 UV_VERSION = "0.13.8"
+# Downloads a step's uv install runs at once. uv's default (50) connects in one burst, beyond the
+# listen backlog of the registry's own server (cheroot's 5): the dropped connects come back only
+# after the kernel's SYN retries (1, 3, 7, 15, 31 s). The locked closure arrives from the registry
+# in the same 0.75 s at 4 or 8 at once on loopback; the install itself is bound by unpacking.
+UV_CONCURRENT_DOWNLOADS = 4
 # The registry stack of docker-compose.yml (`make compose-up`): the index behind its nginx front
 # and an OCI registry, on loopback ports of the host, as one Compose project.
 COMPOSE_FILE = "docker-compose.yml"

@@ -8,6 +8,7 @@ Kubernetes overlays pin (``make registry-image``).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import tempfile
@@ -28,8 +29,10 @@ from helperhub.core.wheelhouse import closure_key, fetch_closure
 
 PYPISERVER_VERSION = "2.4.2"
 REQUIREMENTS = (f"pypiserver[passlib]=={PYPISERVER_VERSION}", "cheroot==11.1.2", "multipart==2.0.1", "bcrypt>=4.0,<4.1",
-                "click", "packaging")  # the [registry] extra of pyproject.toml, and what the server imports
+                "readme_renderer[md]==46.0", "click", "packaging")  # the [registry] extra, and what the server imports
 IMAGE_NAME = "helperhub-registry"
+SOURCE_FILES = ("pyproject.toml", "README.md")  # with the package folders: the project wheel's sources
+SOURCE_SKIP = ("__pycache__", "*.pyc", "k8s", "auth", "htpasswd")  # never copied into the project wheel
 UID = 10001  # the image's user; the Deployment's runAsUser and fsGroup
 DOCKERFILE = Path(__file__).with_name("registry.Dockerfile")
 
@@ -96,6 +99,29 @@ def build_backend(requires: Sequence[str], cache: Path) -> Path:
     return folder
 
 
+def _source_tops(config: dict[str, Any]) -> list[str]:
+    find = config["tool"]["setuptools"]["packages"]["find"]
+    return sorted({p.split(".")[0].rstrip("*") for p in find.get("include", [])})
+
+
+def project_sources(root: Path) -> list[Path]:
+    """The files build_project_wheel copies (relative to ``root``, sorted): what the project wheel,
+    and so the registry image, is made of; a cache key of the image hashes them."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        raise ConfigError(f"{root} has no pyproject.toml; build the registry image from a checkout")
+    found = [Path(name) for name in SOURCE_FILES]
+    for top in _source_tops(tomllib.loads(pyproject.read_text())):
+        for folder, dirs, files in os.walk(root / top):
+            dirs[:] = [d for d in dirs if not _skipped(d)]
+            found += [Path(folder, f).relative_to(root) for f in files if not _skipped(f)]
+    return sorted(found)
+
+
+def _skipped(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in SOURCE_SKIP)
+
+
 def build_project_wheel(root: Path, outdir: Path, cache: Path) -> Path:
     """The project's own wheel, built from a copy of its sources so the checkout gets no build/
     or egg-info writes (other builds may run in it at the same time)."""
@@ -104,15 +130,13 @@ def build_project_wheel(root: Path, outdir: Path, cache: Path) -> Path:
         raise ConfigError(f"{root} has no pyproject.toml; build the registry image from a checkout")
     config = tomllib.loads(pyproject.read_text())
     backend = build_backend(config["build-system"]["requires"], cache)
-    find = config["tool"]["setuptools"]["packages"]["find"]
-    tops = sorted({p.split(".")[0].rstrip("*") for p in find.get("include", [])})
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp, "src")
         src.mkdir()
-        for name in ("pyproject.toml", "README.md"):
+        for name in SOURCE_FILES:
             shutil.copy2(root / name, src / name)
-        skip = shutil.ignore_patterns("__pycache__", "*.pyc", "k8s", "auth", "htpasswd")
-        for top in tops:
+        skip = shutil.ignore_patterns(*SOURCE_SKIP)
+        for top in _source_tops(config):
             shutil.copytree(root / top, src / top, ignore=skip)
         outdir.mkdir(parents=True, exist_ok=True)
         path = os.pathsep.join(filter(None, [str(backend), os.environ.get("PYTHONPATH")]))
