@@ -1,22 +1,35 @@
-"""A realistic catalog and a loopback site serving its pages as the registry will: the pages
-pre-rendered into a folder (what the nginx front serves from disk), ``/?q=`` rendered per request
-(what the registry answers). Used by the browser tests and `make docs-screenshots`."""
+"""A realistic catalog as frozen values (the pure page tests render it) and as real releases: each
+helper version built into a small wheel and sdist whose METADATA says what the entry says, uploaded
+by its owners into a real `helperhub registry serve` (with an owners file), yanked and given its
+image through the registry's own clients, beside wheel-only mirrored projects. Used by the browser
+tests and `make docs-screenshots`."""
 
 from __future__ import annotations
 
-import functools
-import threading
+import base64
+import hashlib
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from helperhub.core.fs import atomic_write_text
+import requests
+
 from helperhub.registry.catalog_model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
-from helperhub.registry.catalog_pages import render_catalog, render_helper
+from helperhub.registry.client import IndexSettings, set_image
+from helperhub.registry.embedded import add_user
+from helperhub.registry.yank import set_yanked
 
 INDEX_URL = "http://pypi.helpers.svc.cluster.local:8080"
 SHA = "3f1c9a0be47d2c65a8f0e1d7b29c4e5a6d8f0b1c2e3a4d5f6a7b8c9d0e1f2a3b"
@@ -109,45 +122,149 @@ def sample_third_party() -> list[ThirdParty]:
     ]
 
 
-def write_site(root: Path, entries: Sequence[HelperEntry], third_party: Sequence[ThirdParty],
-               index_url: str = INDEX_URL) -> None:
-    """The pages as files, laid out as the URLs: ``index.html`` and ``helpers/<name>/index.html``."""
-    atomic_write_text(root / "index.html", render_catalog(entries, third_party))
+# -- the catalog as real releases in a real registry ------------------------------------------------
+
+MIRROR_USER = "mirror"  # uploads the third-party wheels (and so claims them)
+CLAIMED = ("feature-store-client",)  # owned by its first uploader; the others by the owners file
+FIXED = (2026, 1, 1, 0, 0, 0)  # zip member times: the same bytes every build
+
+
+def password(user: str) -> str:
+    return f"{user}-pw"
+
+
+def owners_toml(entries: Sequence[HelperEntry]) -> str:
+    """The owners file naming each helper's owners, but for those left to a first-upload claim."""
+    lines = ["[owners]"] + [f"{json.dumps(h.name)} = {json.dumps(list(h.owners))}"
+                            for h in entries if h.name not in CLAIMED]
+    return "\n".join(lines) + "\n"
+
+
+def core_metadata(entry: HelperEntry, version: HelperVersion) -> bytes:
+    """The METADATA of one release, saying what the entry says (names, summary, description)."""
+    lines = ["Metadata-Version: 2.1", f"Name: {entry.display_name}", f"Version: {version.version}",
+             f"Summary: {entry.summary}"]
+    if version.requires_python:
+        lines.append(f"Requires-Python: {version.requires_python}")
+    lines += [f"Requires-Dist: {r}" for r in version.requires_dist]
+    lines += [f"Provides-Extra: {x}" for x in version.extras]
+    if entry.description_content_type:
+        lines.append(f"Description-Content-Type: {entry.description_content_type}")
+    return ("\n".join(lines) + "\n\n" + entry.description + "\n").encode()
+
+
+def _record_line(path: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{path},sha256={digest},{len(data)}\n"
+
+
+def write_wheel(dest: Path, name: str, version: str, metadata: bytes) -> Path:
+    """A small valid pure wheel (RECORD with hashes) of ``metadata``."""
+    module, dist = name.replace("-", "_"), f"{name.replace('-', '_')}-{version}"
+    members = {
+        f"{module}/__init__.py": f"VERSION = {version!r}\n".encode(),
+        f"{dist}.dist-info/METADATA": metadata,
+        f"{dist}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    members[f"{dist}.dist-info/RECORD"] = ("".join(_record_line(p, d) for p, d in members.items())
+                                           + f"{dist}.dist-info/RECORD,,\n").encode()
+    path = dest / f"{dist}-py3-none-any.whl"
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as whl:
+        for member, data in members.items():
+            whl.writestr(zipfile.ZipInfo(member, FIXED), data)
+    return path
+
+
+def write_sdist(dest: Path, name: str, version: str, metadata: bytes) -> Path:
+    dist = f"{name.replace('-', '_')}-{version}"
+    path = dest / f"{dist}.tar.gz"
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for member, data in ((f"{dist}/PKG-INFO", metadata), (f"{dist}/README.md", b"tests\n")):
+            info = tarfile.TarInfo(member)
+            info.size, info.mtime = len(data), 1767225600
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def upload(url: str, user: str, path: Path) -> None:
+    resp = requests.post(f"{url}/", data={":action": "file_upload", "protocol_version": "1"},
+                         files={"content": (path.name, path.read_bytes())}, auth=(user, password(user)), timeout=60)
+    if resp.status_code != 200:
+        raise AssertionError(f"upload of {path.name} by {user}: {resp.status_code} {resp.text}")
+
+
+def populate(url: str, entries: Sequence[HelperEntry], third_party: Sequence[ThirdParty], work: Path) -> None:
+    """Release ``entries`` into the registry at ``url`` as their first owner would (wheel and sdist
+    per version, oldest first, then the yanks and images), and mirror ``third_party`` as wheels."""
     for entry in entries:
-        atomic_write_text(root / "helpers" / entry.name / "index.html", render_helper(entry, index_url))
+        owner = entry.owners[0]
+        index = IndexSettings(url, owner, password(owner))
+        for version in reversed(entry.versions):
+            metadata = core_metadata(entry, version)
+            upload(url, owner, write_wheel(work / entry.name, entry.name, version.version, metadata))
+            upload(url, owner, write_sdist(work / entry.name, entry.name, version.version, metadata))
+        for version in entry.versions:
+            if version.yanked is not None:
+                set_yanked(index, entry.name, version.version, version.yanked)
+            if version.image:
+                set_image(index, entry.name, version.version, version.image)
+    for project in third_party:
+        for number in project.versions:
+            metadata = f"Metadata-Version: 2.1\nName: {project.name}\nVersion: {number}\n\n".encode()
+            upload(url, MIRROR_USER, write_wheel(work / "mirror", project.name, number, metadata))
 
 
-class _Handler(SimpleHTTPRequestHandler):
-    entries: Sequence[HelperEntry] = ()
-    third_party: Sequence[ThirdParty] = ()
+@dataclass
+class Registry:
+    url: str
+    packages: Path
+    proc: subprocess.Popen[bytes]
 
-    def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        query = parse_qs(parts.query).get("q", [""])[0]
-        if parts.path != "/" or not query:
-            super().do_GET()
-            return
-        body = render_catalog(self.entries, self.third_party, query).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @contextmanager
-def serve_site(root: Path, entries: Sequence[HelperEntry], third_party: Sequence[ThirdParty]) -> Iterator[str]:
-    """Serve ``root`` (written by write_site) on a free loopback port; yields the base URL."""
-    handler = type("Handler", (_Handler,), {"entries": tuple(entries), "third_party": tuple(third_party)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def catalog_registry(tmp: Path, entries: Sequence[HelperEntry], third_party: Sequence[ThirdParty],
+                     index_url: str = INDEX_URL) -> Iterator[Registry]:
+    """A real `helperhub registry serve` under ``tmp`` (its owners file naming the owners, the
+    install snippets naming ``index_url``), populated with ``entries`` and ``third_party``."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    users = sorted({MIRROR_USER, *(u for h in entries for u in h.owners)})
+    for user in users:
+        add_user(tmp / "htpasswd", user, password(user))
+    (tmp / "owners.toml").write_text(owners_toml(entries))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (tmp / "server.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "helperhub", "registry", "serve", "--port", str(port), "--packages",
+             str(tmp / "packages"), "--htpasswd", str(tmp / "htpasswd"), "--owners", str(tmp / "owners.toml"),
+             "--public-url", index_url],
+            stdout=log, stderr=log, start_new_session=True)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((tmp / "server.log").read_text())
+            time.sleep(0.05)
+        populate(url, entries, third_party, tmp / "dists")
+        yield Registry(url, tmp / "packages", proc)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)

@@ -2,22 +2,28 @@
 are shown, the filter with and without JavaScript, the yanked marker, an uploaded description that
 tries to run a script, a phone-sized dark page, and a screenshot.
 
-The pages come from ``catalog_url``: a loopback site of the rendered pages for now; pointing that
-one fixture at a real registry holding the same releases leaves the tests as they are."""
+The pages come from a real `helperhub registry serve` into which the helpers were released as their
+owners release them (wheel and sdist per version, an owners file, a yank with its reason, images
+recorded after the upload) beside wheel-only mirrored projects; and, for one test, from the nginx
+front serving the same registry's pages from disk."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from helperhub.registry.catalog_model import HelperEntry, HelperVersion
+from helperhub.registry.front import FrontSettings, start_front
 from tests.browser import (
     PHONE,
     PNG_SIGNATURE,
@@ -29,7 +35,7 @@ from tests.browser import (
     require_browser,
     viewport,
 )
-from tests.catalog_site import INDEX_URL, sample_entries, sample_third_party, serve_site, write_site
+from tests.catalog_site import Registry, catalog_registry, free_port, sample_entries, sample_third_party
 
 PWNED = "pwned"
 HOSTILE_README = f"""\
@@ -49,13 +55,42 @@ NAMES = ["Drift_Monitor", "feature-store-client", "hostile-helper", "tabular-hel
 
 
 @pytest.fixture(scope="module")
-def catalog_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of an index whose catalog holds the sample helpers, one hostile helper and the mirror."""
-    entries, mirror = [*sample_entries(), HOSTILE], sample_third_party()
-    root = tmp_path_factory.mktemp("catalog-site")
-    write_site(root, entries, mirror, INDEX_URL)
-    with serve_site(root, entries, mirror) as url:
-        yield url
+def registry() -> Iterator[Registry]:
+    """A registry holding the sample helpers, one hostile helper and the mirror, in a folder nginx's
+    workers (nobody) can read, unlike pytest's private temp folders."""
+    folder = Path(tempfile.mkdtemp(prefix="catalog-registry-"))
+    folder.chmod(0o755)
+    try:
+        with catalog_registry(folder / "registry", [*sample_entries(), HOSTILE], sample_third_party()) as running:
+            yield running
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def front_url(registry: Registry) -> Iterator[str]:
+    """The nginx front of that registry: the catalog pages from disk, ``/?q=`` from the registry."""
+    listen = f"127.0.0.1:{free_port()}"
+    front = start_front(FrontSettings(listen, registry.packages, registry.packages.parent / "front",
+                                      app=f"127.0.0.1:{registry.port}"))
+    yield f"http://{listen}/"
+    front.terminate()
+    front.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def catalog_url(registry: Registry) -> str:
+    """Base URL of the registry, whose catalog the tests read."""
+    return registry.url + "/"
+
+
+def release_time(registry: Registry, name: str, version: str) -> str:
+    """When a version was released as the index's own JSON page says (its first file's upload
+    time), written as the pages write it."""
+    page = requests.get(f"{registry.url}/simple/{name}/?format=application/vnd.pypi.simple.v1+json", timeout=10)
+    stamps = [f["upload-time"] for f in page.json()["files"] if f"-{version}" in f["filename"]]
+    assert len(stamps) == 2, stamps  # the wheel and the sdist
+    return datetime.fromisoformat(min(stamps)).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _browser(tmp_path_factory: pytest.TempPathFactory, **kw: object) -> Iterator[WebDriver]:
@@ -156,14 +191,15 @@ def test_filter_works_without_javascript(browser_without_js: WebDriver, catalog_
     assert shown_helpers(driver) == NAMES
 
 
-def test_helper_page_shows_versions_requirements_image_and_snippets(browser: WebDriver, catalog_url: str) -> None:
+def test_helper_page_shows_versions_requirements_image_and_snippets(
+        browser: WebDriver, catalog_url: str, registry: Registry) -> None:
     browser.get(catalog_url)
     browser.find_element(By.LINK_TEXT, "tabular-helpers").click()
     wait_for_url(browser, "/helpers/tabular-helpers/")
     assert browser.title == "tabular-helpers 1.2.0 · Helpers"
     releases = browser.find_elements(By.CSS_SELECTOR, "#versions article.release")
     assert [r.find_element(By.TAG_NAME, "h3").text for r in releases] == ["1.2.0", "1.1.0", "1.0.0"]
-    assert "Released\n2026-10-28 10:30 UTC" in releases[0].text
+    assert f"Released\n{release_time(registry, 'tabular-helpers', '1.2.0')}" in releases[0].text
     assert 'matplotlib>=3.8; extra == "plots"' in releases[0].text
     assert "registry.internal:5000/tabular-helpers@sha256:9b2d41c0" in releases[0].text
     snippets = [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".snippet pre code")]
@@ -242,3 +278,37 @@ def test_screenshot_is_a_png_of_the_page(browser: WebDriver, catalog_url: str, t
     assert png_size(data) == (width, height)
     assert 1200 <= width <= 1280 and height >= 700
     assert len(data) > 20_000  # a blank page of that size compresses to a few kB
+
+
+def test_the_nginx_front_serves_the_catalog_from_disk(
+        browser: WebDriver, browser_without_js: WebDriver, front_url: str, registry: Registry) -> None:
+    catalog = registry.packages / ".catalog"
+    for page, on_disk in (("", catalog / "index.html"),
+                          ("helpers/tabular-helpers/", catalog / "helpers/tabular-helpers/index.html")):
+        resp = requests.get(front_url + page, timeout=10)
+        assert resp.status_code == 200 and resp.headers["Server"].startswith("nginx"), resp.headers
+        assert resp.content == on_disk.read_bytes()  # the registry's rendering, as written to disk
+        assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert resp.headers["Cache-Control"] == "no-cache" and resp.headers["ETag"]
+    browser.get(front_url)
+    assert browser.title == "Helpers" and shown_helpers(browser) == NAMES
+    type_into_filter(browser, "VISION")
+    assert shown_helpers(browser) == ["vision-helpers"]
+    browser.get(front_url + "helpers/Drift_Monitor/")  # not canonical: the registry redirects, through the front
+    wait_for_url(browser, "/helpers/drift-monitor/")
+    assert browser.current_url == front_url + "helpers/drift-monitor/"
+    assert "Yanked: computes PSI on the wrong bins; use 0.2.1." in browser.find_element(By.ID, "versions").text
+    missing = requests.get(front_url + "helpers/no-such-helper/", timeout=10)
+    assert missing.status_code == 404 and "has no helper named <code>no-such-helper</code>." in missing.text
+
+    driver = browser_without_js  # the filter form: /?q= goes to the registry through the front
+    driver.get(front_url)
+    type_into_filter(driver, "imputation")
+    driver.find_element(By.ID, "q").send_keys(Keys.ENTER)
+    wait_for_url(driver, "?q=imputation")
+    assert driver.current_url == front_url + "?q=imputation"
+    assert shown_helpers(driver) == ["tabular-helpers"]
+    assert driver.find_element(By.ID, "count").text == "1 of 5 helpers match “imputation” · show all"
+    driver.find_element(By.LINK_TEXT, "tabular-helpers").click()
+    wait_for_url(driver, "/helpers/tabular-helpers/")
+    assert driver.title == "tabular-helpers 1.2.0 · Helpers"

@@ -538,3 +538,10 @@ def test_set_image_pins_a_pushed_digest(k8s: Path, tmp_path: Path) -> None:
 def test_unknown_overlay_is_a_clear_error(k8s: Path) -> None:
     with pytest.raises(ConfigError, match="choose one of"):
         render_overlay(k8s, "staging")
+
+
+def test_catalog_snippets_name_the_in_cluster_index(objects: Objects) -> None:
+    """The registry listens behind the front: its catalog pages must name the Service pods use."""
+    registry = containers(with_container(objects, "registry"))["registry"]
+    env = {e["name"]: e.get("value") for e in registry["env"]}
+    assert env["HUB_REGISTRY_PUBLIC_URL"] + "/simple/" == in_cluster_index_url()

@@ -1,7 +1,8 @@
 """`python -m helperhub.registry`: run the private index in the foreground.
 
 The entry point of the registry container and of `helperhub registry serve`; it imports only
-what serving needs (pypiserver, cheroot, multipart, click), so the registry image stays small.
+what serving needs (pypiserver, cheroot, multipart, click, and readme_renderer for the catalog
+pages), so the registry image stays small.
 """
 
 from __future__ import annotations
@@ -45,10 +46,14 @@ from helperhub.registry.server import ServerSettings, serve
               default=None, help="TOML file whose [owners] table maps project-name globs to the users who "
               "may release them (\"tabular-*\" = [\"alice\"]), re-read when it changes; a project no glob "
               "matches belongs to its first uploader. [env HUB_REGISTRY_OWNERS]")
+@click.option("--public-url", envvar="HUB_REGISTRY_PUBLIC_URL", default=None,
+              help="The index's base URL as its users reach it (e.g. http://pypi.helpers.svc.cluster.local:8080), "
+              "named in the catalog's install snippets; default: the address it listens on. "
+              "[env HUB_REGISTRY_PUBLIC_URL]")
 def serve_command(
     host: str, port: int, packages: Path, htpasswd: Path | None, auth_reads: bool,
     fallback_url: str | None, max_upload_mb: int, threads: int, max_concurrent_uploads: int,
-    owners: Path | None,
+    owners: Path | None, public_url: str | None,
 ) -> None:
     """Run the registry in the foreground (what the Compose service and the cluster run).
 
@@ -57,6 +62,7 @@ def serve_command(
     settings = ServerSettings(
         host, port, packages, htpasswd, auth_reads, fallback_url, threads=threads,
         max_upload_bytes=max_upload_mb << 20, max_concurrent_uploads=max_concurrent_uploads, owners=owners,
+        public_url=public_url,
     )
     try:
         serve(settings, on_ready=lambda url: click.echo(f"registry serving {packages} on {url}", err=True))

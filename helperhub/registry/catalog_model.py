@@ -124,10 +124,15 @@ def search_text(entry: HelperEntry) -> str:
     return fold(" ".join((entry.name, entry.display_name, entry.summary, *entry.owners)))
 
 
+def query_terms(query: str) -> list[str]:
+    """The words of a filter query, folded as search_text() folds what they are looked for in."""
+    return fold(query).split()
+
+
 def matches(entry: HelperEntry, query: str) -> bool:
     """Every word of ``query`` occurs in the entry's name, summary or owners (case-insensitive)."""
     text = search_text(entry)
-    return all(term in text for term in fold(query).split())
+    return all(term in text for term in query_terms(query))
 
 
 def simple_url(index_url: str) -> str:

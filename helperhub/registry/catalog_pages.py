@@ -8,7 +8,7 @@ readme_renderer, which sanitises its HTML with nh3 (no script, no event handlers
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from helperhub.registry.catalog_model import (
@@ -78,7 +78,8 @@ def _count(shown: int, total: int, query: str) -> str:
     return f"{shown} of {total} {noun} match “{e(query.strip())}” · <a href=\"./\">show all</a>"
 
 
-def _third_party(projects: Iterable[ThirdParty]) -> str:
+def render_third_party(projects: Iterable[ThirdParty]) -> str:
+    """The collapsed section of mirrored projects ("" when there are none)."""
     rows = "".join(
         f'<tr><td><a href="simple/{e(p.name)}/">{e(p.name)}</a></td><td>{e(", ".join(p.versions))}</td></tr>\n'
         for p in sorted(projects, key=lambda p: p.name)
@@ -96,16 +97,28 @@ def _third_party(projects: Iterable[ThirdParty]) -> str:
     )
 
 
+def catalog_order(entries: Iterable[HelperEntry]) -> list[HelperEntry]:
+    """The helpers in the order the catalog lists them: by name as displayed, case-insensitively."""
+    return sorted(entries, key=lambda h: (h.display_name.lower(), h.name))
+
+
 def render_catalog(entries: Iterable[HelperEntry], third_party: Iterable[ThirdParty], query: str = "") -> str:
     """The page of ``/``: the helpers matching ``query`` (all when empty), then the mirror, apart.
 
     The query comes from ``?q=`` so the filter works without JavaScript; the inline script filters
     the listed helpers as one types."""
-    every = sorted(entries, key=lambda h: (h.display_name.lower(), h.name))
-    shown = [h for h in every if matches(h, query)]
-    items = "".join(render_entry(h) for h in shown)
-    empty_hidden = " hidden" if shown else ""
-    nothing = "No helper matches the filter." if every else "No helper has been released to this index yet."
+    every = catalog_order(entries)
+    items = [render_entry(h) for h in every if matches(h, query)]
+    return render_catalog_page(items, len(every), render_third_party(third_party), query)
+
+
+def render_catalog_page(items: Sequence[str], total: int, mirror: str, query: str = "") -> str:
+    """The page of ``/`` from pre-rendered parts: ``items`` are the render_entry() of the helpers
+    that match ``query``, in catalog order, ``total`` counts every helper and ``mirror`` is
+    render_third_party(). The registry renders the parts once per change, so answering ``?q=``
+    is a filter and this join."""
+    empty_hidden = " hidden" if items else ""
+    nothing = "No helper matches the filter." if total else "No helper has been released to this index yet."
     body = (
         '<header>\n<h1>Helpers</h1>\n<p class="lead">Shared helper code released by the teams: '
         "versioned wheels and images, pinned by <code>pins.json</code>.</p>\n</header>\n<main>\n"
@@ -113,14 +126,29 @@ def render_catalog(entries: Iterable[HelperEntry], third_party: Iterable[ThirdPa
         '<label for="q">Filter</label>\n'
         f'<input id="q" name="q" type="search" value="{e(query)}" placeholder="name, summary or owner" '
         'autocomplete="off">\n<button type="submit">Filter</button>\n</form>\n'
-        f'<p id="count" class="count" data-total="{len(every)}">{_count(len(shown), len(every), query)}</p>\n'
-        f'<ul id="helpers" class="helpers">\n{items}</ul>\n'
+        f'<p id="count" class="count" data-total="{total}">{_count(len(items), total, query)}</p>\n'
+        f'<ul id="helpers" class="helpers">\n{"".join(items)}</ul>\n'
         f'<p id="empty" class="empty"{empty_hidden}>{nothing}</p>\n'
-        f"{_third_party(third_party)}"
+        f"{mirror}"
         "</main>\n<footer>\n<p>For installers: the <a href=\"simple/\">simple index</a> (PEP 503). "
         "From a shell: <code>helperhub helpers list</code>.</p>\n</footer>\n"
     )
     return _page("Helpers", body, CATALOG_SCRIPT)
+
+
+def render_not_found(name: str, home: str, near: Sequence[str] = ()) -> str:
+    """The page of ``/helpers/<name>/`` for a name the index has no helper of; ``home`` is the
+    relative link back to the catalog, ``near`` names of helpers that look alike."""
+    hint = ""
+    if near:
+        links = ", ".join(f'<a href="{e(home)}helpers/{e(n)}/">{e(n)}</a>' for n in near)
+        hint = f"<p>Did you mean {links}?</p>\n"
+    body = (
+        f'<nav><a href="{e(home)}">← All helpers</a></nav>\n<header>\n<h1>No such helper</h1>\n</header>\n'
+        f"<main>\n<p>This index has no helper named <code>{e(name)}</code>.</p>\n{hint}"
+        f'<p>The <a href="{e(home)}">catalog</a> lists every helper.</p>\n</main>\n'
+    )
+    return _page("No such helper · Helpers", body)
 
 
 def render_snippet(snippet: Snippet) -> str:

@@ -198,3 +198,27 @@ def health(settings: IndexSettings) -> bool:
         return requests.get(f"{settings.base}/health", timeout=(1.0, 2.0)).status_code == 200
     except requests.RequestException:
         return False
+
+
+def set_image(settings: IndexSettings, name: str, version: str, ref: str) -> str:
+    """Tell the index which helper image (``repo@sha256:...``) a released version has, for its
+    catalog to show (an authenticated form post to the upload endpoint, ``:action=set_image``;
+    only an owner of the project may); the index's answer."""
+    if not settings.username or not settings.password:
+        raise ConfigError("recording an image in the index needs its login: set HUB_INDEX_USER and "
+                          "HUB_INDEX_PASSWORD")
+    form = {":action": (None, "set_image"), "name": (None, canonicalize_name(name)), "version": (None, version),
+            "image": (None, ref)}
+    try:
+        resp = requests.post(settings.upload_url, files=form, auth=(settings.username, settings.password),
+                             timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise _unreachable(settings, exc) from None
+    answer = resp.text.strip()
+    if resp.status_code == 200:
+        return answer
+    if resp.status_code == 401:
+        raise ConfigError(f"the index at {settings.base} refused the login of {settings.username}; "
+                          "check HUB_INDEX_USER and HUB_INDEX_PASSWORD")
+    raise RegistryError(f"the index refused the image of {name} {version} ({resp.status_code}): "
+                        f"{answer or resp.reason}")

@@ -1,7 +1,8 @@
-"""An nginx front for the registry: pages (HTML or JSON, negotiated as the registry does), files
-and metadata files straight from disk (the registry writes the pages on every change), everything
-else (uploads, unknown or non-normalised names) proxied to the registry. Rendering is a pure
-function; running nginx is kept apart."""
+"""An nginx front for the registry: pages (HTML or JSON, negotiated as the registry does), the
+catalog pages (``/`` and ``/helpers/<name>/``), files and metadata files straight from disk (the
+registry writes the pages on every change), everything else (uploads, ``/?q=`` filters, unknown or
+non-normalised names) proxied to the registry. Rendering is a pure function; running nginx is
+kept apart."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helperhub.core.errors import ConfigError
+from helperhub.registry.catalog_cache import CATALOG_DIR
 from helperhub.registry.metadata import METADATA_DIR
 from helperhub.registry.negotiate import JSON_TYPE
 from helperhub.registry.pages import PAGES_DIR
@@ -51,29 +53,41 @@ NEGOTIATION = r"""  map $http_accept $hub_accept_json {
     default $hub_accept_json;
     "~*^application/vnd\.pypi\.simple\.(v1|latest)(\+|%2B)json$" 1;
     "~*^(text/html|application/vnd\.pypi\.simple\.(v1|latest)(\+|%2B)html)$" 0;
+  }
+  # The catalog page on disk answers a read of / without a query; a POST to / is an upload and
+  # /?q=... a filter, both for the registry.
+  map "$request_method:$args" $hub_catalog_static {
+    default 0;
+    "GET:" 1;
+    "HEAD:" 1;
   }"""
 
 
 def _render(s: FrontSettings) -> str:
     pages = (s.packages / PAGES_DIR).resolve()
+    catalog = (s.packages / CATALOG_DIR).resolve()
     packages = s.packages.resolve()
     metadata = (s.packages / METADATA_DIR).resolve()
     fallback = "@app" if s.app else "=404"  # what try_files does when the file is not there
     json_fallback = "@app_json" if s.app else "=404"
+    catalog_fallback = "@app_catalog" if s.app else "=404"
     temps = "\n".join(f"  {k}_temp_path {s.state / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     upstream = f"""
   upstream hub_registry {{ server {s.app}; }}""" if s.app else ""
     app_locations = f"""
     location / {{
       proxy_pass http://{s.app};
+      proxy_http_version 1.1;  # with the next line: a chunked body streams through, never spooled
       proxy_request_buffering off;
       proxy_set_header Host $http_host;
       client_max_body_size {s.max_body};
     }}
     location @app {{ proxy_pass http://{s.app}; proxy_set_header Host $http_host; }}
-    location @app_json {{ proxy_pass http://hub_registry$request_uri; proxy_set_header Host $http_host; }}""" \
+    location @app_json {{ proxy_pass http://hub_registry$request_uri; proxy_set_header Host $http_host; }}
+    location @app_catalog {{ proxy_pass http://hub_registry$request_uri; proxy_set_header Host $http_host; }}""" \
         if s.app else ""
     page_headers = "add_header Cache-Control no-cache;\n      add_header Vary Accept;"
+    catalog_page = "default_type text/html;\n      charset utf-8;\n      add_header Cache-Control no-cache;"
     json_type = f"types {{ }}\n      default_type {JSON_TYPE};\n      {page_headers}"
     return rf"""daemon off;
 worker_processes auto;
@@ -93,6 +107,20 @@ http {{
     # the JSON pages (PEP 691) of the same URLs, for the clients that ask for them
     if ($hub_simple_json) {{
       rewrite ^/simple/(([a-z0-9][a-z0-9-]*/)?)$ /.json/$1 last;
+    }}
+    if ($hub_catalog_static) {{
+      rewrite ^/$ /.catalog/ last;
+    }}
+    location = /.catalog/ {{
+      internal;
+      root {catalog};
+      {catalog_page}
+      try_files /index.html {catalog_fallback};
+    }}
+    location ~ ^/helpers/([a-z0-9][a-z0-9-]*)/$ {{
+      root {catalog};
+      {catalog_page}
+      try_files /helpers/$1/index.html {fallback};
     }}
     location = /simple/ {{
       root {pages};

@@ -34,7 +34,7 @@ class Page:
     etag: str
 
 
-def _page(text: str) -> Page:
+def as_page(text: str) -> Page:
     body = text.encode("utf-8")
     return Page(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
@@ -142,8 +142,8 @@ class PageCache:
         self._yanked: dict[str, dict[str, str]] = {}
         self.pages: dict[str, Page] = {}
         self.json_pages: dict[str, Page] = {}
-        self.root_page = _page(render_root([]))
-        self.root_json = _page(render_root_json([]))
+        self.root_page = as_page(render_root([]))
+        self.root_json = as_page(render_root_json([]))
 
     def rebuild(self, files: Mapping[str, FileFacts | str], project_of: Mapping[str, str],
                 yanked: Mapping[str, Mapping[str, str]] | None = None) -> None:
@@ -183,13 +183,13 @@ class PageCache:
                                     "json": render_project_json(project, files, yanked)}
         # the static files first: the front serves them, the in-memory pages follow at once
         self._write(project, texts)
-        self.pages[project] = _page(texts["html"])
-        self.json_pages[project] = _page(texts["json"])
+        self.pages[project] = as_page(texts["html"])
+        self.json_pages[project] = as_page(texts["json"])
 
     def _render_root(self) -> None:
         texts: dict[Format, str] = {"html": render_root(self._projects), "json": render_root_json(self._projects)}
         self._write(None, texts)
-        self.root_page, self.root_json = _page(texts["html"]), _page(texts["json"])
+        self.root_page, self.root_json = as_page(texts["html"]), as_page(texts["json"])
 
     def _write(self, project: str | None, texts: Mapping[Format, str]) -> None:
         if self.static_root is None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
@@ -32,10 +33,19 @@ class ServerSettings:
     max_upload_bytes: int = defaults.MAX_UPLOAD_MB << 20
     max_concurrent_uploads: int = defaults.MAX_CONCURRENT_UPLOADS
     owners: Path | None = None  # TOML: project globs -> users; None: first uploaders own projects
+    public_url: str | None = None  # the index as its users reach it; None: the address it listens on
 
     @property
     def authenticate(self) -> list[str]:
         return ["update", "download", "list"] if self.auth_reads else ["update"]
+
+    @property
+    def index_url(self) -> str:
+        """The base URL the catalog's install snippets name."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
 
 def build_app(settings: ServerSettings) -> WsgiApp:
@@ -44,6 +54,7 @@ def build_app(settings: ServerSettings) -> WsgiApp:
     from pypiserver.config import Config
 
     from helperhub.registry.auth import Htpasswd
+    from helperhub.registry.catalog_reads import CatalogReads
     from helperhub.registry.fastreads import FastReads
     from helperhub.registry.store import HardenedBackend
     from helperhub.registry.upload import Uploads
@@ -53,6 +64,10 @@ def build_app(settings: ServerSettings) -> WsgiApp:
             f"htpasswd file {settings.htpasswd} does not exist; create it with "
             "`helperhub registry add-user NAME --htpasswd FILE`"
         )
+    public = urlsplit(settings.index_url)
+    if public.scheme not in ("http", "https") or not public.hostname or "@" in public.netloc:
+        raise ConfigError("--public-url must be an http:// or https:// base URL with a host and no login, "
+                          "like http://pypi.example.org:8080")
     settings.packages.mkdir(parents=True, exist_ok=True)
     config = Config.default_with_overrides(
         roots=[settings.packages.resolve()],
@@ -66,12 +81,15 @@ def build_app(settings: ServerSettings) -> WsgiApp:
         health_endpoint="/health",
         log_stream=None,
     )
-    backend = HardenedBackend(config, settings.packages, settings.max_upload_bytes, settings.owners)
+    backend = HardenedBackend(config, settings.packages, settings.max_upload_bytes, settings.owners,
+                              settings.index_url)
     config.backend = BackendProxy(backend)
     app: WsgiApp = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
     htpasswd = Htpasswd(settings.htpasswd) if settings.htpasswd else None
     # pages (both formats), files and metadata files; with --auth-reads behind the same login
     app = FastReads(app, backend, htpasswd, settings.auth_reads)
+    # the catalog: / (and /?q=) and /helpers/<name>/, for people
+    app = CatalogReads(app, backend.catalog, htpasswd, settings.auth_reads)
     return Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads)
 
 

@@ -8,7 +8,8 @@ A wheel's metadata file is linked into place before the wheel, so a served wheel
 The listing is kept in memory, updated by the registry's own writes (no folder walk per request),
 so one server owns a package folder: a second one on the same folder refuses to start. A released
 version's file set only grows by files that cannot shadow the ones already there; who may add to
-a project or yank its versions is the owners' call (owners.py).
+a project, yank its versions or record their images is the owners' call (owners.py). Every change
+re-renders the pages it touches: the simple pages (pages.py) and the catalog (catalog_cache.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -28,9 +30,12 @@ from pypiserver.backend import Backend
 from pypiserver.core import PkgFile
 from pypiserver.pkg_helpers import guess_pkgname_and_version
 
+from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
 from helperhub.core.fs import atomic_write_text, sha256_file
+from helperhub.registry.catalog_cache import CATALOG_DIR, CatalogCache, Sources
 from helperhub.registry.fileset import shadowed_by
+from helperhub.registry.imagerefs import ImageRefs, check_image_ref
 from helperhub.registry.metadata import (
     METADATA_DIR,
     METADATA_SUFFIX,
@@ -75,13 +80,15 @@ class UploadForbidden(UploadRefused):
 
 
 class NotFound(UploadRefused):
-    """A yank names a project or version the index does not have."""
+    """A yank or an image names a project or version the index does not have."""
 
 
 class HardenedBackend(Backend):  # type: ignore[misc]
     """Atomic, exclusive, validated, fact-recording storage in one package folder."""
 
-    def __init__(self, config: Any, root: Path, max_bytes: int, owners_file: Path | None = None) -> None:
+    def __init__(self, config: Any, root: Path, max_bytes: int, owners_file: Path | None = None,
+                 index_url: str = f"http://{defaults.REGISTRY_HOST}:{defaults.REGISTRY_PORT}") -> None:
+        """``index_url``: the index as its users reach it, for the catalog's install snippets."""
         super().__init__(config)
         self.root = root.resolve()
         self.max_bytes = max_bytes
@@ -90,8 +97,13 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         self.pages = PageCache(self.root / PAGES_DIR)
         self.root.mkdir(parents=True, exist_ok=True)
         self._owner = claim_folder(self.root)
-        self.owners = Owners(self.root, owners_file)
+        self.owners = owners = Owners(self.root, owners_file)
         self.yanks = Yanks(self.root)
+        self.images = ImageRefs(self.root)
+        # no reference back to the backend: a start that fails frees it, and the folder's lock, at once
+        self.catalog = CatalogCache(self.root / CATALOG_DIR, index_url, Sources(
+            metadata=partial(release_metadata, self.root), owners=lambda p: owners.of(p).users,
+            yanked=self.yanks.of, images=self.images.of))
         self._load()
 
     # -- state ----------------------------------------------------------------------------------
@@ -121,7 +133,9 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             if meta.name.removesuffix(METADATA_SUFFIX) not in self._files:
                 meta.unlink(missing_ok=True)  # its wheel never landed (a crash between the two links)
         self._save_record()
-        self.pages.rebuild(self._files, {n: _project(n) for n in self._files}, self.yanks.all())
+        projects = {n: _project(n) for n in self._files}
+        self.pages.rebuild(self._files, projects, self.yanks.all())
+        self.catalog.rebuild(self._files, projects)
 
     def _complete(self, path: Path, facts: FileFacts) -> FileFacts:
         """Fill in what the record lacks: files released before facts were recorded, or found
@@ -262,30 +276,57 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                 self._files[filename] = stored
                 self._save_record()
                 self.pages.add(project, filename, stored)
+            self.catalog.add(project, stored)  # outside the lock: descriptions take a while to render
             return stored
         finally:
             tmp.unlink(missing_ok=True)
             if meta_tmp is not None:
                 meta_tmp.unlink(missing_ok=True)
 
-    def set_yanked(self, name: str, version_text: str, reason: str | None, user: str) -> str:
-        """Yank (``reason`` a string, "" for none) or unyank (None) every file of a version."""
-        project = canonicalize_name(name)
-        verb = "unyank" if reason is None else "yank"
+    def _released_version(self, project: str, version_text: str, user: str, verb: str) -> Version:
+        """The version of ``project`` a yank or an image names, as its files spell it (1.1 is 1.1.0),
+        if the user owns the project; call under the lock."""
         try:
             version = Version(version_text)
         except InvalidVersion:
             raise UploadRefused(f"{version_text!r} is not a version; give one like 1.2.0") from None
+        versions = sorted({v for n in self._files if _project(n) == project and (v := version_of(n)) is not None})
+        if not versions:
+            raise NotFound(f"the index has no project {project}; check the name")
+        self._check_owner(project, user, verb)
+        if version not in versions:
+            raise NotFound(f"{project} has no version {version}; it has {', '.join(map(str, versions))}")
+        return versions[versions.index(version)]
+
+    def set_yanked(self, name: str, version_text: str, reason: str | None, user: str) -> str:
+        """Yank (``reason`` a string, "" for none) or unyank (None) every file of a version."""
+        project = canonicalize_name(name)
+        verb = "unyank" if reason is None else "yank"
         with self._lock:
-            versions = sorted({v for n in self._files if _project(n) == project and (v := version_of(n)) is not None})
-            if not versions:
-                raise NotFound(f"the index has no project {project}; check the name")
-            self._check_owner(project, user, verb)
-            if version not in versions:
-                raise NotFound(f"{project} has no version {version}; it has {', '.join(map(str, versions))}")
-            version = versions[versions.index(version)]  # as the files spell it: 1.1 is 1.1.0
+            version = self._released_version(project, version_text, user, verb)
             self.pages.set_yanked(project, self.yanks.set(project, version, reason))
+        self.catalog.changed(project)
         return f"{project} {version} {verb}ed"
+
+    def set_image(self, name: str, version_text: str, ref: str, user: str) -> str:
+        """Record the helper image (``repo@sha256:...``) of a released version, for the catalog."""
+        project = canonicalize_name(name)
+        ref = check_image_ref(ref)
+        with self._lock:
+            version = self._released_version(project, version_text, user, "release")
+            self.images.set(project, version, ref)
+        self.catalog.changed(project)
+        return f"{project} {version} image {ref}"
+
+
+def release_metadata(root: Path, filename: str) -> bytes | None:
+    """A stored file's METADATA (a wheel's served metadata file) or PKG-INFO (read from the sdist)."""
+    if filename.endswith(".whl"):
+        try:
+            return metadata_path(root, filename).read_bytes()
+        except OSError:
+            pass
+    return _metadata_of(root / filename)
 
 
 def _metadata_of(path: Path) -> bytes | None:

@@ -4,7 +4,9 @@ slot. Only then is the multipart body parsed as it arrives; whether the user own
 decided from the file part's name, and the file streamed straight into the store's hidden temp
 file in the package folder: no spool, so nobody without a login can fill a disk, and the size
 limit holds above any server's own buffer limit. Yanks (PEP 592) are forms on the same endpoint:
-``:action=yank`` or ``:action=unyank`` with ``name``, ``version`` and an optional ``reason``."""
+``:action=yank`` or ``:action=unyank`` with ``name``, ``version`` and an optional ``reason``; so is
+the image a release pushed after its upload, ``:action=set_image`` with ``name``, ``version`` and
+``image`` (``repo@sha256:...``), shown by the catalog."""
 
 from __future__ import annotations
 
@@ -62,8 +64,9 @@ def _answer(start_response: Callable[..., Any], status: int, message: str,
 
 
 class Uploads:
-    """WSGI middleware: every request that is not a read ends here (uploads, and yanks as PEP 592
-    describes them, ``:action=yank`` / ``:action=unyank`` forms); reads go to ``app``."""
+    """WSGI middleware: every request that is not a read ends here (uploads, yanks as PEP 592
+    describes them, ``:action=yank`` / ``:action=unyank`` forms, and ``:action=set_image``); reads
+    go to ``app``."""
 
     def __init__(self, app: WsgiApp, backend: HardenedBackend, htpasswd: Htpasswd | None, max_bytes: int,
                  max_concurrent: int) -> None:
@@ -159,6 +162,11 @@ class Uploads:
                                     "optional reason), and no file")
             reason = fields.get("reason", "").strip() if action == "yank" else None
             return self.backend.set_yanked(fields["name"], fields["version"].strip(), reason, user)
+        if action == "set_image":
+            if stored is not None or not all(fields.get(k, "").strip() for k in ("name", "version", "image")):
+                raise UploadRefused("a set_image form has the fields name, version and image "
+                                    "(repo@sha256:<64 hex digits>), and no file")
+            return self.backend.set_image(fields["name"], fields["version"].strip(), fields["image"], user)
         if stored is None:
             raise UploadRefused("the form has no 'content' file; upload with twine or uv")
         return f"{stored} stored"

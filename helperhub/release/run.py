@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helperhub.core.errors import EngineError
+from helperhub.core.errors import EngineError, HubError
 from helperhub.core.progress import Reporter
 from helperhub.images.engine import docker_client
 from helperhub.images.local_registry import ensure_oci_registry
 from helperhub.images.stage import ImageRelease, ImageSettings, release_image
-from helperhub.registry.client import IndexSettings
+from helperhub.registry.client import IndexSettings, set_image
 from helperhub.release.lock import load_lock, record_image
 from helperhub.release.project import HelperProject, discover, release_order
 from helperhub.release.self_release import TOOL, release_self
@@ -68,10 +68,20 @@ def bake_images(
         pin = lock.require(project.name, fix=f"make release PACKAGE={project.name}")
         result = release_image(stage.settings, pin, lock.require_tool("uv"), stage.client, report)
         record_image(lock_path, pin.name, pin.version, result.image)
+        show_image_in_index(stage.settings.index, pin.name, pin.version, result.image.ref, report)
         state = "built and pushed" if result.built else "unchanged"
         report.info(f"{result.image.tag} {state}: {result.image.ref}")
         done.append(result)
     return done
+
+
+def show_image_in_index(index: IndexSettings, name: str, version: str, ref: str, report: Reporter) -> None:
+    """Tell the index the image of a release, for its catalog. The lock is the source of truth, so
+    an index that cannot take it (no login, an older registry, unreachable) is only a warning."""
+    try:
+        set_image(index, name, version, ref)
+    except HubError as exc:
+        report.warn(f"the index's catalog does not show the image of {name} {version}: {exc}")
 
 
 def release(

@@ -1,0 +1,192 @@
+"""The catalog pages, rendered once per change like the simple pages: ``/`` (the helpers, the mirror
+apart), ``/helpers/<name>/`` per helper, and each helper's item of the list, so that ``/?q=`` is
+answered with a filter over the items in memory and a join. Kept in memory for the registry and
+written under the package folder's hidden ``.catalog/`` for the nginx front (``index.html`` and
+``helpers/<name>/index.html``).
+
+What changes a page: an upload (files, a project turning into a helper with its first sdist), a
+yank, an image recorded, and the owners (the owners file is re-read when it changes; a change is
+seen at the next of the other changes)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from helperhub.core.fs import atomic_write_text
+from helperhub.registry.catalog_data import ReleaseMetadata, build_entry, is_helper, parse_metadata, third_party
+from helperhub.registry.catalog_model import HelperEntry, ThirdParty, query_terms, search_text
+from helperhub.registry.catalog_pages import (
+    catalog_order,
+    render_catalog_page,
+    render_entry,
+    render_helper,
+    render_third_party,
+)
+from helperhub.registry.metadata import FileFacts
+from helperhub.registry.pages import Page, as_page
+
+CATALOG_DIR = ".catalog"  # under the package folder: hidden, so pypiserver never lists it
+MAX_QUERY = 200  # characters of a ?q= filter that count; the rest is ignored
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where the catalog reads, when it renders, what the store keeps: so of two concurrent changes
+    the later rendering shows both, whichever order they arrive in."""
+
+    metadata: Callable[[str], bytes | None]  # a file's METADATA / PKG-INFO
+    owners: Callable[[str], tuple[str, ...]]
+    yanked: Callable[[str], Mapping[str, str]]  # version -> reason
+    images: Callable[[str], Mapping[str, str]]  # version -> repo@sha256:...
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A helper's item of the catalog list, rendered, with what the filter looks in."""
+
+    name: str
+    search: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The parts of the catalog page at one moment, read as one value by a request."""
+
+    items: tuple[Listed, ...] = ()  # in catalog order
+    mirror: str = ""  # the third-party section
+
+    def page(self, query: str = "") -> str:
+        """The catalog page filtered by ``query``: the items whose search text holds every word."""
+        terms = query_terms(query)
+        shown = [item.html for item in self.items if all(term in item.search for term in terms)]
+        return render_catalog_page(shown, len(self.items), self.mirror, query)
+
+
+class CatalogCache:
+    def __init__(self, static_root: Path | None, index_url: str, sources: Sources) -> None:
+        self.static_root, self.index_url, self.sources = static_root, index_url, sources
+        self._lock = threading.Lock()
+        self._files: dict[str, dict[str, FileFacts]] = {}
+        self._metadata: dict[str, ReleaseMetadata | None] = {}
+        self._entries: dict[str, HelperEntry] = {}
+        self._items: dict[str, Listed] = {}
+        self._mirror: dict[str, ThirdParty] = {}
+        self._pages: dict[str, Page] = {}
+        self.listing = Listing()
+        self._shown: tuple[HelperEntry, ...] = ()  # what the pages show, replaced whole on a change
+        self._shown_mirror: tuple[ThirdParty, ...] = ()
+        self._root_text = ""  # what index.html holds: written by the first rendering
+        self._root = as_page(self.listing.page())
+
+    # -- reads (no lock: each reads one value that a change replaces whole) ----------------------
+    def root(self) -> Page:
+        return self._root
+
+    def helper(self, name: str) -> Page | None:
+        """The page of a helper by its canonical name."""
+        return self._pages.get(name)
+
+    def filtered(self, query: str) -> bytes:
+        return self.listing.page(query[:MAX_QUERY]).encode("utf-8")
+
+    def helper_names(self) -> list[str]:
+        return [entry.name for entry in self._shown]
+
+    def entries(self) -> list[HelperEntry]:
+        """The helpers as last rendered, in catalog order."""
+        return list(self._shown)
+
+    def third_party(self) -> list[ThirdParty]:
+        return list(self._shown_mirror)
+
+    # -- changes ----------------------------------------------------------------------------------
+    def rebuild(self, files: Mapping[str, FileFacts], project_of: Mapping[str, str]) -> None:
+        """Every page from the store's files (name -> facts) and each file's canonical project."""
+        with self._lock:
+            self._files = {}
+            for name, facts in files.items():
+                self._files.setdefault(project_of[name], {})[name] = facts
+            self._update(list(self._files))
+            self._drop_stale_pages()
+
+    def add(self, project: str, facts: FileFacts) -> None:
+        """A file landed."""
+        with self._lock:
+            self._files.setdefault(project, {})[facts.filename] = facts
+            self._update([project])
+
+    def changed(self, project: str) -> None:
+        """A version of ``project`` was yanked or unyanked, or its image recorded."""
+        with self._lock:
+            if project in self._files:
+                self._update([project])
+
+    # -- rendering (under the lock) ---------------------------------------------------------------
+    def _update(self, projects: Iterable[str]) -> None:
+        """Re-render the pages of ``projects``, of helpers whose owners changed, and the catalog.
+
+        A page that fails to render must not fail the change behind it, which has happened: that
+        page keeps its last rendering, the error is logged and the others are rendered."""
+        dirty = set(projects)
+        # owners come from a file re-read when it changes: look at every helper's on each change
+        dirty |= {p for p, entry in self._entries.items() if self.sources.owners(p) != entry.owners}
+        for project in sorted(dirty):
+            _guarded(f"the page of {project}", partial(self._render_project, project))
+        _guarded("the catalog page", self._render_root)
+
+    def _parsed(self, filename: str) -> ReleaseMetadata | None:
+        if filename not in self._metadata:
+            raw = self.sources.metadata(filename)
+            self._metadata[filename] = parse_metadata(raw) if raw is not None else None
+        return self._metadata[filename]
+
+    def _render_project(self, project: str) -> None:
+        files = self._files.get(project, {})
+        if not is_helper(project, files):
+            self._mirror[project] = third_party(project, files)
+            return
+        self._mirror.pop(project, None)
+        entry = build_entry(project, files.values(), self._parsed, yanked=self.sources.yanked(project),
+                            owners=self.sources.owners(project), images=self.sources.images(project))
+        if entry is None or self._entries.get(project) == entry:
+            return
+        text = render_helper(entry, self.index_url)
+        self._write(Path("helpers", project, "index.html"), text)
+        self._pages[project] = as_page(text)
+        self._entries[project] = entry
+        self._items[project] = Listed(project, search_text(entry), render_entry(entry))
+
+    def _render_root(self) -> None:
+        order = catalog_order(self._entries.values())
+        mirror = sorted(self._mirror.values(), key=lambda p: p.name)
+        listing = Listing(tuple(self._items[e.name] for e in order), render_third_party(mirror))
+        text = listing.page()
+        if text != self._root_text:  # a yank of an older version, say, leaves the list as it is
+            self._write(Path("index.html"), text)
+            self._root_text, self._root = text, as_page(text)
+        self.listing, self._shown, self._shown_mirror = listing, tuple(order), tuple(mirror)
+
+    def _drop_stale_pages(self) -> None:
+        """Pages on disk of helpers the folder no longer holds (files removed by hand)."""
+        if self.static_root is None or not (self.static_root / "helpers").is_dir():
+            return
+        for page in (self.static_root / "helpers").glob("*/index.html"):
+            if page.parent.name not in self._pages:
+                page.unlink(missing_ok=True)
+
+    def _write(self, relative: Path, text: str) -> None:
+        if self.static_root is not None:
+            atomic_write_text(self.static_root / relative, text)
+
+
+def _guarded(what: str, render: Callable[[], None]) -> None:
+    try:
+        render()
+    except Exception as exc:
+        print(f"catalog: {what} not updated: {type(exc).__name__}: {exc}", file=sys.stderr)
