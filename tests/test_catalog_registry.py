@@ -136,7 +136,7 @@ def test_an_owner_records_the_image_of_a_release(hub: Server, tmp_path: Path) ->
         set_image(alice, "img-lib", "x", IMAGE)
     with pytest.raises(ConfigError, match="refused the login of alice"):
         set_image(IndexSettings(hub.url, ALICE, "wrong"), "img-lib", "1.1.0", IMAGE)
-    with pytest.raises(ConfigError, match="needs its login"):
+    with pytest.raises(ConfigError, match="the index login is needed to record the image"):
         set_image(IndexSettings(hub.url), "img-lib", "1.1.0", IMAGE)
     form: dict[str, tuple[str | None, str | bytes]] = {
         ":action": (None, "set_image"), "name": (None, "img-lib"), "version": (None, "1.1.0"), "image": (None, IMAGE)}
@@ -205,7 +205,7 @@ def test_a_release_that_cannot_record_its_image_warns_and_goes_on(hub: Server, t
         f"{prefix}the index at {hub.url} refused the login of alice; check HUB_INDEX_USER and HUB_INDEX_PASSWORD",
         f"{prefix}cannot reach the package index at {nowhere} (ConnectionError); start it with `make registry-up` "
         "or set HUB_INDEX_URL",
-        f"{prefix}the index refused the image of warn-lib 1.0.0 (403): warn-lib belongs to alice; ask one of them "
+        f"{prefix}the index refused to record the image of warn-lib 1.0.0 (403): warn-lib belongs to alice; ask one of them "
         "to release it, or to add you to the owners file",
     ]
     assert "<dt>Image</dt>" not in requests.get(f"{hub.url}/helpers/warn-lib/", timeout=10).text

@@ -103,7 +103,7 @@ def test_yank_refusals_are_one_line(released_all: ReleasedRepo) -> None:
     bad_login = _hub("yank", *login, "tabular-helpers", "99.0.0", password="wrong")
     assert bad_login.exit_code == 1 and "refused the login of ci" in bad_login.output
     no_login = CliRunner().invoke(cli, ["yank", "--index-url", index.url, "tabular-helpers", "1.0.0"], env={})
-    assert no_login.exit_code == 1 and "yanking needs the index login" in no_login.output
+    assert no_login.exit_code == 1 and "the index login is needed to yank" in no_login.output
 
 
 def test_an_upload_into_another_users_project_stops_with_the_owners(fresh_index: RunningIndex, tmp_path: Path) -> None:

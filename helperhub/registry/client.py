@@ -200,15 +200,12 @@ def health(settings: IndexSettings) -> bool:
         return False
 
 
-def set_image(settings: IndexSettings, name: str, version: str, ref: str) -> str:
-    """Tell the index which helper image (``repo@sha256:...``) a released version has, for its
-    catalog to show (an authenticated form post to the upload endpoint, ``:action=set_image``;
-    only an owner of the project may); the index's answer."""
+def post_form(settings: IndexSettings, form: dict[str, tuple[None, str]], what: str) -> str:
+    """An authenticated form post to the upload endpoint (yank, unyank, set_image): the index's
+    answer, or one line saying why it refused ``what`` ("to yank NAME VERSION")."""
     if not settings.username or not settings.password:
-        raise ConfigError("recording an image in the index needs its login: set HUB_INDEX_USER and "
-                          "HUB_INDEX_PASSWORD")
-    form = {":action": (None, "set_image"), "name": (None, canonicalize_name(name)), "version": (None, version),
-            "image": (None, ref)}
+        raise ConfigError(f"the index login is needed {what}: set HUB_INDEX_USER and HUB_INDEX_PASSWORD "
+                          "(or --user and --password-file)")
     try:
         resp = requests.post(settings.upload_url, files=form, auth=(settings.username, settings.password),
                              timeout=TIMEOUT)
@@ -220,5 +217,12 @@ def set_image(settings: IndexSettings, name: str, version: str, ref: str) -> str
     if resp.status_code == 401:
         raise ConfigError(f"the index at {settings.base} refused the login of {settings.username}; "
                           "check HUB_INDEX_USER and HUB_INDEX_PASSWORD")
-    raise RegistryError(f"the index refused the image of {name} {version} ({resp.status_code}): "
-                        f"{answer or resp.reason}")
+    raise RegistryError(f"the index refused {what} ({resp.status_code}): {answer or resp.reason}")
+
+
+def set_image(settings: IndexSettings, name: str, version: str, ref: str) -> str:
+    """Tell the index which helper image (``repo@sha256:...``) a released version has, for its
+    catalog to show (``:action=set_image``; only an owner of the project may); the index's answer."""
+    form = {":action": (None, "set_image"), "name": (None, canonicalize_name(name)), "version": (None, version),
+            "image": (None, ref)}
+    return post_form(settings, form, f"to record the image of {name} {version}")

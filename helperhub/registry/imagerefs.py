@@ -8,15 +8,10 @@ the packages in ``.helperhub-images.json`` (canonical project -> version, as the
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
-
-from helperhub.core.errors import ConfigError
-from helperhub.core.fs import atomic_write_text
+from helperhub.registry.notes import VersionNotes
 from helperhub.registry.validate import UploadRefused
 
 IMAGES = ".helperhub-images.json"
@@ -36,44 +31,8 @@ def check_image_ref(text: str) -> str:
     return ref
 
 
-class ImageRefs:
+class ImageRefs(VersionNotes):
+    """Version -> ``repo@sha256:...`` of each project's versions that have an image."""
+
     def __init__(self, root: Path) -> None:
-        self.path = root / IMAGES
-        self._lock = threading.Lock()
-        self._refs: dict[str, dict[str, str]] = _read(self.path)
-
-    def of(self, project: str) -> dict[str, str]:
-        """Version -> image reference of the project's versions that have one."""
-        return dict(self._refs.get(project, {}))
-
-    def all(self) -> dict[str, dict[str, str]]:
-        return {p: dict(v) for p, v in self._refs.items()}
-
-    def set(self, project: str, version: Version, ref: str) -> dict[str, str]:
-        """Record ``ref`` as the image of one version (replacing what it had); the project's images."""
-        with self._lock:
-            versions = {v: r for v, r in self._refs.get(project, {}).items() if not _same(v, version)}
-            versions[str(version)] = ref
-            updated = {**self._refs, project: versions}
-            atomic_write_text(self.path, json.dumps(updated, indent=1, sort_keys=True) + "\n")
-            self._refs = updated
-            return dict(versions)
-
-
-def _same(text: str, version: Version) -> bool:
-    try:
-        return Version(text) == version
-    except InvalidVersion:
-        return False
-
-
-def _read(path: Path) -> dict[str, dict[str, str]]:
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except ValueError:
-        raise ConfigError(f"{path} is not valid JSON; restore it from a backup or fix it by hand") from None
-    if not isinstance(raw, dict):
-        return {}
-    return {str(p): {str(v): str(r) for v, r in vs.items()} for p, vs in raw.items() if isinstance(vs, dict)}
+        super().__init__(root / IMAGES)

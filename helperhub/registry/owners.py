@@ -28,6 +28,7 @@ from packaging.utils import canonicalize_name
 
 from helperhub.core.errors import ConfigError
 from helperhub.core.fs import atomic_write_text
+from helperhub.registry.notes import load_record
 
 CLAIMS = ".helperhub-owners.json"
 
@@ -130,12 +131,9 @@ class Owners:
 
 
 def _read_claims(path: Path) -> dict[str, str]:
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
+    raw = load_record(path)
+    if raw is None:
         return {}
-    except ValueError:
-        raise ConfigError(f"{path} is not valid JSON; restore it from a backup or fix it by hand") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must map project names to users; restore it from a backup")
     return {canonicalize_name(str(p)): str(u) for p, u in raw.items()}
