@@ -156,3 +156,15 @@ def test_a_wheel_is_served_in_ranges(server: Server) -> None:
     assert whole.status_code == 200 and whole.content == data and whole.headers["Accept-Ranges"] == "bytes"
     past = requests.get(url, headers={"Range": f"bytes={len(data)}-"}, timeout=10)
     assert past.status_code == 416 and past.headers["Content-Range"] == f"bytes */{len(data)}"
+
+
+def test_the_listen_queue_holds_an_installers_burst(server: Server) -> None:
+    """uv opens dozens of connections at once; with cheroot's default queue of 5 the kernel drops
+    the rest and they come back only after SYN retries (1 s, 3 s, ...). The socket's queue, as the
+    kernel reports it for a listening socket (Send-Q), is the configured one."""
+    from helperhub.core.defaults import SERVER_BACKLOG
+
+    port = server.url.rsplit(":", 1)[1].rstrip("/")
+    listed = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    (line,) = listed.splitlines()
+    assert int(line.split()[2]) == SERVER_BACKLOG >= 128

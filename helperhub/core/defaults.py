@@ -14,6 +14,9 @@ STATE_DIR = ".hub"  # git-ignored, per checkout: embedded registry packages, cre
 LOCK_NAME = "pins.json"  # the lock, at the repository root
 MAX_UPLOAD_MB = 8192  # real ML wheels reach several GB
 SERVER_THREADS = 8
+# Connections the kernel queues for the registry's server (cheroot's own default is 5: an
+# installer opening dozens at once would see the rest dropped and retried after SYN timeouts).
+SERVER_BACKLOG = 1024
 MAX_CONCURRENT_UPLOADS = 4  # uploads stored at once; more get 503 and Retry-After
 # The registry's Kubernetes Service (registry/k8s/base): how pods in the cluster reach the index.
 CLUSTER_SERVICE, CLUSTER_NAMESPACE = "pypi", "helpers"

@@ -105,7 +105,8 @@ def make_server(settings: ServerSettings, app: WsgiApp) -> Any:
             return super().start_response(status, headers, exc_info)
 
     server = wsgi.Server((settings.host, settings.port), app, numthreads=settings.threads,
-                         server_name="helperhub", timeout=30, shutdown_timeout=5)
+                         server_name="helperhub", timeout=30, shutdown_timeout=5,
+                         request_queue_size=defaults.SERVER_BACKLOG)
     server.gateway = Gateway
     server.max_request_body_size = 0  # the write path enforces the limit, from the headers
     return server
