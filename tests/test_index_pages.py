@@ -91,14 +91,14 @@ def test_project_json_page_is_pep_691_with_pep_700_and_714() -> None:
     assert page["files"] == [
         {"filename": "lib-1.10.0-py3-none-any.whl", "url": "../../packages/lib-1.10.0-py3-none-any.whl",
          "hashes": {"sha256": "a" * 64}, "requires-python": ">=3.8, <4", "core-metadata": {"sha256": "m" * 64},
-         "dist-info-metadata": {"sha256": "m" * 64}, "size": 1234, "upload-time": "2026-01-02T03:04:05.000006Z",
+         "size": 1234, "upload-time": "2026-01-02T03:04:05.000006Z",
          "yanked": False},
         {"filename": "lib-1.9.0.tar.gz", "url": "../../packages/lib-1.9.0.tar.gz", "hashes": {"sha256": "b" * 64},
-         "core-metadata": False, "dist-info-metadata": False, "size": 99,
+         "core-metadata": False, "size": 99,
          "upload-time": "2026-01-01T00:00:00.000000Z", "yanked": 'broken "quote" <b>'},
         {"filename": "lib-2.0.0rc1-py3-none-any.whl", "url": "../../packages/lib-2.0.0rc1-py3-none-any.whl",
          "hashes": {"sha256": "c" * 64}, "core-metadata": {"sha256": "n" * 64},
-         "dist-info-metadata": {"sha256": "n" * 64}, "size": 7, "upload-time": "2026-01-03T00:00:00.000000Z",
+         "size": 7, "upload-time": "2026-01-03T00:00:00.000000Z",
          "yanked": True},  # yanked without a reason
     ]
 

@@ -106,8 +106,9 @@ def render_project_json(project: str, files: Iterable[FileFacts | tuple[str, str
         if f.requires_python:
             entry["requires-python"] = f.requires_python
         metadata: dict[str, str] | bool = {"sha256": f.metadata_sha256} if f.metadata_sha256 else False
+        # PEP 714: only the new key in JSON; pip 22.3-23.1 (Debian bookworm's is 23.0) fails on
+        # the old `dist-info-metadata` holding a dict, where it ignores `core-metadata`
         entry["core-metadata"] = metadata
-        entry["dist-info-metadata"] = metadata
         if f.size is not None:
             entry["size"] = f.size
         if f.upload_time is not None:
