@@ -11,6 +11,7 @@ the image a release pushed after its upload, ``:action=set_image`` with ``name``
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
@@ -80,7 +81,8 @@ class Uploads:
         try:
             user, boundary, length = self._admit(environ)
         except Refusal as refused:
-            return _answer(start_response, refused.status, refused.message, refused.headers, close=True)
+            refusal = _answer(start_response, refused.status, refused.message, refused.headers, close=True)
+            return _Lingering(refusal, environ["wsgi.input"])
         body = _Counted(environ["wsgi.input"].read, self.max_bytes + FORM_SLACK)
         try:
             answer = self._receive(body, boundary, length, user)
@@ -197,6 +199,36 @@ class _Counted:
         if self.size > self.limit:
             raise UploadTooLarge(f"the upload is larger than the limit of {self.limit - FORM_SLACK} bytes")
         return data
+
+
+LINGER_BYTES = 8 << 20  # of a refused body, read and thrown away after the answer is sent
+LINGER_SECONDS = 2.0
+
+
+class _Lingering:
+    """A refusal's answer, then a lingering close: once the server has sent it, up to
+    LINGER_BYTES of the body still arriving are read and thrown away (for at most LINGER_SECONDS),
+    as nginx does for its own clients. Closing with unread bytes makes the kernel reset the
+    connection, and a proxy in front (the nginx front, streaming the body) may then lose the
+    answer and report 502 instead of the 401 it was. The decision itself was made before any of
+    the body was read."""
+
+    def __init__(self, answer: list[bytes], stream: Any) -> None:
+        self.answer, self.stream = answer, stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.answer)
+
+    def close(self) -> None:
+        deadline, left = time.monotonic() + LINGER_SECONDS, LINGER_BYTES
+        try:
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.stream.read(min(1 << 16, left))
+                if not chunk:
+                    return
+                left -= len(chunk)
+        except (OSError, ValueError):
+            return
 
 
 def _drain(body: _Counted, length: int) -> None:
