@@ -185,9 +185,11 @@ def uv_expected(requirements: str, where: str, reinstall: str) -> str:
         "cat > \"$helperhub_tmp/requirements.txt\" <<'HELPERHUB_REQUIREMENTS'\n"
         f"{requirements}\n"
         "HELPERHUB_REQUIREMENTS\n"
-        '"$helperhub_uv" pip install --no-config --no-deps --require-hashes --no-cache --break-system-packages '
-        f"--link-mode=copy --quiet {where} {reinstall}-r \"$helperhub_tmp/requirements.txt\" "
-        '--python "$(command -v python3)"\n'
+        'UV_CONCURRENT_DOWNLOADS=4 "$helperhub_uv" pip install --no-config --no-deps --require-hashes '
+        f"--break-system-packages --link-mode=hardlink --quiet {where} {reinstall}"
+        '-r "$helperhub_tmp/requirements.txt" \\\n'
+        '  --cache-dir "$helperhub_tmp/cache" --python "$(command -v python3)"\n'
+        '(nice rm -rf "$helperhub_tmp/cache" "$helperhub_tmp/uv" >/dev/null 2>&1 &)\n'
         'HELPERHUB_INSTALL_REPORT="$helperhub_tmp/install-report.json"\n'
         "export HELPERHUB_INSTALL_REPORT\n"
         "python3 - \"$HELPERHUB_INSTALL_REPORT\" \"$helperhub_tmp/requirements.txt\" <<'HELPERHUB_RECORD'\n"
