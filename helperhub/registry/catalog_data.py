@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from helperhub.registry.catalog_model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
 from helperhub.registry.metadata import FileFacts
+from helperhub.registry.notes import by_version
 from helperhub.registry.pages import version_of
 
 TOOL = "helperhub"  # released into the index too, but not a helper
@@ -65,17 +66,6 @@ def released_at(stamp: str | None) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _by_version(mapping: Mapping[str, str]) -> dict[Version, str]:
-    """Per-version records (yanks, images) keyed by version, so that 1.1 and 1.1.0 are one."""
-    found: dict[Version, str] = {}
-    for text, value in mapping.items():
-        try:
-            found[Version(text)] = value
-        except InvalidVersion:
-            continue
-    return found
-
-
 def group_versions(files: Iterable[FileFacts]) -> dict[Version, list[FileFacts]]:
     """A project's files by version; within a version wheels first (their METADATA is served)."""
     groups: dict[Version, list[FileFacts]] = {}
@@ -102,7 +92,7 @@ def build_entry(
     groups = group_versions(files)
     if not groups:
         return None
-    yanks, digests = _by_version(yanked or {}), _by_version(images or {})
+    yanks, digests = by_version(yanked or {}), by_version(images or {})
     versions: list[HelperVersion] = []
     newest: ReleaseMetadata | None = None
     for version in sorted(groups, reverse=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -55,6 +56,17 @@ class VersionNotes:
             atomic_write_text(self.path, json.dumps(updated, indent=1, sort_keys=True) + "\n")
             self._notes = updated
             return dict(versions)
+
+
+def by_version(notes: Mapping[str, str]) -> dict[Version, str]:
+    """Notes keyed by version, so that 1.1 and 1.1.0 are one version however a file name spells it."""
+    found: dict[Version, str] = {}
+    for text, note in notes.items():
+        try:
+            found[Version(text)] = note
+        except InvalidVersion:
+            continue
+    return found
 
 
 def _same(text: str, version: Version) -> bool:

@@ -22,6 +22,7 @@ from packaging.version import InvalidVersion, Version
 from helperhub.core.fs import atomic_write_text
 from helperhub.registry.metadata import FileFacts
 from helperhub.registry.negotiate import Format
+from helperhub.registry.notes import by_version
 
 PAGES_DIR = ".simple"  # under the package folder: hidden, so pypiserver never lists it
 API_VERSION = "1.1"  # PEP 700: sizes, upload times and the versions list
@@ -53,17 +54,6 @@ def _facts(files: Iterable[FileFacts | tuple[str, str]]) -> list[FileFacts]:
     return sorted((f if isinstance(f, FileFacts) else FileFacts(*f) for f in files), key=lambda f: f.filename)
 
 
-def _yanked_versions(yanked: Mapping[str, str]) -> dict[Version, str]:
-    """Yanks by version, so that 1.1 and 1.1.0 are one version however a file name spells it."""
-    versions: dict[Version, str] = {}
-    for text, reason in yanked.items():
-        try:
-            versions[Version(text)] = reason
-        except InvalidVersion:
-            continue
-    return versions
-
-
 def _yank(facts: FileFacts, yanked: Mapping[Version, str]) -> str | None:
     version = version_of(facts.filename)
     return yanked.get(version) if version is not None else None
@@ -72,7 +62,7 @@ def _yank(facts: FileFacts, yanked: Mapping[Version, str]) -> str | None:
 def render_project(project: str, files: Iterable[FileFacts | tuple[str, str]],
                    yanked: Mapping[str, str] | None = None) -> str:
     """The HTML page of one project: a link per file with its sha256 and PEP 592/658/714 attributes."""
-    links, versions = [], _yanked_versions(yanked or {})
+    links, versions = [], by_version(yanked or {})
     for f in _facts(files):
         name = html.escape(f.filename)
         attrs = f' href="../../packages/{name}#sha256={f.sha256}"'
@@ -96,7 +86,7 @@ def render_project_json(project: str, files: Iterable[FileFacts | tuple[str, str
     """The PEP 691 JSON page of one project (API 1.1: with sizes, upload times and versions)."""
     entries: list[dict[str, Any]] = []
     versions: set[Version] = set()
-    yanks = _yanked_versions(yanked or {})
+    yanks = by_version(yanked or {})
     for f in _facts(files):
         version = version_of(f.filename)
         if version is not None:
