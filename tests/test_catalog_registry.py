@@ -205,7 +205,8 @@ def test_a_release_that_cannot_record_its_image_warns_and_goes_on(hub: Server, t
         f"{prefix}the index at {hub.url} refused the login of alice; check HUB_INDEX_USER and HUB_INDEX_PASSWORD",
         f"{prefix}cannot reach the package index at {nowhere} (ConnectionError); start it with `make registry-up` "
         "or set HUB_INDEX_URL",
-        f"{prefix}the index refused to record the image of warn-lib 1.0.0 (403): warn-lib belongs to alice; ask one of them "
+        f"{prefix}the index refused to record the image of warn-lib 1.0.0 (403): "
+        "warn-lib belongs to alice; ask one of them "
         "to release it, or to add you to the owners file",
     ]
     assert "<dt>Image</dt>" not in requests.get(f"{hub.url}/helpers/warn-lib/", timeout=10).text

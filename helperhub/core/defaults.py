@@ -42,10 +42,11 @@ TARGET_GLIBC = (2, 36)
 # The installer of package-mode steps and image builds: mirrored into the private index and
 # pinned in the lock by sha256 like every other file a step installs.
 UV_VERSION = "0.13.8"
-# Downloads a step's uv install runs at once. uv's default (50) connects in one burst, beyond the
-# listen backlog of the registry's own server (cheroot's 5): the dropped connects come back only
-# after the kernel's SYN retries (1, 3, 7, 15, 31 s). The locked closure arrives from the registry
-# in the same 0.75 s at 4 or 8 at once on loopback; the install itself is bound by unpacking.
+# Downloads a step's uv install runs at once. uv's default (50) connects in one burst: an index
+# with a short listen queue (cheroot's default of 5: an older registry image, another server)
+# drops the excess, which comes back only after the kernel's SYN retries (1, 3, 7, 15, 31 s).
+# The install is bound by unpacking, not downloading: 4, 8 or 50 at once take the same time
+# against a registry that queues the burst (SERVER_BACKLOG).
 UV_CONCURRENT_DOWNLOADS = 4
 # The registry stack of docker-compose.yml (`make compose-up`): the index behind its nginx front
 # and an OCI registry, on loopback ports of the host, as one Compose project.
