@@ -11,6 +11,7 @@ REGISTRY_PORT = 8080  # the embedded registry, the registry image and the cluste
 OCI_REGISTRY = "127.0.0.1:5000"  # where helper images are pushed (host:port)
 BASE_IMAGE = "python:3.11-slim"  # what helper images and non-image steps are built FROM
 STATE_DIR = ".hub"  # git-ignored, per checkout: embedded registry packages, credentials, runs
+TOOL_PROJECT = "helperhub"  # the tool's own project: released into the index too, but not a helper
 LOCK_NAME = "pins.json"  # the lock, at the repository root
 MAX_UPLOAD_MB = 8192  # real ML wheels reach several GB
 SERVER_THREADS = 8

@@ -24,11 +24,12 @@ import requests
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from helperhub.core.defaults import TOOL_PROJECT
 from helperhub.core.errors import ConfigError, EngineError, IntegrityError, RegistryError
 from helperhub.images.oci import remote_image
+from helperhub.registry.catalog_data import is_helper
 from helperhub.registry.client import TIMEOUT, IndexFile, IndexSettings, project_files, project_names
 
-TOOL = "helperhub"  # the tool is released into the index too, but it is not a helper
 WHEEL_SHA_LABEL = "io.helperhub.wheel-sha256"
 MAX_WHEEL_BYTES = 64 << 20  # helper wheels are small; refuse to pull something huge for its METADATA
 WORKERS = 8  # concurrent page reads of `list`: one per project of the index
@@ -86,14 +87,6 @@ class HelperDetail:
     warnings: tuple[str, ...] = ()
 
 
-def is_helper(name: str, filenames: Iterable[str]) -> bool:
-    """A helper is a project with at least one sdist in the index, other than the tool itself.
-
-    The release uploads a helper's wheel and its sdist; the closure mirror uploads third-party
-    wheels only. So an sdist is what tells a released helper from a mirrored dependency."""
-    return canonicalize_name(name) != TOOL and any(f.endswith(".tar.gz") for f in filenames)
-
-
 def by_version(files: dict[str, IndexFile]) -> list[tuple[Version, list[IndexFile]]]:
     """The project's files grouped by version, newest first; wheels first within a version."""
     groups: dict[Version, list[IndexFile]] = {}
@@ -138,7 +131,7 @@ def unknown_helper_error(name: str, helper_names: Iterable[str], index: str) -> 
 
 
 def not_a_helper_error(name: str, index: str) -> ConfigError:
-    if canonicalize_name(name) == TOOL:
+    if canonicalize_name(name) == TOOL_PROJECT:
         return ConfigError(f"{name} is the helperhub tool itself, not a helper; `helperhub helpers list` shows them")
     return ConfigError(
         f"{name} is a third-party project mirrored into the index at {index} (wheels only), not a helper; "

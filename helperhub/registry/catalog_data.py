@@ -14,14 +14,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from helperhub.core.defaults import TOOL_PROJECT
 from helperhub.registry.catalog_model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
 from helperhub.registry.metadata import FileFacts
 from helperhub.registry.notes import by_version
 from helperhub.registry.pages import version_of
 
-TOOL = "helperhub"  # released into the index too, but not a helper
 SDIST_SUFFIX = ".tar.gz"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the release time of a file whose upload time is unknown
 
@@ -52,7 +53,11 @@ def parse_metadata(raw: bytes) -> ReleaseMetadata:
 
 
 def is_helper(project: str, filenames: Iterable[str]) -> bool:
-    return project != TOOL and any(f.endswith(SDIST_SUFFIX) for f in filenames)
+    """A helper is a project with at least one sdist in the index, other than the tool itself.
+
+    The release uploads a helper's wheel and its sdist; the closure mirror uploads third-party
+    wheels only. So an sdist is what tells a released helper from a mirrored dependency."""
+    return canonicalize_name(project) != TOOL_PROJECT and any(f.endswith(SDIST_SUFFIX) for f in filenames)
 
 
 def released_at(stamp: str | None) -> datetime:

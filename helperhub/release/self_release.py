@@ -15,6 +15,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from helperhub.core.defaults import TOOL_PROJECT
 from helperhub.core.errors import BuildError
 from helperhub.core.fs import sha256_file
 from helperhub.core.git import run_git
@@ -26,7 +27,7 @@ from helperhub.release import gitinfo
 from helperhub.release.publish import publish
 from helperhub.release.wheel import ReleaseSettings
 
-TOOL = "helperhub"
+TOOL = TOOL_PROJECT
 LOCAL_EXTRA = "local"
 # what the wheel is built from: the package, its metadata and the README that is its description
 TOOL_SOURCES = ("pyproject.toml", "README.md", "helperhub")
