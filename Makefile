@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## Create .venv with the tooling (done by every target that needs it)
 
 # Use the engine, OCI registry and base image of `make engine` when they are up.
-ENGINE_ENV = eval "$$(bash images/engine.sh --env)" &&
+ENGINE_ENV = eval "$$(bash scripts/engine.sh --env)" &&
 
 release: venv ## Release PACKAGE (default: all helpers): tests, wheel, registry, image, pins.json
 	@$(ENGINE_ENV) $(HUB) release $(PACKAGE)
@@ -67,10 +67,10 @@ demo: venv ## Run the example pipeline locally: MODE=image|package|embedded
 	@$(ENGINE_ENV) $(HUB) demo --mode $(MODE)
 
 engine: ## Provision a Docker engine, the OCI registry and the base image if missing
-	@bash images/engine.sh >/dev/null
+	@bash scripts/engine.sh >/dev/null
 
 test-tools: ## Install what the tests need besides the engine (Debian's chromium, chromedriver, nginx), if missing
-	@bash images/test-tools.sh
+	@bash scripts/test-tools.sh
 
 registry-image: venv ## Build the registry image offline, push it to HUB_OCI_REGISTRY, print its digest; OVERLAY=local|production pins it there
 	@$(ENGINE_ENV) $(HUB) registry image $(foreach o,$(OVERLAY),--overlay $(o))
@@ -79,7 +79,7 @@ manifests: venv ## Render the registry's kustomize overlays into build/manifests
 	$(HUB) registry manifests --out build/manifests
 
 compose-up: venv ## Start the Compose stack (index front, registry, OCI registry) on images built here; prints export lines
-	@docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null || bash images/engine.sh >/dev/null
+	@docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null || bash scripts/engine.sh >/dev/null
 	@$(ENGINE_ENV) $(HUB) compose up
 
 compose-down: venv ## Stop the Compose stack (volumes stay)
@@ -98,7 +98,7 @@ typecheck: venv ## mypy --strict, of the tooling and of each helper package
 check: lint typecheck imports ## Lint, type-check and check the import contracts
 
 test: venv check ## Run every test (provisions the engine first)
-	@eval "$$(bash images/engine.sh)" && bash images/test-tools.sh && $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@eval "$$(bash scripts/engine.sh)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 hardening-table: venv ## Run the side-by-side hardening tests and write docs/hardening.md from them
 	HUB_HARDENING_TABLE=docs/hardening.md $(BIN)/python -m pytest -q -m sidebyside tests/test_hardening.py
@@ -107,10 +107,10 @@ docs-screenshots: venv test-tools ## Photograph the catalog page of a sample ind
 	$(BIN)/python -m tests.screenshots --out docs/catalog.png
 
 bench: venv ## Benchmarks P1-P4 side by side; writes docs/benchmarks.{json,md,png} (needs the engine)
-	@bash images/engine.sh >/dev/null
+	@bash scripts/engine.sh >/dev/null
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk nginx-light >/dev/null; }
-	@eval "$$(bash images/engine.sh --env)" && $(BIN)/python -m bench
+	@eval "$$(bash scripts/engine.sh --env)" && $(BIN)/python -m bench
 
 clean: ## Remove build outputs (not the registry's packages)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,7 @@ from typing import Any
 from helperhub.core.fs import sha256_file
 from helperhub.core.tools import clean_pip_env
 from helperhub.images.context import DOCKERFILE, image_spec
-from helperhub.release.lock import load_lock
+from helperhub.lock.lockfile import load_lock
 from helperhub.release.project import discover
 from helperhub.release.versions import parse_version, write_version
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from helperhub.registry.front import FrontSettings, start_front
+from helperhub.stack.front import FrontSettings, start_front
 
 
 def free_port() -> int:

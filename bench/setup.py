@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from helperhub.images.local_registry import registry_config
 from helperhub.registry.client import IndexSettings
-from helperhub.registry.embedded import add_user
+from helperhub.stack.embedded import add_user
+from helperhub.stack.oci_registry import registry_config
 
 from .servers import free_port, process
 

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from helperhub.lock.lockfile import load_lock
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.factory import helper_component
 from helperhub.pipelines.local_run import docker_runner
-from helperhub.release.lock import load_lock
 
 from .setup import Stack
 from .steps import small_step

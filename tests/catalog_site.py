@@ -26,10 +26,9 @@ from pathlib import Path
 
 import requests
 
-from helperhub.registry.catalog_model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
-from helperhub.registry.client import IndexSettings, set_image
-from helperhub.registry.embedded import add_user
-from helperhub.registry.yank import set_yanked
+from helperhub.registry.client import IndexSettings, set_image, set_yanked
+from helperhub.registry.server.catalog.model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
+from helperhub.stack.embedded import add_user
 
 INDEX_URL = "http://pypi.helpers.svc.cluster.local:8080"
 SHA = "3f1c9a0be47d2c65a8f0e1d7b29c4e5a6d8f0b1c2e3a4d5f6a7b8c9d0e1f2a3b"

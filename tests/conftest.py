@@ -19,11 +19,11 @@ import pytest
 from helperhub.core import defaults
 from helperhub.core.errors import EngineError
 from helperhub.images.engine import docker_client
-from helperhub.images.local_registry import registry_config
 from helperhub.images.oci import registry_answers
 from helperhub.registry.client import IndexSettings, health
-from helperhub.registry.embedded import add_user
 from helperhub.release.wheel import ReleaseSettings
+from helperhub.stack.embedded import add_user
+from helperhub.stack.oci_registry import registry_config
 
 REPO = Path(__file__).resolve().parents[1]
 FIXED_DATE = "2026-01-01T00:00:00+00:00"

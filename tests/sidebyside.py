@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from helperhub.registry.embedded import add_user
+from helperhub.stack.embedded import add_user
 
 from .conftest import free_port
 

@@ -22,8 +22,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from helperhub.registry.catalog_model import HelperEntry, HelperVersion
-from helperhub.registry.front import FrontSettings, start_front
+from helperhub.registry.server.catalog.model import HelperEntry, HelperVersion
+from helperhub.stack.front import FrontSettings, start_front
 from tests.browser import (
     PHONE,
     PNG_SIGNATURE,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from helperhub.registry.catalog_model import (
+from helperhub.registry.server.catalog.model import (
     HelperEntry,
     HelperVersion,
     ReleaseFile,
@@ -18,7 +18,7 @@ from helperhub.registry.catalog_model import (
     simple_url,
     snippets,
 )
-from helperhub.registry.catalog_pages import (
+from helperhub.registry.server.catalog.pages import (
     render_catalog,
     render_description,
     render_entry,

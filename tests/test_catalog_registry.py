@@ -16,8 +16,8 @@ import requests
 
 from helperhub.core.errors import ConfigError, RegistryError
 from helperhub.core.progress import Silent
+from helperhub.lock.lockfile import load_lock
 from helperhub.registry.client import IndexSettings, set_image
-from helperhub.release.lock import load_lock
 from helperhub.release.run import show_image_in_index
 
 from .catalog_site import password, upload, write_sdist, write_wheel

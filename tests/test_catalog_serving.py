@@ -12,10 +12,10 @@ import pytest
 from packaging.version import Version
 
 from helperhub.core.errors import ConfigError
-from helperhub.registry.catalog_cache import MAX_QUERY, CatalogCache, Listed, Listing, Sources
-from helperhub.registry.catalog_data import ReleaseMetadata, build_entry, is_helper, parse_metadata, released_at
-from helperhub.registry.catalog_model import ThirdParty, search_text
-from helperhub.registry.catalog_pages import (
+from helperhub.registry.server.catalog.cache import MAX_QUERY, CatalogCache, Listed, Listing, Sources
+from helperhub.registry.server.catalog.data import ReleaseMetadata, build_entry, is_helper, parse_metadata, released_at
+from helperhub.registry.server.catalog.model import ThirdParty, search_text
+from helperhub.registry.server.catalog.pages import (
     catalog_order,
     render_catalog,
     render_entry,
@@ -23,11 +23,11 @@ from helperhub.registry.catalog_pages import (
     render_not_found,
     render_third_party,
 )
-from helperhub.registry.catalog_reads import Route, home_link, route
-from helperhub.registry.front import FrontSettings, render_nginx_conf
-from helperhub.registry.imagerefs import IMAGES, ImageRefs, check_image_ref
-from helperhub.registry.metadata import FileFacts
-from helperhub.registry.validate import UploadRefused
+from helperhub.registry.server.catalog.reads import Route, home_link, route
+from helperhub.registry.server.metadata import FileFacts
+from helperhub.registry.server.notes import IMAGES, ImageRefs, check_image_ref
+from helperhub.registry.server.validate import UploadRefused
+from helperhub.stack.front import FrontSettings, render_nginx_conf
 from tests.catalog_site import sample_entries, sample_third_party
 
 SHA = "ab" * 32

@@ -16,14 +16,14 @@ import kfp
 import pytest
 from packaging.version import Version
 
-from helperhub.core.closure import LockedFile, for_extras, moves
 from helperhub.core.progress import Silent
+from helperhub.lock.closure import LockedFile, for_extras, moves
+from helperhub.lock.lockfile import load_lock
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.local_run import compile_pipeline, run_local
 from helperhub.registry.client import IndexSettings, project_files
-from helperhub.release.closure import Target, closure_from_report, resolve_args, resolve_closure
-from helperhub.release.lock import load_lock
 from helperhub.release.publish import publish
+from helperhub.release.resolve import Target, closure_from_report, resolve_args, resolve_closure
 from helperhub.release.run import release
 
 from .conftest import make_repo, release_settings, start_index

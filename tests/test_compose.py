@@ -24,7 +24,8 @@ import yaml
 
 from helperhub.core.defaults import cache_dir
 from helperhub.core.errors import ConfigError, EngineError
-from helperhub.images.compose import (
+from helperhub.registry.client import IndexSettings, fetch_sha256, health, project_files, project_names
+from helperhub.stack.compose import (
     IMAGE_ENVS,
     ComposeStack,
     PortClash,
@@ -39,10 +40,9 @@ from helperhub.images.compose import (
     services_command,
     up_command,
 )
-from helperhub.images.compose_run import compose_down, compose_up, port_clashes
-from helperhub.images.registry_image import project_sources
-from helperhub.images.stack_images import StackImages, content_key, oci_config, stack_images
-from helperhub.registry.client import IndexSettings, fetch_sha256, health, project_files, project_names
+from helperhub.stack.compose_run import compose_down, compose_up, port_clashes
+from helperhub.stack.registry_image import project_sources
+from helperhub.stack.stack_images import StackImages, content_key, oci_config, stack_images
 
 from .conftest import FIXED_DATE, REPO, clean_env, free_port, git, make_repo, missing, release_settings
 
@@ -146,8 +146,8 @@ def test_content_key_and_oci_config() -> None:
 
 def test_registry_image_key_reads_the_wheel_sources() -> None:
     sources = {str(p) for p in project_sources(REPO)}
-    assert {"pyproject.toml", "README.md", "helperhub/registry/server.py",
-            "helperhub/images/registry.Dockerfile"} <= sources
+    assert {"pyproject.toml", "README.md", "helperhub/registry/server/app.py",
+            "helperhub/stack/registry.Dockerfile"} <= sources
     assert not any("__pycache__" in s or s.endswith(".pyc") for s in sources)
 
 
@@ -348,7 +348,7 @@ def released(up: Stack, client: Any, base_image: str, tmp_path_factory: pytest.T
 
 
 def pins(released: Stack) -> dict[str, Any]:
-    from helperhub.release.lock import load_lock
+    from helperhub.lock.lockfile import load_lock
 
     assert released.root is not None
     return dict(load_lock(released.root / "pins.json").packages)
@@ -385,10 +385,10 @@ def test_image_step_runs_from_the_stacks_registry(released: Stack, client: Any, 
     import docker.errors
     from kfp import local
 
+    from helperhub.lock.lockfile import load_lock
     from helperhub.pipelines.delivery import Delivery, Mode
     from helperhub.pipelines.factory import helper_component
     from helperhub.pipelines.local_run import docker_runner
-    from helperhub.release.lock import load_lock
 
     assert released.root is not None
     lock = load_lock(released.root / "pins.json")

@@ -16,14 +16,13 @@ from click.testing import CliRunner
 import helperhub.cli.pipeline_cmds as pipeline_cmds
 from helperhub.cli import cli, config
 from helperhub.core import defaults
-from helperhub.core.closure import LockedFile
 from helperhub.core.errors import ConfigError, LockError
 from helperhub.core.settings import load_settings
-from helperhub.images.context import ImagePin
+from helperhub.lock.closure import LockedFile
+from helperhub.lock.lockfile import ImagePin, Lock, PackagePin, load_lock, parse_lock, save_lock
 from helperhub.pipelines import Delivery, Mode
 from helperhub.pipelines.profiles import load_profile
 from helperhub.registry.client import IndexSettings
-from helperhub.release.lock import Lock, PackagePin, load_lock, parse_lock, save_lock
 
 SHA = "a" * 64
 DIGEST = "sha256:" + "b" * 64

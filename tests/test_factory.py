@@ -11,16 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helperhub.core.closure import LockedFile
 from helperhub.core.errors import ConfigError, LockError
 from helperhub.core.uv import BOOTSTRAP, RECORD
-from helperhub.images.context import ImagePin
+from helperhub.lock.closure import LockedFile
+from helperhub.lock.lockfile import ImagePin, Lock, PackagePin
 from helperhub.pipelines.checks import check_source, deterministic_archive
 from helperhub.pipelines.delivery import Delivery, Mode, install_set, locked_requirement, parse_helper, trusted_hosts
 from helperhub.pipelines.factory import PINS_ENV, helper_component
 from helperhub.pipelines.local_run import compile_pipeline
 from helperhub.pipelines.pins import check_pins, who_pins
-from helperhub.release.lock import Lock, PackagePin
 
 from .conftest import REPO
 

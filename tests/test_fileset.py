@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helperhub.registry.fileset import shadowed_by
+from helperhub.registry.server.fileset import shadowed_by
 
 PURE = "lib-1.0.0-py3-none-any.whl"
 LINUX = "lib-1.0.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"

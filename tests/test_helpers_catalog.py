@@ -16,6 +16,7 @@ from packaging.version import Version
 
 from helperhub.cli import cli
 from helperhub.core.errors import ConfigError, RegistryError
+from helperhub.lock.lockfile import load_lock
 from helperhub.pipelines.catalog import (
     by_version,
     is_helper,
@@ -25,7 +26,6 @@ from helperhub.pipelines.catalog import (
     unknown_helper_error,
 )
 from helperhub.registry.client import IndexFile, IndexSettings, project_files
-from helperhub.release.lock import load_lock
 from tests.conftest import ReleasedRepo, free_port
 
 METADATA = b"""Metadata-Version: 2.4

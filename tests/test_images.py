@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from helperhub.core.closure import LockedFile
 from helperhub.core.errors import IntegrityError
 from helperhub.core.progress import Silent
 from helperhub.images.context import HELPER_UID, expected_labels
 from helperhub.images.oci import remote_image
 from helperhub.images.stage import ImageRelease, ImageSettings, release_image
-from helperhub.release.lock import PackagePin, load_lock
+from helperhub.lock.closure import LockedFile
+from helperhub.lock.lockfile import PackagePin, load_lock
 from helperhub.release.project import discover
 from helperhub.release.run import ImageStage, bake_images
-from helperhub.release.tools import release_tools
+from helperhub.release.uv_release import release_tools
 from helperhub.release.wheel import release_wheel
 
 from .conftest import RunningIndex, make_repo, release_settings, start_oci

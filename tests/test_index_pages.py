@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from helperhub.core.errors import ConfigError
-from helperhub.registry.front import FrontSettings, render_nginx_conf
-from helperhub.registry.metadata import FileFacts, parse_record, render_record, requires_python, upload_time
-from helperhub.registry.negotiate import choose, from_accept
-from helperhub.registry.owners import Ownership, parse_owners
-from helperhub.registry.pages import PageCache, render_project, render_project_json, render_root_json
+from helperhub.registry.server.metadata import FileFacts, parse_record, render_record, requires_python, upload_time
+from helperhub.registry.server.owners import Ownership, parse_owners
+from helperhub.registry.server.simple.negotiate import choose, from_accept
+from helperhub.registry.server.simple.pages import PageCache, render_project, render_project_json, render_root_json
+from helperhub.stack.front import FrontSettings, render_nginx_conf
 
 from .indexclients import PIP_ACCEPT, UV_ACCEPT
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from helperhub.registry.embedded import add_user
-from helperhub.registry.front import FrontSettings, start_front
+from helperhub.stack.embedded import add_user
+from helperhub.stack.front import FrontSettings, start_front
 
 from .conftest import free_port
 from .indexclients import (

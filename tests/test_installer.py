@@ -13,8 +13,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from helperhub.core.closure import LockedFile
 from helperhub.core.uv import BOOTSTRAP, RECORD
+from helperhub.lock.closure import LockedFile
 from helperhub.pipelines.installer import uv_script
 
 from .conftest import free_port, start_index

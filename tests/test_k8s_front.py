@@ -20,8 +20,8 @@ import pytest
 import requests
 
 from helperhub.core.defaults import CLUSTER_MAX_UPLOAD_MB
-from helperhub.registry.manifests import FRONT_CONF, SIDECAR_APP
-from helperhub.registry.upload import FORM_SLACK
+from helperhub.registry.server.upload import FORM_SLACK
+from helperhub.stack.manifests import FRONT_CONF, SIDECAR_APP
 
 from .conftest import REPO, RunningIndex, free_port, start_index
 from .sidebyside import PASSWORD, USER, make_wheel, stream_upload

@@ -13,7 +13,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from helperhub.core.errors import GitError
-from helperhub.release.gitinfo import dirty_paths, ensure_clean, parse_porcelain
+from helperhub.core.git import dirty_paths, ensure_clean, parse_porcelain
 
 from .conftest import REPO, clean_env, commit_all, git, make_repo
 
@@ -41,8 +41,9 @@ def test_wheel_has_one_top_level_package(wheel: Path) -> None:
 
 
 def test_wheel_carries_its_run_time_files(wheel: Path) -> None:
-    from helperhub.images import context, registry_image
+    from helperhub.images import context
     from helperhub.pipelines import profiles
+    from helperhub.stack import registry_image
 
     read_at_run_time = [context.DOCKERFILE, registry_image.DOCKERFILE, profiles.PROFILES_FILE]
     with zipfile.ZipFile(wheel) as whl:

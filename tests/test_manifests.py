@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from helperhub.core.errors import ConfigError
-from helperhub.registry.embedded import add_user
-from helperhub.registry.manifests import (
+from helperhub.registry.server.upload import FORM_SLACK
+from helperhub.stack.embedded import add_user
+from helperhub.stack.manifests import (
     FRONT_CONF,
     FRONT_CONFS,
     FRONT_IMAGE,
@@ -33,7 +34,6 @@ from helperhub.registry.manifests import (
     set_image,
     write_manifests,
 )
-from helperhub.registry.upload import FORM_SLACK
 
 REPO = Path(__file__).resolve().parents[1]
 K8S_DIR = REPO / "registry/k8s"
@@ -237,7 +237,7 @@ def test_registry_probes_hit_its_health(objects: Objects) -> None:
 def test_registry_reads_the_owners_file_of_a_configmap(objects: Objects) -> None:
     """Every layout passes --owners a file the owners ConfigMap provides, and that ConfigMap is the
     committed owners.toml (a valid owners file), named without a hash so edits reach the pod in place."""
-    from helperhub.registry.owners import parse_owners
+    from helperhub.registry.server.owners import parse_owners
 
     deployment = with_container(objects, "registry")
     registry = containers(deployment)["registry"]

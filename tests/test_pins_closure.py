@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from helperhub.core.closure import LockedFile
 from helperhub.core.errors import LockError
 from helperhub.core.progress import Silent
+from helperhub.lock.closure import LockedFile
+from helperhub.lock.lockfile import Lock, PackagePin, load_lock, save_lock
 from helperhub.pipelines.pin_history import diff_lines, diff_pins, diff_rows, find_pin
 from helperhub.pipelines.pins import bump_pin, check_pins, closure_file_count, closure_rows, pins_rows
 from helperhub.registry.client import IndexSettings
-from helperhub.release.lock import Lock, PackagePin, load_lock, save_lock
 from helperhub.release.project import discover
 from helperhub.release.run import release
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from helperhub.lock.lockfile import load_lock
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.factory import helper_component
 from helperhub.pipelines.local_run import docker_runner
-from helperhub.release.lock import load_lock
 
 from .conftest import ReleasedRepo
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from helperhub.lock.lockfile import load_lock, save_lock
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.local_run import RunResult, run_local
 from helperhub.pipelines.pins import bump_pin, check_pins
-from helperhub.release.lock import load_lock, save_lock
 from helperhub.release.project import discover
 
 from .conftest import ReleasedRepo

@@ -9,9 +9,9 @@ import pytest
 from bench.wrk import parse_wrk
 from helperhub.core.errors import ConfigError
 from helperhub.images.context import dependency_words
-from helperhub.registry.front import FrontSettings, render_nginx_conf
-from helperhub.registry.pages import PageCache, render_project
-from helperhub.registry.validate import UploadRefused, check_filename
+from helperhub.registry.server.simple.pages import PageCache, render_project
+from helperhub.registry.server.validate import UploadRefused, check_filename
+from helperhub.stack.front import FrontSettings, render_nginx_conf
 
 
 def test_project_page_links_every_file_with_its_hash() -> None:

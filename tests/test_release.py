@@ -13,8 +13,8 @@ import requests
 
 from helperhub.core.errors import GitError, HubError, IntegrityError, VersionError
 from helperhub.core.progress import Silent
+from helperhub.lock.lockfile import load_lock
 from helperhub.registry.client import IndexSettings, fetch_sha256, project_files
-from helperhub.release.lock import load_lock
 from helperhub.release.project import discover
 from helperhub.release.publish import twine_upload
 from helperhub.release.run import release

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from helperhub.lock.lockfile import load_lock
 from helperhub.registry.client import IndexSettings, project_files
-from helperhub.release.lock import load_lock
 from helperhub.release.project import discover
 from helperhub.release.versions import parse_version, write_version
 

@@ -23,10 +23,10 @@ from helperhub.core.errors import BuildError, ConfigError, IntegrityError, Regis
 from helperhub.core.tools import clean_pip_env, scrubbed_env
 from helperhub.core.wheelhouse import SDIST_BUILDS, fetch_closure, pip_wheel_args
 from helperhub.registry.client import IndexSettings
-from helperhub.registry.manifests import HTPASSWD, write_manifests
 from helperhub.release.build import run_tests
 from helperhub.release.project import load_project
 from helperhub.release.publish import publish
+from helperhub.stack.manifests import HTPASSWD, write_manifests
 
 from .conftest import REPO, RunningIndex
 from .sidebyside import make_wheel
@@ -312,7 +312,7 @@ def test_a_failing_helper_test_is_a_build_error(tmp_path: Path, monkeypatch: pyt
 def test_rendered_manifests_are_written_0600(tmp_path: Path) -> None:
     k8s = tmp_path / "k8s"
     shutil.copytree(REPO / "registry/k8s", k8s, ignore=shutil.ignore_patterns("htpasswd"))
-    from helperhub.registry.embedded import add_user
+    from helperhub.stack.embedded import add_user
 
     add_user(k8s / HTPASSWD, "release", SECRET)
     assert mode(k8s / HTPASSWD) == 0o600

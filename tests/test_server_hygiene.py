@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from helperhub.registry import store
-from helperhub.registry.store import RECORD, HardenedBackend
+from helperhub.registry.server import store
+from helperhub.registry.server.store import RECORD, HardenedBackend
 
 from .sidebyside import PASSWORD, USER, Server, make_wheel
 
@@ -139,7 +139,7 @@ def test_rehash_saves_its_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     ("items=0-9", None), ("bytes=9-2", None), ("bytes=a-b", None), ("bytes=-", None),
 ])
 def test_byte_ranges_are_parsed_as_rfc_9110_says(header: str, expected: tuple[int, int] | None) -> None:
-    from helperhub.registry.fastreads import byte_range
+    from helperhub.registry.server.fastreads import byte_range
 
     assert byte_range(header, 100) == expected
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from helperhub.core.progress import Silent
-from helperhub.release.lock import load_lock
+from helperhub.lock.lockfile import load_lock
 from helperhub.release.self_release import release_self
 
 from .conftest import REPO, ReleasedRepo, clean_env, git, release_settings

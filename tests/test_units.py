@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from helperhub.core.closure import LockedFile, closure_sha256
 from helperhub.core.errors import ConfigError, LockError, VersionError
 from helperhub.core.uv import BOOTSTRAP, RECORD, programs_sha256
 from helperhub.images.context import DOCKERFILE, image_spec, install_layers, label_mismatch
+from helperhub.lock.closure import LockedFile, closure_sha256
+from helperhub.lock.lockfile import Lock, dump_lock, load_lock, save_lock, update_lock
 from helperhub.registry.client import IndexSettings, newest_version, parse_simple_page
-from helperhub.registry.embedded import EmbeddedRegistry, start, stop
-from helperhub.release.lock import Lock, dump_lock, load_lock, save_lock, update_lock
 from helperhub.release.mirror import closure_requirements
 from helperhub.release.project import discover, release_order
 from helperhub.release.versions import next_version, parse_version
+from helperhub.stack.embedded import EmbeddedRegistry, start, stop
 
 from .conftest import REPO, free_port
 from .test_factory import SHA, fake_pin

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from helperhub.registry import validate
-from helperhub.registry.validate import (
+from helperhub.registry.server import validate
+from helperhub.registry.server.validate import (
     MAX_METADATA,
     UploadRefused,
     check_archive,

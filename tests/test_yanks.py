@@ -12,12 +12,11 @@ from packaging.version import Version
 
 from helperhub.cli import cli
 from helperhub.core.errors import ConfigError, OwnershipError
+from helperhub.lock.lockfile import load_lock
 from helperhub.pipelines.pins import check_pins
-from helperhub.registry.client import IndexSettings, parse_simple_page, yanked_versions
-from helperhub.registry.embedded import add_user
-from helperhub.registry.yank import yank_form
-from helperhub.release.lock import load_lock
+from helperhub.registry.client import IndexSettings, parse_simple_page, yank_form, yanked_versions
 from helperhub.release.publish import publish
+from helperhub.stack.embedded import add_user
 
 from .conftest import ReleasedRepo, RunningIndex
 from .indexclients import build_wheel

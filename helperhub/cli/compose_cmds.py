@@ -10,7 +10,7 @@ import click
 from helperhub.cli import options as o
 from helperhub.cli.ui import console
 from helperhub.core import defaults
-from helperhub.images.compose import INDEX_PORT_ENV, OCI_PORT_ENV, ComposeStack, default_state, export_lines
+from helperhub.stack.compose import INDEX_PORT_ENV, OCI_PORT_ENV, ComposeStack, default_state, export_lines
 
 project_option = click.option(
     "--project-name", "-p", "project", envvar="HUB_COMPOSE_PROJECT", default=defaults.COMPOSE_PROJECT,
@@ -58,9 +58,9 @@ def compose_up(
 
     Prints only `export` lines on stdout, so that
     `eval "$(make -s compose-up)" && make release` releases into the stack."""
-    from helperhub.images.compose_run import compose_up as up
     from helperhub.images.engine import docker_client
-    from helperhub.images.stack_images import StackImages, stack_images
+    from helperhub.stack.compose_run import compose_up as up
+    from helperhub.stack.stack_images import StackImages, stack_images
 
     repo = o.resolve_root(root)
     stack = ComposeStack(repo, (state or default_state(repo, project)).resolve(), project, index_port, oci_port)
@@ -82,7 +82,7 @@ def compose_up(
 @click.option("--volumes", is_flag=True, help="Also delete the stack's volumes: its packages and images.")
 def compose_down(root: Path | None, project: str, volumes: bool) -> None:
     """Stop the stack and remove its containers; its volumes stay (unless --volumes)."""
-    from helperhub.images.compose_run import compose_down as down
+    from helperhub.stack.compose_run import compose_down as down
 
     repo = o.resolve_root(root)
     down(ComposeStack(repo, default_state(repo, project), project), volumes=volumes)

@@ -15,8 +15,8 @@ import click
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
 from helperhub.core.git import repo_root
-from helperhub.registry import embedded
 from helperhub.registry.client import IndexSettings
+from helperhub.stack import embedded
 
 F = TypeVar("F", bound=Callable[..., Any])
 

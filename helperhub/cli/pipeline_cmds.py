@@ -15,6 +15,7 @@ from helperhub.cli.ui import console, results
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import HubError
 from helperhub.core.settings import load_settings
+from helperhub.lock.lockfile import Lock, load_lock
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.local_run import compile_pipeline, run_local
 from helperhub.pipelines.pin_history import diff_pins
@@ -28,7 +29,6 @@ from helperhub.pipelines.pins import (
     yanked_in_use,
 )
 from helperhub.pipelines.profiles import DEFAULT_PROFILE, load_profile
-from helperhub.release.lock import Lock, load_lock
 from helperhub.release.project import HELPERS_DIR, discover
 
 MODES = [m.value for m in Mode]

@@ -12,8 +12,8 @@ from helperhub.cli import options as o
 from helperhub.cli.ui import console
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
-from helperhub.registry import embedded
 from helperhub.registry.__main__ import serve_command
+from helperhub.stack import embedded
 
 
 @click.group("registry")
@@ -89,9 +89,9 @@ def registry_image(
 ) -> None:
     """Build the registry image offline and push it; print the digest reference the overlays pin."""
     from helperhub.images.engine import docker_client
-    from helperhub.images.registry_image import release_registry_image
-    from helperhub.registry.manifests import K8S_DIR, set_image
-    from helperhub.registry.manifests import overlays as known_overlays
+    from helperhub.stack.manifests import K8S_DIR, set_image
+    from helperhub.stack.manifests import overlays as known_overlays
+    from helperhub.stack.registry_image import release_registry_image
 
     repo = o.resolve_root(root)
     k8s = repo / K8S_DIR
@@ -118,7 +118,7 @@ def registry_image(
 def registry_manifests(root: Path | None, out: Path, front_image: str | None, pin_overlays: tuple[str, ...]) -> None:
     """Re-render the fronts' nginx configs under registry/k8s, then render the kustomize overlays
     into OUT/<overlay>.yaml and say what is left to do."""
-    from helperhub.registry.manifests import (
+    from helperhub.stack.manifests import (
         FRONT_IMAGE,
         K8S_DIR,
         manifest_notes,

@@ -8,7 +8,7 @@ import click
 
 from helperhub.cli import options as o
 from helperhub.cli.ui import results
-from helperhub.registry.yank import set_yanked
+from helperhub.registry.client import set_yanked
 
 
 @click.command("yank")

@@ -1,3 +1,2 @@
-"""Images: released helpers baked into base images (pinned by digest), the registry's own image,
-and the Compose stack's images and runs. Builds are rendered by pure functions and run with the
-docker SDK."""
+"""Helper images: a released helper baked into a base image, pinned by digest. Builds are
+rendered by pure functions (``context``) and run with the docker SDK (``engine``, ``stage``)."""

@@ -13,9 +13,9 @@ from typing import Protocol
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from helperhub.core.closure import LockedFile, closure_sha256, rebase_url
 from helperhub.core.errors import ConfigError
 from helperhub.core.uv import BOOTSTRAP, RECORD, programs_sha256
+from helperhub.lock.closure import LockedFile, closure_sha256, rebase_url
 from helperhub.registry.client import IndexSettings
 
 DOCKERFILE = Path(__file__).with_name("helper.Dockerfile")
@@ -44,16 +44,6 @@ class ReleasedWheel(Protocol):
     def depends(self) -> tuple[str, ...]: ...
     @property
     def closure(self) -> tuple[LockedFile, ...]: ...
-
-
-@dataclass(frozen=True)
-class ImagePin:
-    """A base image with the helper baked in, pinned by digest."""
-
-    ref: str  # repo@sha256:...
-    tag: str  # repo:version, for people; never used as a pin
-    base_image: str  # the base it was built from, repo@sha256:... when known
-    registry: str
 
 
 @dataclass(frozen=True)

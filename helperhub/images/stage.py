@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from helperhub.core import defaults
-from helperhub.core.closure import LockedFile
 from helperhub.core.errors import EngineError, IntegrityError
 from helperhub.core.progress import Reporter
 from helperhub.images import engine
-from helperhub.images.context import ImagePin, ReleasedWheel, image_spec, label_mismatch
+from helperhub.images.context import ReleasedWheel, image_spec, label_mismatch
 from helperhub.images.oci import remote_image
+from helperhub.lock.closure import LockedFile
+from helperhub.lock.lockfile import ImagePin
 from helperhub.registry.client import IndexSettings
 
 

@@ -27,8 +27,8 @@ from packaging.version import Version
 from helperhub.core.defaults import TOOL_PROJECT
 from helperhub.core.errors import ConfigError, EngineError, IntegrityError, RegistryError
 from helperhub.images.oci import remote_image
-from helperhub.registry.catalog_data import is_helper
 from helperhub.registry.client import TIMEOUT, IndexFile, IndexSettings, project_files, project_names
+from helperhub.registry.server.catalog.data import is_helper
 
 WHEEL_SHA_LABEL = "io.helperhub.wheel-sha256"
 MAX_WHEEL_BYTES = 64 << 20  # helper wheels are small; refuse to pull something huge for its METADATA

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from helperhub.core.closure import LockedFile, for_extras, merge, rebase_url
 from helperhub.core.errors import ConfigError, LockError
+from helperhub.lock.closure import LockedFile, for_extras, merge, rebase_url
+from helperhub.lock.lockfile import Lock, PackagePin, load_lock
 from helperhub.pipelines.profiles import Profile, chosen_profile, load_profile, repository_settings, retarget
-from helperhub.release.lock import Lock, PackagePin, load_lock
 
 
 class Mode(StrEnum):

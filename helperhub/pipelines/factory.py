@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from helperhub.core import defaults
-from helperhub.core.closure import LockedFile, rebase_url
 from helperhub.core.errors import ConfigError
+from helperhub.lock.closure import LockedFile, rebase_url
+from helperhub.lock.lockfile import PackagePin
 from helperhub.pipelines.checks import check_source, deterministic_archive, replace_archive
 from helperhub.pipelines.delivery import (
     CONFIGMAP_MOUNT,
@@ -39,7 +40,6 @@ from helperhub.pipelines.delivery import (
 )
 from helperhub.pipelines.installer import REPORT_ENV, uv_script
 from helperhub.pipelines.profiles import retarget
-from helperhub.release.lock import PackagePin
 from helperhub.release.project import discover, source_digest
 from helperhub.release.versions import read_version
 

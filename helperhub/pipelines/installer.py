@@ -19,8 +19,8 @@ import shlex
 from collections.abc import Sequence
 
 from helperhub.core import defaults
-from helperhub.core.closure import LockedFile
 from helperhub.core.uv import BOOTSTRAP, RECORD
+from helperhub.lock.closure import LockedFile
 
 REPORT_ENV = "HELPERHUB_INSTALL_REPORT"
 

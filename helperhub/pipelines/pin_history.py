@@ -9,11 +9,11 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from helperhub.core.closure import moves
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import GitError, LockError
 from helperhub.core.git import repo_root, run_git
-from helperhub.release.lock import Lock, PackagePin, load_lock, parse_lock
+from helperhub.lock.closure import moves
+from helperhub.lock.lockfile import Lock, PackagePin, load_lock, parse_lock
 from helperhub.release.versions import parse_version
 
 

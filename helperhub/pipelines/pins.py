@@ -18,11 +18,12 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from helperhub.core import defaults
-from helperhub.core.closure import LockedFile
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import HubError, IntegrityError, LockError, RegistryError
-from helperhub.images.context import CLOSURE_LABEL, ImagePin, expected_labels, label_mismatch
+from helperhub.images.context import CLOSURE_LABEL, expected_labels, label_mismatch
 from helperhub.images.oci import remote_image, split_repository
+from helperhub.lock.closure import LockedFile
+from helperhub.lock.lockfile import ImagePin, Lock, PackagePin, load_lock, modify_lock, release_time
 from helperhub.pipelines.factory import PINS_ENV
 from helperhub.registry.client import (
     IndexFile,
@@ -32,8 +33,7 @@ from helperhub.registry.client import (
     verify_served,
     yanked_versions,
 )
-from helperhub.release.closure import resolve_closure, served_tool
-from helperhub.release.lock import Lock, PackagePin, load_lock, modify_lock, release_time
+from helperhub.release.resolve import resolve_closure, served_tool
 from helperhub.release.versions import parse_version
 
 

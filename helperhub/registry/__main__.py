@@ -13,7 +13,7 @@ import click
 
 from helperhub.core import defaults
 from helperhub.core.errors import HubError
-from helperhub.registry.server import ServerSettings, serve
+from helperhub.registry.server.app import ServerSettings, serve
 
 
 @click.command("serve", context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,4 +1,5 @@
-"""Read the private index the way pip does (PEP 503 simple pages) and check what it serves."""
+"""The one client of the private index: read it the way pip does (PEP 503 simple pages), check
+what it serves, and the authenticated form posts (yank, unyank, image records)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from helperhub.core.errors import ConfigError, IntegrityError, RegistryError
 
@@ -226,3 +227,23 @@ def set_image(settings: IndexSettings, name: str, version: str, ref: str) -> str
     form = {":action": (None, "set_image"), "name": (None, canonicalize_name(name)), "version": (None, version),
             "image": (None, ref)}
     return post_form(settings, form, f"to record the image of {name} {version}")
+
+
+def yank_form(name: str, version: str, reason: str | None, *, undo: bool = False) -> dict[str, tuple[None, str]]:
+    """The multipart fields the index takes (``None`` file names: plain form fields)."""
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise ConfigError(f"{version!r} is not a version; give one like 1.2.0") from None
+    fields = {":action": (None, "unyank" if undo else "yank"), "name": (None, canonicalize_name(name)),
+              "version": (None, version)}
+    if reason and not undo:
+        fields["reason"] = (None, reason)
+    return fields
+
+
+def set_yanked(settings: IndexSettings, name: str, version: str, reason: str | None = None, *,
+               undo: bool = False) -> str:
+    """Yank (or, with ``undo``, unyank) every file of NAME VERSION; the index's answer."""
+    form = yank_form(name, version, reason, undo=undo)
+    return post_form(settings, form, f"to {'unyank' if undo else 'yank'} {name} {version}")

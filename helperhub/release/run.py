@@ -12,14 +12,14 @@ from typing import Any
 from helperhub.core.errors import EngineError, HubError
 from helperhub.core.progress import Reporter
 from helperhub.images.engine import docker_client
-from helperhub.images.local_registry import ensure_oci_registry
 from helperhub.images.stage import ImageRelease, ImageSettings, release_image
+from helperhub.lock.lockfile import load_lock, record_image
 from helperhub.registry.client import IndexSettings, set_image
-from helperhub.release.lock import load_lock, record_image
 from helperhub.release.project import HelperProject, discover, release_order
 from helperhub.release.self_release import TOOL, release_self
-from helperhub.release.tools import release_tools
+from helperhub.release.uv_release import release_tools
 from helperhub.release.wheel import ReleaseSettings, WheelRelease, release_wheel
+from helperhub.stack.oci_registry import ensure_oci_registry
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,11 @@ from packaging.utils import canonicalize_name
 from helperhub.core.defaults import TOOL_PROJECT
 from helperhub.core.errors import BuildError
 from helperhub.core.fs import sha256_file
-from helperhub.core.git import run_git
+from helperhub.core.git import ensure_clean, run_git
 from helperhub.core.progress import Reporter
 from helperhub.core.tools import run_tool, scrubbed_env
 from helperhub.core.wheelhouse import fetch_closure
 from helperhub.registry.client import project_files
-from helperhub.release import gitinfo
 from helperhub.release.publish import publish
 from helperhub.release.wheel import ReleaseSettings
 
@@ -121,7 +120,7 @@ def release_self(settings: ReleaseSettings, report: Reporter) -> ToolRelease | N
     if project is None:
         return None
     if not settings.allow_dirty:  # what is published is what is committed
-        gitinfo.ensure_clean(settings.root)
+        ensure_clean(settings.root)
     extras: dict[str, list[str]] = project.get("optional-dependencies", {})  # type: ignore[assignment]
     # the base install and [local] (kfp.local's DockerRunner), not the release and registry stacks
     requirements = [str(r) for r in (*project.get("dependencies", []), *extras.get(LOCAL_EXTRA, []))]  # type: ignore[misc]

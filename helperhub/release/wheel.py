@@ -11,21 +11,20 @@ import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from helperhub.core.closure import LockedFile
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import ConfigError, IntegrityError, VersionError
 from helperhub.core.fs import sha256_file
-from helperhub.core.git import head_commit, source_epoch
+from helperhub.core.git import ensure_clean, head_commit, source_epoch, tag_release
 from helperhub.core.progress import Reporter
 from helperhub.core.wheelhouse import fetch_closure
+from helperhub.lock.closure import LockedFile
+from helperhub.lock.lockfile import PackagePin, load_lock, release_time, update_lock
 from helperhub.registry.client import IndexSettings, newest_version, project_files, verify_served
-from helperhub.release import gitinfo
 from helperhub.release.build import build_dists, run_tests
-from helperhub.release.closure import fetch_locked, resolve_closure
-from helperhub.release.lock import PackagePin, load_lock, release_time, update_lock
 from helperhub.release.mirror import closure_requirements
 from helperhub.release.project import HelperProject, source_digest
 from helperhub.release.publish import publish
+from helperhub.release.resolve import fetch_locked, resolve_closure
 from helperhub.release.versions import read_version
 
 
@@ -129,7 +128,7 @@ def release_wheel(
     root = settings.root
     version = read_version(project.version_source)
     if not settings.allow_dirty:
-        gitinfo.ensure_clean(root)
+        ensure_clean(root)
     commit = head_commit(root)
     source = source_digest(project)
 
@@ -142,7 +141,7 @@ def release_wheel(
     same = _unchanged(settings, project, str(version), source)
     if same is not None:
         if settings.tag:
-            gitinfo.tag_release(root, release_tag(project.name, same.version))
+            tag_release(root, release_tag(project.name, same.version))
         return WheelRelease(same, noop=True)
 
     _check_local_deps(settings, project, projects)
@@ -212,7 +211,7 @@ def release_wheel(
     )
     update_lock(settings.lock_path, pin)
     if settings.tag:
-        gitinfo.tag_release(root, release_tag(project.name, pin.version))
+        tag_release(root, release_tag(project.name, pin.version))
     return WheelRelease(
         pin,
         noop=False,

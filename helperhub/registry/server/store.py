@@ -33,10 +33,9 @@ from pypiserver.pkg_helpers import guess_pkgname_and_version
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
 from helperhub.core.fs import atomic_write_text, sha256_file
-from helperhub.registry.catalog_cache import CATALOG_DIR, CatalogCache, Sources
-from helperhub.registry.fileset import shadowed_by
-from helperhub.registry.imagerefs import ImageRefs, check_image_ref
-from helperhub.registry.metadata import (
+from helperhub.registry.server.catalog.cache import CATALOG_DIR, CatalogCache, Sources
+from helperhub.registry.server.fileset import shadowed_by
+from helperhub.registry.server.metadata import (
     METADATA_DIR,
     METADATA_SUFFIX,
     FileFacts,
@@ -50,15 +49,15 @@ from helperhub.registry.metadata import (
     write_metadata,
     write_metadata_temp,
 )
-from helperhub.registry.owners import Owners
-from helperhub.registry.pages import PAGES_DIR, PageCache, version_of
-from helperhub.registry.validate import (
+from helperhub.registry.server.notes import ImageRefs, Yanks, check_image_ref
+from helperhub.registry.server.owners import Owners
+from helperhub.registry.server.simple.pages import PAGES_DIR, PageCache, version_of
+from helperhub.registry.server.validate import (
     UploadRefused,
     archive_metadata,
     check_archive,
     check_filename,
 )
-from helperhub.registry.yanks import Yanks
 
 RECORD = ".helperhub-sha256.json"
 SERVER_LOCK = ".helperhub-server.lock"

@@ -22,7 +22,7 @@ from helperhub.core import defaults
 from helperhub.core.errors import EngineError, GitError
 from helperhub.core.fs import atomic_write_text, sha256_file
 from helperhub.core.git import head_commit
-from helperhub.images.local_registry import registry_config
+from helperhub.stack.oci_registry import registry_config
 
 Log = Callable[[str], None]
 HERE = Path(__file__).parent
@@ -132,7 +132,7 @@ def registry_stack_image(
 ) -> str:
     """The id of the registry image of the checkout at ``root`` (its sources as they are now)."""
     from helperhub.images.engine import repo_digest
-    from helperhub.images.registry_image import (
+    from helperhub.stack.registry_image import (
         DOCKERFILE,
         PYPISERVER_VERSION,
         build_context,

@@ -15,14 +15,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from helperhub.core.closure import LockedFile
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import LockError
 from helperhub.core.fs import atomic_write_text
-from helperhub.images.context import ImagePin
+from helperhub.lock.closure import LockedFile
 
 LOCK_FORMAT = 2  # 2: closures and tools
 READS = (1, LOCK_FORMAT)  # a format-1 lock (no closures) is still read; a release rewrites it
+
+
+@dataclass(frozen=True)
+class ImagePin:
+    """A base image with the helper baked in, pinned by digest."""
+
+    ref: str  # repo@sha256:...
+    tag: str  # repo:version, for people; never used as a pin
+    base_image: str  # the base it was built from, repo@sha256:... when known
+    registry: str
 
 
 @dataclass(frozen=True)

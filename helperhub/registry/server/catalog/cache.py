@@ -18,17 +18,17 @@ from functools import partial
 from pathlib import Path
 
 from helperhub.core.fs import atomic_write_text
-from helperhub.registry.catalog_data import ReleaseMetadata, build_entry, is_helper, parse_metadata, third_party
-from helperhub.registry.catalog_model import HelperEntry, ThirdParty, query_terms, search_text
-from helperhub.registry.catalog_pages import (
+from helperhub.registry.server.catalog.data import ReleaseMetadata, build_entry, is_helper, parse_metadata, third_party
+from helperhub.registry.server.catalog.model import HelperEntry, ThirdParty, query_terms, search_text
+from helperhub.registry.server.catalog.pages import (
     catalog_order,
     render_catalog_page,
     render_entry,
     render_helper,
     render_third_party,
 )
-from helperhub.registry.metadata import FileFacts
-from helperhub.registry.pages import Page, as_page
+from helperhub.registry.server.metadata import FileFacts
+from helperhub.registry.server.simple.pages import Page, as_page
 
 CATALOG_DIR = ".catalog"  # under the package folder: hidden, so pypiserver never lists it
 MAX_QUERY = 200  # characters of a ?q= filter that count; the rest is ignored

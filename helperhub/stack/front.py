@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helperhub.core.errors import ConfigError
-from helperhub.registry.catalog_cache import CATALOG_DIR
-from helperhub.registry.metadata import METADATA_DIR
-from helperhub.registry.negotiate import JSON_TYPE
-from helperhub.registry.pages import PAGES_DIR
+from helperhub.registry.server.catalog.cache import CATALOG_DIR
+from helperhub.registry.server.metadata import METADATA_DIR
+from helperhub.registry.server.simple.negotiate import JSON_TYPE
+from helperhub.registry.server.simple.pages import PAGES_DIR
 
 FILE_CACHE = "public, max-age=31536000, immutable"
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from helperhub.registry.auth import Htpasswd, authenticated_user
-from helperhub.registry.negotiate import CONTENT_TYPES, Format, choose
-from helperhub.registry.pages import Page
-from helperhub.registry.store import HardenedBackend
+from helperhub.registry.server.auth import Htpasswd, authenticated_user
+from helperhub.registry.server.simple.negotiate import CONTENT_TYPES, Format, choose
+from helperhub.registry.server.simple.pages import Page
+from helperhub.registry.server.store import HardenedBackend
 
 WsgiApp = Callable[..., Any]
 PAGE_CACHE = "no-cache"  # pages change on release: revalidate (a 304 is cheap)

@@ -19,11 +19,11 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from helperhub.core import defaults
-from helperhub.core.closure import LockedFile
 from helperhub.core.errors import IntegrityError, RegistryError
 from helperhub.core.fs import sha256_file
 from helperhub.core.tools import clean_pip_env, run_tool
 from helperhub.core.wheelhouse import pip_wheel_args, sdist_build_env
+from helperhub.lock.closure import LockedFile
 from helperhub.registry.client import IndexSettings
 
 

@@ -18,15 +18,15 @@ from typing import Any
 
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
-from helperhub.registry.auth import Htpasswd, authenticated_user
-from helperhub.registry.store import (
+from helperhub.registry.server.auth import Htpasswd, authenticated_user
+from helperhub.registry.server.store import (
     HardenedBackend,
     NotFound,
     UploadConflict,
     UploadForbidden,
     UploadTooLarge,
 )
-from helperhub.registry.validate import UploadRefused
+from helperhub.registry.server.validate import UploadRefused
 
 WsgiApp = Callable[..., Any]
 CHUNK = 1 << 20

@@ -26,8 +26,8 @@ from helperhub.core.defaults import (
 )
 from helperhub.core.errors import ConfigError
 from helperhub.core.fs import atomic_write_text
-from helperhub.registry.front import FrontSettings, render_nginx_conf
-from helperhub.registry.upload import FORM_SLACK
+from helperhub.registry.server.upload import FORM_SLACK
+from helperhub.stack.front import FrontSettings, render_nginx_conf
 
 K8S_DIR = Path("registry/k8s")  # in the repository: base/ and overlays/ of kustomize
 SERVICE, NAMESPACE, PORT = CLUSTER_SERVICE, CLUSTER_NAMESPACE, REGISTRY_PORT  # as in k8s/base
@@ -65,7 +65,7 @@ FRONT_CONFS = (
 
 def front_body_limit(max_upload_mb: int) -> str:
     """nginx's client_max_body_size for a registry limit: the file plus the form around it, the
-    very size past which the registry refuses a declared body (helperhub/registry/upload.py), so
+    very size past which the registry refuses a declared body (helperhub/registry/server/upload.py), so
     the front neither refuses what the registry takes nor passes on what it would refuse."""
     limit = (max_upload_mb << 20) + FORM_SLACK
     return f"{limit >> 20}m" if limit % (1 << 20) == 0 else str(limit)
@@ -80,7 +80,7 @@ def front_settings(max_upload_mb: int, app: str) -> FrontSettings:
 
 def k8s_front_conf(max_upload_mb: int, app: str) -> str:
     """The front's nginx.conf in a pod, as committed beside a kustomization (its ConfigMap's source)."""
-    return (f"# Rendered by helperhub.registry.manifests.k8s_front_conf: uploads up to {max_upload_mb} MB plus\n"
+    return (f"# Rendered by helperhub.stack.manifests.k8s_front_conf: uploads up to {max_upload_mb} MB plus\n"
             f"# the form, proxied to {app}. `make manifests` re-renders it; a test keeps it in sync.\n"
             + render_nginx_conf(front_settings(max_upload_mb, app)))
 

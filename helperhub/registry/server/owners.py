@@ -28,7 +28,7 @@ from packaging.utils import canonicalize_name
 
 from helperhub.core.errors import ConfigError
 from helperhub.core.fs import atomic_write_text
-from helperhub.registry.notes import load_record
+from helperhub.registry.server.notes import load_record
 
 CLAIMS = ".helperhub-owners.json"
 

@@ -11,7 +11,7 @@ import html
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from helperhub.registry.catalog_model import (
+from helperhub.registry.server.catalog.model import (
     HelperEntry,
     HelperVersion,
     ReleaseFile,
@@ -21,7 +21,7 @@ from helperhub.registry.catalog_model import (
     search_text,
     snippets,
 )
-from helperhub.registry.catalog_style import CATALOG_SCRIPT, COPY_SCRIPT, STYLE
+from helperhub.registry.server.catalog.style import CATALOG_SCRIPT, COPY_SCRIPT, STYLE
 
 
 def e(text: str) -> str:

@@ -1,9 +1,18 @@
-"""Small durable records beside the packages: per project, a note per version (a yank reason, an
-image reference), in one JSON file replaced atomically on every change."""
+"""Small durable records beside the packages: per project, a note per version, in one JSON file
+replaced atomically on every change.
+
+- Yanks (PEP 592, ``.helperhub-yanks.json``): a version is yanked as a whole, with an optional
+  reason. Installers skip a yanked version for a range and still install it for ``==``, so pins
+  keep working.
+- Images (``.helperhub-images.json``): the helper image of each released version, by digest, for
+  the catalog to show. A release pushes its image after uploading the wheel, so the index cannot
+  know it at upload time: the release reports it afterwards (``:action=set_image``, by an owner of
+  the project). The lock stays the source of truth; this is what the catalog shows."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +21,10 @@ from packaging.version import InvalidVersion, Version
 
 from helperhub.core.errors import ConfigError
 from helperhub.core.fs import atomic_write_text
+from helperhub.registry.server.validate import UploadRefused
+
+YANKS = ".helperhub-yanks.json"
+IMAGES = ".helperhub-images.json"
 
 
 def load_record(path: Path) -> object:
@@ -74,3 +87,33 @@ def _same(text: str, version: Version) -> bool:
         return Version(text) == version
     except InvalidVersion:
         return False
+
+
+class Yanks(VersionNotes):
+    """Version -> reason ("" for none) of each project's yanked versions; ``set(..., None)`` unyanks."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root / YANKS)
+
+
+MAX_REF = 512  # a registry host, a repository path and a digest fit well within it
+_DOMAIN = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]{1,5})?"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"  # the OCI distribution spec's path component
+IMAGE_REF = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*@sha256:[0-9a-f]{{64}}")
+
+
+def check_image_ref(text: str) -> str:
+    """An image reference by digest (``registry:5000/repo@sha256:<64 hex>``), or UploadRefused."""
+    ref = text.strip()
+    if len(ref) > MAX_REF or not IMAGE_REF.fullmatch(ref):
+        shown = ref if len(ref) <= 80 else ref[:80] + "..."
+        raise UploadRefused(f"{shown!r} is not an image by digest; give one like "
+                            "registry.example:5000/tabular-helpers@sha256:<64 hex digits>")
+    return ref
+
+
+class ImageRefs(VersionNotes):
+    """Version -> ``repo@sha256:...`` of each project's versions that have an image."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root / IMAGES)

@@ -53,11 +53,11 @@ def build_app(settings: ServerSettings) -> WsgiApp:
     from pypiserver.backend import BackendProxy
     from pypiserver.config import Config
 
-    from helperhub.registry.auth import Htpasswd
-    from helperhub.registry.catalog_reads import CatalogReads
-    from helperhub.registry.fastreads import FastReads
-    from helperhub.registry.store import HardenedBackend
-    from helperhub.registry.upload import Uploads
+    from helperhub.registry.server.auth import Htpasswd
+    from helperhub.registry.server.catalog.reads import CatalogReads
+    from helperhub.registry.server.fastreads import FastReads
+    from helperhub.registry.server.store import HardenedBackend
+    from helperhub.registry.server.upload import Uploads
 
     if settings.htpasswd is not None and not settings.htpasswd.is_file():
         raise ConfigError(

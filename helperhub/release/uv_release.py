@@ -4,12 +4,12 @@ the steps' platform and pinned in the lock by sha256, like every file of a closu
 from __future__ import annotations
 
 from helperhub.core import defaults
-from helperhub.core.closure import LockedFile
 from helperhub.core.progress import Reporter
+from helperhub.lock.closure import LockedFile
+from helperhub.lock.lockfile import load_lock, modify_lock
 from helperhub.registry.client import project_files
-from helperhub.release.closure import fetch_locked, resolve_tool
-from helperhub.release.lock import load_lock, modify_lock
 from helperhub.release.publish import publish
+from helperhub.release.resolve import fetch_locked, resolve_tool
 from helperhub.release.wheel import ReleaseSettings
 
 UV = "uv"

@@ -1,6 +1,6 @@
 # The registry image: pypiserver (pinned) and the project's registry server, served by
 # `python3 -m helperhub.registry`. Everything is installed OFFLINE from the wheelhouse that
-# helperhub/images/registry_image.py puts into the build context (wheels/ and project/), so the build needs no
+# helperhub/stack/registry_image.py puts into the build context (wheels/ and project/), so the build needs no
 # index at all. Two stages so the wheels never end up in a layer of the final image; no BuildKit
 # features, since the docker SDK builds with the classic builder.
 ARG BASE_IMAGE=python:3.11-slim

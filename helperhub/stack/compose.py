@@ -1,5 +1,5 @@
 """docker-compose.yml as the project runs it: one Compose project per stack, the variables the
-file reads, and the lines the user sees. Pure: ``helperhub.images.compose_run`` runs them.
+file reads, and the lines the user sees. Pure: ``helperhub.stack.compose_run`` runs them.
 
 Compose v1 (Debian's docker-compose 1.29) and v2 take the same command lines.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
-from helperhub.images.stack_images import StackImages
 from helperhub.registry.client import IndexSettings
+from helperhub.stack.stack_images import StackImages
 
 HOST = "127.0.0.1"  # the stack publishes its ports on loopback only
 INDEX_PORT_ENV, OCI_PORT_ENV = "HUB_COMPOSE_INDEX_PORT", "HUB_COMPOSE_OCI_PORT"

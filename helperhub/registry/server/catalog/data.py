@@ -18,10 +18,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from helperhub.core.defaults import TOOL_PROJECT
-from helperhub.registry.catalog_model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
-from helperhub.registry.metadata import FileFacts
-from helperhub.registry.notes import by_version
-from helperhub.registry.pages import version_of
+from helperhub.registry.server.catalog.model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
+from helperhub.registry.server.metadata import FileFacts
+from helperhub.registry.server.notes import by_version
+from helperhub.registry.server.simple.pages import version_of
 
 SDIST_SUFFIX = ".tar.gz"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the release time of a file whose upload time is unknown

@@ -20,9 +20,9 @@ from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from helperhub.core.fs import atomic_write_text
-from helperhub.registry.metadata import FileFacts
-from helperhub.registry.negotiate import Format
-from helperhub.registry.notes import by_version
+from helperhub.registry.server.metadata import FileFacts
+from helperhub.registry.server.notes import by_version
+from helperhub.registry.server.simple.negotiate import Format
 
 PAGES_DIR = ".simple"  # under the package folder: hidden, so pypiserver never lists it
 API_VERSION = "1.1"  # PEP 700: sizes, upload times and the versions list

@@ -16,7 +16,8 @@ from typing import Any, NoReturn
 
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError, EngineError
-from helperhub.images.compose import (
+from helperhub.registry.client import IndexSettings
+from helperhub.stack.compose import (
     INDEX_PORT_ENV,
     OCI_PORT_ENV,
     ComposeStack,
@@ -31,9 +32,8 @@ from helperhub.images.compose import (
     services_command,
     up_command,
 )
-from helperhub.images.stack_images import StackImages
-from helperhub.registry.client import IndexSettings
-from helperhub.registry.embedded import EmbeddedRegistry, ensure_credentials
+from helperhub.stack.embedded import EmbeddedRegistry, ensure_credentials
+from helperhub.stack.stack_images import StackImages
 
 Log = Callable[[str], None]
 PROJECT_LABEL, SERVICE_LABEL = "com.docker.compose.project", "com.docker.compose.service"

@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, quote
 
 from packaging.utils import canonicalize_name
 
-from helperhub.registry.auth import Htpasswd, authenticated_user
-from helperhub.registry.catalog_cache import CatalogCache
-from helperhub.registry.catalog_pages import render_not_found
-from helperhub.registry.pages import Page
+from helperhub.registry.server.auth import Htpasswd, authenticated_user
+from helperhub.registry.server.catalog.cache import CatalogCache
+from helperhub.registry.server.catalog.pages import render_not_found
+from helperhub.registry.server.simple.pages import Page
 
 WsgiApp = Callable[..., Any]
 HTML = "text/html; charset=utf-8"

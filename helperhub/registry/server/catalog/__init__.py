@@ -1,0 +1,1 @@
+"""The helper catalog (``/``, ``/helpers/<name>/``): its model, data, pages, cache and reads."""
