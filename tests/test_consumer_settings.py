@@ -13,7 +13,6 @@ import click
 import pytest
 from click.testing import CliRunner
 
-import helperhub.cli.pipeline_cmds as pipeline_cmds
 from helperhub.cli import cli, config
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError, LockError
@@ -160,7 +159,7 @@ def bumps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
         calls.append({"index": index.base, "oci_registry": oci_registry, "helpers": helpers})
         return fake_pin(name)
 
-    monkeypatch.setattr(pipeline_cmds, "bump_pin", fake_bump)
+    monkeypatch.setattr("helperhub.pipelines.pins.bump_pin", fake_bump)  # the command imports it when it runs
     yield calls
 
 
@@ -235,7 +234,7 @@ def test_compile_finds_a_repository_profile(consumer: Path, monkeypatch: pytest.
         seen.append(delivery.image_registry)
         return out / "p.yaml"
 
-    monkeypatch.setattr(pipeline_cmds, "compile_pipeline", fake_compile)
+    monkeypatch.setattr("helperhub.pipelines.local_run.compile_pipeline", fake_compile)
     monkeypatch.chdir(consumer)
     for args in (["--profile", "staging"], [], ["--profile", "cluster"]):
         result = CliRunner().invoke(cli, ["compile", "--mode", "image", *args])

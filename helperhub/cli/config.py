@@ -47,15 +47,22 @@ def repository_settings(start: Path) -> dict[str, Any]:
 def default_map(command: click.Command, settings: Mapping[str, Any]) -> dict[str, Any]:
     """click's ``default_map`` for ``command`` and every subcommand: each parameter named like a
     setting (``oci_registry``, ...) gets the setting's value, e.g. ``{"pins": {"bump": {...}}}``."""
-    values = {name: settings[name] for name in PARAMS if name in settings}
+    values = setting_values(settings)
     return _walk(command, values) if values else {}
+
+
+def setting_values(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a parameter can take, by parameter name."""
+    return {name: settings[name] for name in PARAMS if name in settings}
 
 
 def _walk(command: click.Command, values: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {p.name: values[p.name] for p in command.params if p.name in values}
     if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            if nested := _walk(sub, values):
+        ctx = click.Context(command)  # a lazy group imports its subcommands through the context's API
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None and (nested := _walk(sub, values)):
                 out[name] = nested
     return out
 
@@ -69,8 +76,10 @@ def merged(given: Mapping[str, Any] | None, settings: Mapping[str, Any]) -> dict
     return out
 
 
-def apply_settings(ctx: click.Context, args: Sequence[str]) -> None:
-    """Fill ``ctx.default_map`` from the repository of ``--root``/``HUB_ROOT``/the current folder."""
-    settings = repository_settings(root_hint(args) or Path.cwd())
-    if settings:
-        ctx.default_map = merged(ctx.default_map, default_map(ctx.command, settings))
+def apply_settings(ctx: click.Context, args: Sequence[str], name: str, command: click.Command) -> None:
+    """Fill ``ctx.default_map`` for the subcommand ``name`` about to run, from the repository of
+    ``--root``/``HUB_ROOT``/the current folder; only that command is walked, so the others stay
+    unimported."""
+    values = setting_values(repository_settings(root_hint(args) or Path.cwd()))
+    if values and (nested := _walk(command, values)):
+        ctx.default_map = merged(ctx.default_map, {name: nested})

@@ -1,19 +1,22 @@
-"""`helperhub helpers list|show`: find released helpers from the registry, without a clone."""
+"""`helperhub helpers list|show`: find released helpers from the registry, without a clone.
+
+The catalog's reader and rich's tables are imported in the commands: `--help` does not need them."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 from helperhub.cli import options as o
 from helperhub.cli.ui import console, results
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError, GitError
-from helperhub.pipelines.catalog import VersionRef, list_helpers, show_helper
-from helperhub.registry.client import IndexSettings
+
+if TYPE_CHECKING:
+    from helperhub.pipelines.catalog import VersionRef
+    from helperhub.registry.client import IndexSettings
 
 read_options = o.stack(o.root_option, o.index_options)
 
@@ -54,6 +57,11 @@ def helpers_list(
 
     Mirrored third-party projects (numpy, kfp, ...) are not listed: a helper is a project the
     release uploaded an sdist of."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from helperhub.pipelines.catalog import list_helpers
+
     index = read_index(root, index_url, index_user, index_password, registry_port)
     rows = list_helpers(index)
     if not rows:
@@ -82,6 +90,11 @@ def helpers_show(
     """Versions of helper NAME, newest first: release time, requirements (Requires-Dist, with
     extras markers), image digest (when the image holds the served wheel); then the newest
     version's description."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from helperhub.pipelines.catalog import show_helper
+
     index = read_index(root, index_url, index_user, index_password, registry_port)
     detail = show_helper(index, name, oci_registry or None, limit or None)
     results.print(f"[bold]{escape(detail.name)}[/] {escape(detail.summary)}")

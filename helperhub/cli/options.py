@@ -8,15 +8,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
 from helperhub.core.git import repo_root
-from helperhub.registry.client import IndexSettings
-from helperhub.stack import embedded
+
+if TYPE_CHECKING:  # imported where used: every command's --help imports this module
+    from helperhub.registry.client import IndexSettings
+    from helperhub.stack.embedded import EmbeddedRegistry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,8 +120,10 @@ def state_dir(root: Path) -> Path:
     return root / defaults.STATE_DIR
 
 
-def embedded_registry(root: Path, port: int) -> embedded.EmbeddedRegistry:
-    return embedded.EmbeddedRegistry(state=state_dir(root), port=port)
+def embedded_registry(root: Path, port: int) -> EmbeddedRegistry:
+    from helperhub.stack.embedded import EmbeddedRegistry
+
+    return EmbeddedRegistry(state=state_dir(root), port=port)
 
 
 def index_settings(
@@ -127,6 +131,9 @@ def index_settings(
     *, start: bool = True,
 ) -> IndexSettings:
     """The configured index, or the embedded one (started when ``start``)."""
+    from helperhub.registry.client import IndexSettings
+    from helperhub.stack import embedded
+
     if index_url:
         return IndexSettings(index_url, user, password)
     reg = embedded_registry(root, port)
@@ -139,5 +146,15 @@ def any_index(
     """The configured index, wherever the command runs; only the embedded registry (no URL
     given) needs the repository it belongs to."""
     if index_url:
+        from helperhub.registry.client import IndexSettings
+
         return IndexSettings(index_url, user, password)
     return index_settings(resolve_root(root), None, user, password, port)
+
+
+def kfp_version() -> str:
+    """The installed kfp's version, from its metadata: what releases lock and pins require,
+    without importing kfp (most of a second) in commands that never run a pipeline."""
+    from importlib.metadata import version
+
+    return version("kfp")

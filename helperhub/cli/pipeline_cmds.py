@@ -1,35 +1,27 @@
-"""`helperhub pins ...`, `who-pins`, `compile`, `demo`: the lock as pipelines use it."""
+"""`helperhub pins ...`, `who-pins`, `compile`, `demo`: the lock as pipelines use it.
+
+What a command runs is imported in it (kfp for `compile` and `demo`, the registries' clients for
+`pins bump` and `check`): `--help` and the other commands do not pay for it."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import kfp
-from rich.markup import escape
-from rich.table import Table
 
 from helperhub.cli import options as o
 from helperhub.cli.ui import console, results
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import HubError
 from helperhub.core.settings import load_settings
-from helperhub.lock.lockfile import Lock, load_lock
-from helperhub.pipelines.delivery import Delivery, Mode
-from helperhub.pipelines.local_run import compile_pipeline, run_local
-from helperhub.pipelines.pin_history import diff_pins
-from helperhub.pipelines.pins import (
-    bump_pin,
-    check_pins,
-    closure_file_count,
-    closure_rows,
-    pins_rows,
-    who_pins,
-    yanked_in_use,
-)
-from helperhub.pipelines.profiles import DEFAULT_PROFILE, load_profile
-from helperhub.release.project import HELPERS_DIR, discover
+from helperhub.pipelines.modes import Mode
+from helperhub.pipelines.profiles import DEFAULT_PROFILE
+
+if TYPE_CHECKING:
+    from helperhub.lock.lockfile import Lock
+    from helperhub.pipelines.delivery import Delivery
 
 MODES = [m.value for m in Mode]
 
@@ -57,6 +49,10 @@ delivery_options = o.stack(
 def make_delivery(
     root: Path, profile: str, mode: str, pin_by: str, installer: str, index_url: str | None, base_image: str | None
 ) -> Delivery:
+    from helperhub.lock.lockfile import load_lock
+    from helperhub.pipelines.delivery import Delivery
+    from helperhub.pipelines.profiles import load_profile
+
     return Delivery.for_profile(
         load_profile(profile, settings=load_settings(root)), load_lock(root / LOCK_NAME), Mode(mode),
         pin_by=pin_by, installer=installer, index_url=index_url, base_image=base_image, source_root=root,
@@ -74,6 +70,11 @@ def pins() -> None:
               help="Show the locked closure of helper NAME: every file a step installs with it.")
 def pins_show(root: Path | None, closure_of: str | None) -> None:
     """Table of helper -> version, wheel sha256, image digest, modes, closure size."""
+    from rich.table import Table
+
+    from helperhub.lock.lockfile import load_lock
+    from helperhub.pipelines.pins import closure_rows, pins_rows
+
     lock = load_lock(o.resolve_root(root) / LOCK_NAME)
     if closure_of is not None:
         rows: list[tuple[str, ...]] = list(closure_rows(lock, closure_of))
@@ -96,6 +97,8 @@ def pins_show(root: Path | None, closure_of: str | None) -> None:
 def pins_diff(root: Path | None, name: str, from_version: str, to_version: str | None) -> None:
     """Which locked dependencies of NAME moved from version FROM to TO (default: the pinned one),
     from pins.json or its git history."""
+    from helperhub.pipelines.pin_history import diff_pins
+
     for line in diff_pins(o.resolve_root(root), name, from_version, to_version):
         results.print(line, markup=False, highlight=False, soft_wrap=True)
 
@@ -104,6 +107,8 @@ def known_helpers(repo: Path, lock: Lock) -> set[str]:
     """The helpers a bump records dependencies on: the repository's own (helpers/, when it has
     one) and every pinned one, so a pipeline repository that bumps tabular-helpers and then
     vision-helpers records vision's dependency on tabular."""
+    from helperhub.release.project import HELPERS_DIR, discover
+
     names = set(lock.packages)
     if (repo / HELPERS_DIR).is_dir():
         names |= set(discover(repo))
@@ -121,10 +126,13 @@ def pins_bump(
     registry_port: int, oci_registry: str, base_image: str, require_images: bool, package: str, version: str,
 ) -> None:
     """Pin PACKAGE to an already released VERSION, resolved from the registries."""
+    from helperhub.lock.lockfile import load_lock
+    from helperhub.pipelines.pins import bump_pin
+
     repo = o.resolve_root(root)
     helpers = known_helpers(repo, load_lock(repo / LOCK_NAME))
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
-    pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, helpers, kfp.__version__)
+    pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, helpers, o.kfp_version())
     results.print(f"{pin.name} pinned to {pin.version} sha256:{pin.sha256[:12]} "
                   f"image {pin.image.ref if pin.image else '-'}")
 
@@ -136,6 +144,11 @@ def pins_bump(
 def pins_check(root: Path | None, download: bool) -> None:
     """Fail unless every pin is served with its sha256, every closure file is listed with its
     locked sha256 (--download: and served with it), and its image exists by digest."""
+    from rich.markup import escape
+
+    from helperhub.lock.lockfile import load_lock
+    from helperhub.pipelines.pins import check_pins, closure_file_count
+
     lock = load_lock(o.resolve_root(root) / LOCK_NAME)
     found = check_pins(lock, download=download)
     for p in found:
@@ -152,6 +165,11 @@ def pins_check(root: Path | None, download: bool) -> None:
 @o.root_option
 def who_pins_cmd(root: Path | None) -> None:
     """Per helper and version: which compiled pipelines and components use it."""
+    from rich.markup import escape
+
+    from helperhub.lock.lockfile import load_lock
+    from helperhub.pipelines.pins import who_pins, yanked_in_use
+
     repo = o.resolve_root(root)
     usages = who_pins(repo)
     if not usages:
@@ -185,6 +203,8 @@ def compile_cmd(
     modes: tuple[str, ...], out: Path | None,
 ) -> None:
     """Compile the example pipeline to KFP IR YAML, one file per delivery mode."""
+    from helperhub.pipelines.local_run import compile_pipeline
+
     repo = o.resolve_root(root)
     for mode in modes or MODES:
         delivery = make_delivery(repo, profile, mode, pin_by, installer, pipeline_index_url, pipeline_base_image)
@@ -204,6 +224,10 @@ def demo(
     mode: str, runner: str | None,
 ) -> None:
     """Run the example pipeline locally with kfp.local and print its metrics."""
+    from rich.table import Table
+
+    from helperhub.pipelines.local_run import run_local
+
     repo = o.resolve_root(root)
     # pods install from the private index only: no pip configuration of this machine leaks in
     for key in [k for k in os.environ if k.startswith("PIP_")]:

@@ -13,7 +13,6 @@ from helperhub.cli.ui import console
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
 from helperhub.registry.__main__ import serve_command
-from helperhub.stack import embedded
 
 
 @click.group("registry")
@@ -29,6 +28,8 @@ registry.add_command(serve_command, "serve")
 @o.port_option
 def registry_up(root: Path | None, registry_port: int) -> None:
     """Start the embedded registry in the background (packages under .hub/, git-ignored)."""
+    from helperhub.stack import embedded
+
     reg = o.embedded_registry(o.resolve_root(root), registry_port)
     settings = embedded.start(reg)
     console.print(f"registry: {settings.simple_url}  (packages in {reg.packages}, log {reg.logfile})")
@@ -40,6 +41,8 @@ def registry_up(root: Path | None, registry_port: int) -> None:
 @o.port_option
 def registry_down(root: Path | None, registry_port: int) -> None:
     """Stop the embedded registry started from this checkout (its packages stay)."""
+    from helperhub.stack import embedded
+
     stopped = embedded.stop(o.embedded_registry(o.resolve_root(root), registry_port))
     console.print("registry stopped" if stopped else "no embedded registry was running")
 
@@ -69,6 +72,8 @@ def registry_add_user(name: str, htpasswd: Path, password: str | None) -> None:
 
     The password comes from HUB_NEW_PASSWORD or a password file, or is asked for on a terminal;
     never from a flag, which any user of the machine can read with `ps`."""
+    from helperhub.stack import embedded
+
     embedded.add_user(htpasswd, name, password if password is not None else ask_password(name))
     console.print(f"{name} can now upload (file {htpasswd})")
 

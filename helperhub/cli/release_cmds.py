@@ -1,21 +1,17 @@
-"""`helperhub release`, `images` and `bump`: the release pipeline of the repository's helpers."""
+"""`helperhub release`, `images` and `bump`: the release pipeline of the repository's helpers.
+
+The release layers are imported in the commands, not here: `--help` does not need them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-import kfp
 
 from helperhub.cli import options as o
 from helperhub.cli.ui import RichReporter, console
 from helperhub.core import defaults
 from helperhub.core.defaults import LOCK_NAME
-from helperhub.release.project import discover, release_order, select
-from helperhub.release.run import bake_images, open_image_stage
-from helperhub.release.run import release as run_release
-from helperhub.release.versions import next_version, read_version, write_version
-from helperhub.release.wheel import ReleaseSettings
 
 
 @click.command("release")
@@ -42,10 +38,15 @@ def release(
     pushes the image, and writes pins.json. Re-running a finished release changes nothing;
     re-running one that stopped half-way completes it.
     """
+    from helperhub.release.project import discover
+    from helperhub.release.run import open_image_stage
+    from helperhub.release.run import release as run_release
+    from helperhub.release.wheel import ReleaseSettings
+
     repo = o.resolve_root(root)
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
     settings = ReleaseSettings(
-        root=repo, index=index, cache=cache or defaults.cache_dir(), kfp_version=kfp.__version__,
+        root=repo, index=index, cache=cache or defaults.cache_dir(), kfp_version=o.kfp_version(),
         allow_dirty=allow_dirty, run_tests=not skip_tests, tag=not no_tag,
     )
     reporter = RichReporter()
@@ -68,6 +69,9 @@ def images(
     require_images: bool, packages: tuple[str, ...],
 ) -> None:
     """Build and push the images of already released PACKAGES (default: all) from pins.json."""
+    from helperhub.release.project import discover, release_order
+    from helperhub.release.run import bake_images, open_image_stage
+
     repo = o.resolve_root(root)
     order = release_order(discover(repo), list(packages))
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
@@ -86,6 +90,9 @@ def bump(root: Path | None, package: str, part: str) -> None:
 
     PART is major, minor, patch (default) or an explicit PEP 440 version.
     """
+    from helperhub.release.project import discover, select
+    from helperhub.release.versions import next_version, read_version, write_version
+
     project = select(discover(o.resolve_root(root)), package)
     current = read_version(project.version_source)
     new = next_version(current, part)

@@ -6,11 +6,30 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from time import monotonic
+from typing import TYPE_CHECKING, Any, cast
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
-console = Console(stderr=True, highlight=False)
-results = Console(highlight=False)
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use: every command module imports this one, and rich
+    costs a tenth of a second that `--help` and quiet commands need not pay."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+console = cast("Console", _LazyConsole(stderr=True, highlight=False))
+results = cast("Console", _LazyConsole(highlight=False))
 
 
 class RichReporter:

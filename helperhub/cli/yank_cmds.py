@@ -8,7 +8,6 @@ import click
 
 from helperhub.cli import options as o
 from helperhub.cli.ui import results
-from helperhub.registry.client import set_yanked
 
 
 @click.command("yank")
@@ -22,6 +21,8 @@ def yank(root: Path | None, index_url: str | None, index_user: str | None, index
     """Yank NAME VERSION (PEP 592): ranges skip it, `==VERSION` and pins still install it.
 
     Needs the upload login of a user who owns NAME on the index."""
+    from helperhub.registry.client import set_yanked
+
     index = o.any_index(root, index_url, index_user, index_password, registry_port)
     results.print(set_yanked(index, name, version, reason))
 
@@ -34,5 +35,7 @@ def yank(root: Path | None, index_url: str | None, index_user: str | None, index
 def unyank(root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
            registry_port: int, name: str, version: str) -> None:
     """Undo a yank of NAME VERSION."""
+    from helperhub.registry.client import set_yanked
+
     index = o.any_index(root, index_url, index_user, index_password, registry_port)
     results.print(set_yanked(index, name, version, undo=True))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,23 +15,8 @@ from packaging.utils import canonicalize_name
 from helperhub.core.errors import ConfigError, LockError
 from helperhub.lock.closure import LockedFile, for_extras, merge, rebase_url
 from helperhub.lock.lockfile import Lock, PackagePin, load_lock
+from helperhub.pipelines.modes import Mode as Mode  # re-exported: Mode was defined here
 from helperhub.pipelines.profiles import Profile, chosen_profile, load_profile, repository_settings, retarget
-
-
-class Mode(StrEnum):
-    """Released: ``image`` (baked image by digest), ``package`` (pip install at step start).
-    Not yet released, from the working tree: ``embedded``, ``volume`` (PVC), ``configmap``."""
-
-    IMAGE = "image"
-    PACKAGE = "package"
-    EMBEDDED = "embedded"
-    VOLUME = "volume"
-    CONFIGMAP = "configmap"
-
-    @property
-    def released(self) -> bool:
-        return self in (Mode.IMAGE, Mode.PACKAGE)
-
 
 INSTALLERS = ("uv", "pip")
 VOLUME_MOUNT = "/mnt/helpers"

@@ -11,11 +11,14 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
-from helperhub.registry.client import IndexSettings
-from helperhub.stack.stack_images import StackImages
+
+if TYPE_CHECKING:  # the CLI imports this module for its option names; requests stays out of it
+    from helperhub.registry.client import IndexSettings
+    from helperhub.stack.stack_images import StackImages
 
 HOST = "127.0.0.1"  # the stack publishes its ports on loopback only
 INDEX_PORT_ENV, OCI_PORT_ENV = "HUB_COMPOSE_INDEX_PORT", "HUB_COMPOSE_OCI_PORT"
