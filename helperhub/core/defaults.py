@@ -49,6 +49,10 @@ UV_VERSION = "0.13.8"
 # The install is bound by unpacking, not downloading: 4, 8 or 50 at once take the same time
 # against a registry that queues the burst (SERVER_BACKLOG).
 UV_CONCURRENT_DOWNLOADS = 4
+# Simple pages a release reads at once (one keep-alive connection each) to check that the index
+# still serves a closure: dozens of round trips in a row are most of an unchanged re-release.
+# Under cheroot's default listen queue of 5 for the same reason as above.
+INDEX_READERS = 4
 # The registry stack of docker-compose.yml (`make compose-up`): the index behind its nginx front
 # and an OCI registry, on loopback ports of the host, as one Compose project.
 COMPOSE_FILE = "docker-compose.yml"

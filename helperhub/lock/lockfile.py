@@ -197,13 +197,19 @@ def save_lock(path: Path, lock: Lock) -> None:
 
 def modify_lock(path: Path, change: Callable[[Lock], Lock]) -> Lock:
     """Read, change and write the lock under an exclusive file lock, so that concurrent
-    releases (of different helpers, or the wheel and image stages) lose no update."""
+    releases (of different helpers, or the wheel and image stages) lose no update. A lock whose
+    text would not change is not written again (an unchanged re-release does not fsync it)."""
     guard = path.parent / f".{path.name}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with guard.open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
-        lock = change(load_lock(path))
-        save_lock(path, lock)
+        try:
+            raw: str | None = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raw = None
+        lock = change(Lock() if raw is None else parse_lock(raw, str(path)))
+        if (text := dump_lock(lock)) != raw:
+            atomic_write_text(path, text)
     return lock
 
 

@@ -12,7 +12,7 @@ from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel
 from helperhub.core.errors import ConfigError, IntegrityError, OwnershipError, RegistryError
 from helperhub.core.fs import sha256_file
 from helperhub.core.tools import clean_pip_env, run_tool
-from helperhub.registry.client import IndexFile, IndexSettings, project_files, verify_served
+from helperhub.registry.client import IndexFile, IndexSettings, project_files, projects_files, verify_served
 
 
 def dist_project(filename: str) -> str:
@@ -31,13 +31,10 @@ class PublishPlan:
 def plan_publish(settings: IndexSettings, files: list[Path]) -> tuple[PublishPlan, dict[str, str]]:
     """Sort files into new / already there with the same bytes / there with other bytes."""
     plan, hashes = PublishPlan(), {}
-    listed: dict[str, dict[str, IndexFile]] = {}
+    listed = projects_files(settings, {dist_project(path.name) for path in files})
     for path in files:
         hashes[path.name] = local = sha256_file(path)
-        name = dist_project(path.name)
-        if name not in listed:
-            listed[name] = project_files(settings, name)
-        there = listed[name].get(path.name)
+        there = listed[dist_project(path.name)].get(path.name)
         if there is None:
             plan.upload.append(path)
         elif there.sha256 == local:

@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -19,7 +18,7 @@ from helperhub.core.progress import Reporter
 from helperhub.core.wheelhouse import fetch_closure
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import PackagePin, load_lock, release_time, update_lock
-from helperhub.registry.client import IndexSettings, newest_version, project_files, verify_served
+from helperhub.registry.client import IndexSettings, newest_version, project_files, projects_files, verify_served
 from helperhub.release.build import build_dists, run_tests
 from helperhub.release.mirror import closure_requirements
 from helperhub.release.project import HelperProject, source_digest
@@ -81,15 +80,15 @@ def _unchanged(
     pin = _same_source(settings, project, version, source)
     if pin is None or not pin.closure:
         return None
-    files = project_files(settings.index, project.name)
+    pages = projects_files(settings.index, [project.name, *(f.name for f in pin.closure)])
+    files = pages[canonicalize_name(project.name)]
     wheel, sdist = files.get(pin.wheel), files.get(pin.sdist)
     if wheel is None or sdist is None or (wheel.sha256, sdist.sha256) != (pin.sha256, pin.sdist_sha256):
         return None
-    with requests.Session() as session:
-        for f in pin.closure:
-            listed = project_files(settings.index, f.name, session).get(f.filename)
-            if listed is None or listed.sha256 != f.sha256:
-                return None
+    for f in pin.closure:
+        listed = pages[canonicalize_name(f.name)].get(f.filename)
+        if listed is None or listed.sha256 != f.sha256:
+            return None
     verify_served(settings.index, wheel, pin.sha256)
     return pin
 
