@@ -1,4 +1,4 @@
-"""`python -m bench`: P1-P4 measured side by side in one run; prints the table and writes
+"""`python -m bench`: P1-P5 measured side by side in one run; prints the table and writes
 docs/benchmarks.{json,md,png}. Loopback only; bounded by the repeat counts below."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .reads import measure_reads
 from .release_time import measure_image_size, measure_release
 from .report import ratios, table, write_docs
 from .setup import REPO, stack
+from .startup import measure_help
 from .step_start import measure_step_start
 
 console = Console(highlight=False)
@@ -32,8 +33,9 @@ console = Console(highlight=False)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=REPO / "docs", show_default=True,
               help="Where benchmarks.{json,md,png} are written.")
 def main(repeats: int, seconds: int, base_image: str, out: Path) -> None:
-    """P1-P4 measured side by side in one run; prints the table and writes docs/benchmarks.*."""
+    """P1-P5 measured side by side in one run; prints the table and writes docs/benchmarks.*."""
     started = time.monotonic()
+    start = measure_help(console.print)  # first, on a machine nothing of the bench loads yet
     with tempfile.TemporaryDirectory(prefix="helperhub-bench-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)  # nginx workers (an unprivileged user) read the trees below it
@@ -42,13 +44,13 @@ def main(repeats: int, seconds: int, base_image: str, out: Path) -> None:
             rel = measure_release(st, console.print)
             size = measure_image_size(st, console.print)
             step = measure_step_start(st, work / "runs", repeats, console.print)
-    keys = ratios(step, rel, reads, size)
+    keys = ratios(step, rel, reads, size, start)
     shown = Table("measure", "value", "goal", "", title="helperhub benchmarks (medians)")
     for row in table(keys):
         shown.add_row(*row)
     console.print(shown)
     out.mkdir(parents=True, exist_ok=True)
-    write_docs(out, keys, {**step, **rel, **size, "bench_seconds": round(time.monotonic() - started)}, reads)
+    write_docs(out, keys, {**step, **rel, **size, **start, "bench_seconds": round(time.monotonic() - started)}, reads)
     console.print(f"wrote {out / 'benchmarks.json'}, benchmarks.md and benchmarks.png "
                   f"in {time.monotonic() - started:.0f} s")
 
