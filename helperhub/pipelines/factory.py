@@ -166,7 +166,11 @@ def record_install(script: str) -> str:
 
 
 def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: Delivery) -> HelperComponent:
-    from kfp import dsl
+    """``func`` as a KFP component whose step gets ``helpers`` as the delivery's mode says: the
+    image by digest, or the locked closure installed file by file (working-tree modes add the
+    helper sources). The pins travel in the step's environment, where its start-up check compares
+    them with what is installed, so a step never runs on helper code other than what was compiled."""
+    from kfp import dsl  # here, not at the top: the pin commands import this module without running kfp
 
     if not helpers:
         raise ConfigError(f"{func.__name__}: name at least one helper package")
@@ -213,7 +217,11 @@ def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: 
 def helper_component(
     func: Callable[..., Any] | None = None, *, helpers: Sequence[str], delivery: Delivery
 ) -> Any:
-    """Decorator (with or without a function) making a KFP component that uses ``helpers``."""
+    """Decorator (with or without a function) making a KFP component that uses ``helpers``.
+
+    The one place a pipeline names its helpers: ``delivery`` (usually ``Delivery.from_lock``)
+    decides how they reach the step, so switching image/package/working-tree modes changes no
+    component code."""
     if func is None:
         return lambda f: build_component(f, helpers, delivery)
     return build_component(func, helpers, delivery)

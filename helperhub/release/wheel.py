@@ -124,6 +124,14 @@ def release_wheel(
     projects: dict[str, HelperProject],
     report: Reporter,
 ) -> WheelRelease:
+    """The wheel stage of one helper: its source, tested and built reproducibly, in the index with
+    its whole dependency closure, verified as served and pinned in the lock.
+
+    Idempotent, so a release can always be run again: a version released from this exact source,
+    still served with its closure, is a no-op (checked against the index, not assumed from the
+    lock). Nothing of the helper is uploaded before its tests pass; a version lower than the
+    index's newest stops it, and so does any file the index holds with other bytes (a released
+    file never changes)."""
     root = settings.root
     version = read_version(project.version_source)
     if not settings.allow_dirty:
