@@ -9,15 +9,10 @@ from html.parser import HTMLParser
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import requests
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from helperhub.core.dists import dist_version, files_by_version
 from helperhub.core.errors import ConfigError, IntegrityError, RegistryError
 
 TIMEOUT = (5.0, 60.0)
@@ -81,12 +76,7 @@ class IndexFile:
 
     @property
     def version(self) -> Version | None:
-        try:
-            if self.filename.endswith(".whl"):
-                return parse_wheel_filename(self.filename)[1]
-            return parse_sdist_filename(self.filename)[1]
-        except (InvalidWheelFilename, InvalidSdistFilename):
-            return None
+        return dist_version(self.filename)
 
 
 class _Links(HTMLParser):
@@ -157,11 +147,7 @@ def project_names(settings: IndexSettings, session: requests.Session | None = No
 
 def yanked_versions(files: dict[str, IndexFile]) -> dict[Version, str]:
     """Versions whose every file is yanked, with the reason (PEP 592 yanks a version as a whole)."""
-    by_version: dict[Version, list[IndexFile]] = {}
-    for f in files.values():
-        if (v := f.version) is not None:
-            by_version.setdefault(v, []).append(f)
-    return {v: next((f.yanked for f in fs if f.yanked), "") for v, fs in by_version.items()
+    return {v: next((f.yanked for f in fs if f.yanked), "") for v, fs in files_by_version(files.values())
             if all(f.yanked is not None for f in fs)}
 
 
