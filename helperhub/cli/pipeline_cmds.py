@@ -14,7 +14,7 @@ from helperhub.cli import options as o
 from helperhub.cli.ui import console, results
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import HubError
-from helperhub.core.settings import load_settings
+from helperhub.core.settings import repository_settings
 from helperhub.lock.lockfile import Lock, load_lock
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.local_run import compile_pipeline, run_local
@@ -58,7 +58,7 @@ def make_delivery(
     root: Path, profile: str, mode: str, pin_by: str, installer: str, index_url: str | None, base_image: str | None
 ) -> Delivery:
     return Delivery.for_profile(
-        load_profile(profile, settings=load_settings(root)), load_lock(root / LOCK_NAME), Mode(mode),
+        load_profile(profile, settings=repository_settings(root)), load_lock(root / LOCK_NAME), Mode(mode),
         pin_by=pin_by, installer=installer, index_url=index_url, base_image=base_image, source_root=root,
     )
 
