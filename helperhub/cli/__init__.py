@@ -16,7 +16,7 @@ from helperhub.cli.compose_cmds import compose
 from helperhub.cli.helpers_cmds import helpers
 from helperhub.cli.pipeline_cmds import compile_cmd, demo, pins, who_pins_cmd
 from helperhub.cli.registry_cmds import registry
-from helperhub.cli.release_cmds import bump, images, release
+from helperhub.cli.release_cmds import bump, images, release_cmd
 from helperhub.cli.yank_cmds import unyank, yank
 from helperhub.core.errors import HubError
 
@@ -47,7 +47,8 @@ def cli() -> None:
     """
 
 
-for command in (registry, release, images, bump, yank, unyank, pins, who_pins_cmd, compile_cmd, demo, helpers, compose):
+for command in (registry, release_cmd, images, bump, yank, unyank, pins, who_pins_cmd, compile_cmd, demo, helpers,
+                compose):
     cli.add_command(command)
 
 

@@ -207,7 +207,7 @@ def post_form(settings: IndexSettings, form: dict[str, tuple[None, str]], what: 
     raise RegistryError(f"the index refused {what} ({resp.status_code}): {answer or resp.reason}")
 
 
-def set_image(settings: IndexSettings, name: str, version: str, ref: str) -> str:
+def record_image_on_index(settings: IndexSettings, name: str, version: str, ref: str) -> str:
     """Tell the index which helper image (``repo@sha256:...``) a released version has, for its
     catalog to show (``:action=set_image``; only an owner of the project may); the index's answer."""
     form = {":action": (None, "set_image"), "name": (None, canonicalize_name(name)), "version": (None, version),

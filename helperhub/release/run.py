@@ -14,7 +14,7 @@ from helperhub.core.progress import Reporter
 from helperhub.images.engine import docker_client
 from helperhub.images.stage import ImageRelease, ImageSettings, release_image
 from helperhub.lock.lockfile import load_lock, record_image_in_lock
-from helperhub.registry.client import IndexSettings, set_image
+from helperhub.registry.client import IndexSettings, record_image_on_index
 from helperhub.release.project import HelperProject, discover, release_order
 from helperhub.release.self_release import TOOL, release_self
 from helperhub.release.uv_release import release_tools
@@ -79,7 +79,7 @@ def show_image_in_index(index: IndexSettings, name: str, version: str, ref: str,
     """Tell the index the image of a release, for its catalog. The lock is the source of truth, so
     an index that cannot take it (no login, an older registry, unreachable) is only a warning."""
     try:
-        set_image(index, name, version, ref)
+        record_image_on_index(index, name, version, ref)
     except HubError as exc:
         report.warn(f"the index's catalog does not show the image of {name} {version}: {exc}")
 
