@@ -26,7 +26,7 @@ from pathlib import Path
 
 import requests
 
-from helperhub.registry.client import IndexSettings, set_image, set_yanked
+from helperhub.registry.client import IndexSettings, record_image_on_index, set_yanked
 from helperhub.registry.server.catalog.model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
 from helperhub.stack.embedded import add_user
 
@@ -208,7 +208,7 @@ def populate(url: str, entries: Sequence[HelperEntry], third_party: Sequence[Thi
             if version.yanked is not None:
                 set_yanked(index, entry.name, version.version, version.yanked)
             if version.image:
-                set_image(index, entry.name, version.version, version.image)
+                record_image_on_index(index, entry.name, version.version, version.image)
     for project in third_party:
         for number in project.versions:
             metadata = f"Metadata-Version: 2.1\nName: {project.name}\nVersion: {number}\n\n".encode()

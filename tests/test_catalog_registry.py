@@ -17,7 +17,7 @@ import requests
 from helperhub.core.errors import ConfigError, RegistryError
 from helperhub.core.progress import Silent
 from helperhub.lock.lockfile import load_lock
-from helperhub.registry.client import IndexSettings, set_image
+from helperhub.registry.client import IndexSettings, record_image_on_index
 from helperhub.release.run import show_image_in_index
 
 from .catalog_site import password, upload, write_sdist, write_wheel
@@ -115,7 +115,8 @@ def test_an_owner_records_the_image_of_a_release(hub: Server, tmp_path: Path) ->
     release(hub.url, tmp_path, ALICE, "img-lib", "1.0.0")
     release(hub.url, tmp_path, ALICE, "img-lib", "1.1.0")
     alice = IndexSettings(hub.url, ALICE, password(ALICE))
-    assert set_image(alice, "Img_Lib", "1.0", IMAGE) == f"img-lib 1.0.0 image {IMAGE}"  # as the files spell it
+    # answered as the files spell the version
+    assert record_image_on_index(alice, "Img_Lib", "1.0", IMAGE) == f"img-lib 1.0.0 image {IMAGE}"
     page = requests.get(f"{hub.url}/helpers/img-lib/", timeout=10)
     assert f'<dt>Image</dt>\n<dd><code class="hash">{IMAGE}</code></dd>' in version_section(page.text, "1.0.0")
     assert "<dt>Image</dt>" not in version_section(page.text, "1.1.0")
@@ -125,19 +126,19 @@ def test_an_owner_records_the_image_of_a_release(hub: Server, tmp_path: Path) ->
     before = snapshot(hub.packages)
     bob = IndexSettings(hub.url, BOB, password(BOB))
     with pytest.raises(RegistryError, match=r"\(403\): img-lib belongs to alice; ask one of them to release it"):
-        set_image(bob, "img-lib", "1.1.0", IMAGE)
+        record_image_on_index(bob, "img-lib", "1.1.0", IMAGE)
     with pytest.raises(RegistryError, match=r"\(404\): img-lib has no version 9\.9; it has 1\.0\.0, 1\.1\.0"):
-        set_image(alice, "img-lib", "9.9", IMAGE)
+        record_image_on_index(alice, "img-lib", "9.9", IMAGE)
     with pytest.raises(RegistryError, match=r"\(404\): the index has no project no-such-lib"):
-        set_image(alice, "no-such-lib", "1.0", IMAGE)
+        record_image_on_index(alice, "no-such-lib", "1.0", IMAGE)
     with pytest.raises(RegistryError, match=r"\(400\): 'img-lib:1\.1\.0' is not an image by digest"):
-        set_image(alice, "img-lib", "1.1.0", "img-lib:1.1.0")
+        record_image_on_index(alice, "img-lib", "1.1.0", "img-lib:1.1.0")
     with pytest.raises(RegistryError, match=r"\(400\): 'x' is not a version"):
-        set_image(alice, "img-lib", "x", IMAGE)
+        record_image_on_index(alice, "img-lib", "x", IMAGE)
     with pytest.raises(ConfigError, match="refused the login of alice"):
-        set_image(IndexSettings(hub.url, ALICE, "wrong"), "img-lib", "1.1.0", IMAGE)
+        record_image_on_index(IndexSettings(hub.url, ALICE, "wrong"), "img-lib", "1.1.0", IMAGE)
     with pytest.raises(ConfigError, match="the index login is needed to record the image"):
-        set_image(IndexSettings(hub.url), "img-lib", "1.1.0", IMAGE)
+        record_image_on_index(IndexSettings(hub.url), "img-lib", "1.1.0", IMAGE)
     form: dict[str, tuple[str | None, str | bytes]] = {
         ":action": (None, "set_image"), "name": (None, "img-lib"), "version": (None, "1.1.0"), "image": (None, IMAGE)}
     assert requests.post(f"{hub.url}/", files=form, timeout=10).status_code == 401
@@ -154,7 +155,7 @@ def test_images_and_pages_survive_a_restart(tmp_path: Path) -> None:
     server = start(tmp_path / "reg")
     try:
         release(server.url, tmp_path, ALICE, "img-lib", "1.0.0")
-        set_image(IndexSettings(server.url, ALICE, password(ALICE)), "img-lib", "1.0.0", IMAGE)
+        record_image_on_index(IndexSettings(server.url, ALICE, password(ALICE)), "img-lib", "1.0.0", IMAGE)
         before = {p: requests.get(f"{server.url}{p}", timeout=10).content for p in ("/", "/helpers/img-lib/")}
         server.stop()
         (server.packages / ".catalog/index.html").unlink()  # rendered again at start

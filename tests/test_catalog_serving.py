@@ -12,8 +12,9 @@ import pytest
 from packaging.version import Version
 
 from helperhub.core.errors import ConfigError
+from helperhub.core.metadata import CoreMetadata, parse_core_metadata
 from helperhub.registry.server.catalog.cache import MAX_QUERY, CatalogCache, Listed, Listing, Sources
-from helperhub.registry.server.catalog.data import ReleaseMetadata, build_entry, is_helper, parse_metadata, released_at
+from helperhub.registry.server.catalog.data import build_entry, is_helper, released_at
 from helperhub.registry.server.catalog.model import ThirdParty, search_text
 from helperhub.registry.server.catalog.pages import (
     catalog_order,
@@ -104,13 +105,13 @@ def metadata(name: str, version: str, summary: str = "", requires: tuple[str, ..
 
 
 def test_metadata_is_read_as_installers_read_it() -> None:
-    meta = parse_metadata(metadata("Tabular_Helpers", "1.0", "  Column\n  imputation ",
-                                   ("numpy>=1.26", 'matplotlib>=3.8; extra == "plots"'), "# Title\n\nbody\n"))
-    assert meta == ReleaseMetadata("Tabular_Helpers", "Column imputation", "# Title\n\nbody", "text/markdown",
-                                   ("numpy>=1.26", 'matplotlib>=3.8; extra == "plots"'))
-    older = parse_metadata(b"Metadata-Version: 1.1\nName: x\nVersion: 1\nDescription: the old way\n\n")
+    meta = parse_core_metadata(metadata("Tabular_Helpers", "1.0", "  Column\n  imputation ",
+                                        ("numpy>=1.26", 'matplotlib>=3.8; extra == "plots"'), "# Title\n\nbody\n"))
+    assert meta == CoreMetadata("Tabular_Helpers", "1.0", "Column imputation", "# Title\n\nbody", "text/markdown",
+                                ("numpy>=1.26", 'matplotlib>=3.8; extra == "plots"'))
+    older = parse_core_metadata(b"Metadata-Version: 1.1\nName: x\nVersion: 1\nDescription: the old way\n\n")
     assert older.description == "the old way" and older.description_content_type == ""
-    assert parse_metadata(b"\xff\xfe not utf-8\n").name == ""  # never raises on bytes
+    assert parse_core_metadata(b"\xff\xfe not utf-8\n").name == ""  # never raises on bytes
 
 
 def test_helpers_are_projects_with_an_sdist_other_than_the_tool() -> None:
@@ -127,9 +128,9 @@ def test_entry_from_facts() -> None:
         FileFacts("lib-1.10.0-py3-none-any.whl", SHA, 200, stamp(5, 2), ">=3.11"),
         FileFacts("lib-1.1-py3-none-any.whl", SHA, 50, stamp(1)),
     ]
-    meta = {"lib-1.10.0-py3-none-any.whl": ReleaseMetadata("Lib", "new", "readme", "text/plain", ("numpy",)),
-            "lib-1.10.0.tar.gz": ReleaseMetadata("Lib", "from the sdist", "", "", ("not-this",)),
-            "lib-1.9.0-py3-none-any.whl": ReleaseMetadata("lib", "old", "", "", ("pandas",))}
+    meta = {"lib-1.10.0-py3-none-any.whl": CoreMetadata("Lib", "1.10.0", "new", "readme", "text/plain", ("numpy",)),
+            "lib-1.10.0.tar.gz": CoreMetadata("Lib", "1.10.0", "from the sdist", "", "", ("not-this",)),
+            "lib-1.9.0-py3-none-any.whl": CoreMetadata("lib", "1.9.0", "old", "", "", ("pandas",))}
     entry = build_entry("lib", files, meta.get, yanked={"1.1.0": "broken", "not a version": "x"},
                         owners=("alice",), images={"1.10": IMAGE})
     assert entry is not None

@@ -15,13 +15,13 @@ from click.testing import CliRunner
 from packaging.version import Version
 
 from helperhub.cli import cli
-from helperhub.core.errors import ConfigError, RegistryError
+from helperhub.core.dists import files_by_version
+from helperhub.core.errors import ConfigError, MetadataError, RegistryError
+from helperhub.core.metadata import wheel_metadata
 from helperhub.lock.lockfile import load_lock
 from helperhub.pipelines.catalog import (
-    by_version,
     is_helper,
     list_helpers,
-    read_metadata,
     show_helper,
     unknown_helper_error,
 )
@@ -57,7 +57,7 @@ def wheel_bytes(metadata: bytes, dist_info: str = "demo_helpers-1.2.0.dist-info"
 
 
 def test_metadata_read_from_a_wheel_in_memory() -> None:
-    meta = read_metadata(wheel_bytes(METADATA), "demo_helpers-1.2.0-py3-none-any.whl")
+    meta = wheel_metadata(wheel_bytes(METADATA), "demo_helpers-1.2.0-py3-none-any.whl")
     assert (meta.name, meta.version) == ("demo-helpers", "1.2.0")
     assert meta.summary == "Demo helpers for tests."  # folded header, one line
     assert meta.requires_dist == ("numpy>=1.26", "scikit-learn>=1.4; extra == 'model'")
@@ -65,14 +65,14 @@ def test_metadata_read_from_a_wheel_in_memory() -> None:
     assert meta.description == "# demo-helpers\n\nHelps with demos."
 
 
-def test_metadata_missing_or_not_a_zip_is_a_registry_error() -> None:
+def test_metadata_missing_or_not_a_zip_is_one_line() -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("demo_helpers/__init__.py", "")
-    with pytest.raises(RegistryError, match=r"0 \*\.dist-info/METADATA"):
-        read_metadata(buf.getvalue(), "x.whl")
-    with pytest.raises(RegistryError, match="not a readable zip"):
-        read_metadata(b"not a zip", "x.whl")
+    with pytest.raises(MetadataError, match=r"0 \*\.dist-info/METADATA"):
+        wheel_metadata(buf.getvalue(), "x.whl")
+    with pytest.raises(MetadataError, match="not a readable zip"):
+        wheel_metadata(b"not a zip", "x.whl")
 
 
 def test_a_helper_has_an_sdist_the_mirror_and_the_tool_do_not() -> None:
@@ -85,7 +85,7 @@ def test_a_helper_has_an_sdist_the_mirror_and_the_tool_do_not() -> None:
 def test_versions_newest_first_wheel_first() -> None:
     names = ["h-1.9.0.tar.gz", "h-1.10.0.tar.gz", "h-1.10.0-py3-none-any.whl", "h-1.0.0rc1-py3-none-any.whl"]
     files = {n: IndexFile(n, f"http://x/packages/{n}", "") for n in names}
-    grouped = by_version(files)
+    grouped = files_by_version(files.values())
     assert [str(v) for v, _ in grouped] == ["1.10.0", "1.9.0", "1.0.0rc1"]
     assert [f.filename for f in grouped[0][1]] == ["h-1.10.0-py3-none-any.whl", "h-1.10.0.tar.gz"]
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from helperhub.core.errors import ConfigError
-from helperhub.registry.server.metadata import FileFacts, parse_record, render_record, requires_python, upload_time
+from helperhub.core.metadata import parse_core_metadata
+from helperhub.registry.server.metadata import FileFacts, parse_record, render_record, upload_time
 from helperhub.registry.server.owners import Ownership, parse_owners
 from helperhub.registry.server.simple.negotiate import choose, from_accept
 from helperhub.registry.server.simple.pages import PageCache, render_project, render_project_json, render_root_json
@@ -140,7 +141,7 @@ def test_upload_time_is_pep_700_format() -> None:
     (b"Name: x\nRequires-Python: not a specifier\n\n", None),  # installers would choke on it
 ])
 def test_requires_python_from_metadata(metadata: bytes, expected: str | None) -> None:
-    assert requires_python(metadata) == expected
+    assert parse_core_metadata(metadata).requires_python == expected
 
 
 def test_owners_file_maps_canonical_globs_to_users() -> None:

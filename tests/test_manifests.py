@@ -29,9 +29,9 @@ from helperhub.stack.manifests import (
     k8s_front_conf,
     manifest_notes,
     overlays,
+    pin_overlay_image,
     refresh_front_confs,
     render_overlay,
-    set_image,
     write_manifests,
 )
 
@@ -511,27 +511,27 @@ def test_refresh_front_confs_rewrites_only_stale_ones(tmp_path: Path) -> None:
 
 
 @needs_kubectl
-def test_set_image_pins_a_pushed_digest(k8s: Path, tmp_path: Path) -> None:
+def test_pin_overlay_image_pins_a_pushed_digest(k8s: Path, tmp_path: Path) -> None:
     copy = tmp_path / "k8s"
     shutil.copytree(k8s, copy)
     ref = "registry.example:5000/helperhub-registry@sha256:" + "ab" * 32
     front = "mirror.example/team/helperhub-front@sha256:" + "cd" * 32
     before = (copy / "overlays/production/kustomization.yaml").read_text()
-    set_image(copy, "production", ref)
+    pin_overlay_image(copy, "production", ref)
     after = (copy / "overlays/production/kustomization.yaml").read_text()
     assert after.count("\n") == before.count("\n") and after.count("#") == before.count("#")
-    set_image(copy, "production", front, image=FRONT_IMAGE)
+    pin_overlay_image(copy, "production", front, image=FRONT_IMAGE)
     pod = containers(deployments(render(copy, "production"))[0])
     assert (pod["registry"]["image"], pod["front"]["image"]) == (ref, front)
-    set_image(copy, "shared-volume", front, image=FRONT_IMAGE)
+    pin_overlay_image(copy, "shared-volume", front, image=FRONT_IMAGE)
     shared = render(copy, "shared-volume")
     assert containers(with_container(shared, "front"))["front"]["image"] == front
     assert PLACEHOLDER_DIGEST in containers(with_container(shared, "registry"))["registry"]["image"]
     assert PLACEHOLDER_DIGEST in render_overlay(copy, "local")
     with pytest.raises(ConfigError, match="digest reference"):
-        set_image(copy, "local", "registry.example:5000/helperhub-registry:2.4.2")
+        pin_overlay_image(copy, "local", "registry.example:5000/helperhub-registry:2.4.2")
     with pytest.raises(ConfigError, match="no `- name: helperhub-nothing` entry"):
-        set_image(copy, "local", ref, image="helperhub-nothing")
+        pin_overlay_image(copy, "local", ref, image="helperhub-nothing")
 
 
 @needs_kubectl

@@ -33,7 +33,7 @@ COMMANDS = {
     "images": "helperhub.cli.release_cmds:images",
     "pins": "helperhub.cli.pipeline_cmds:pins",
     "registry": "helperhub.cli.registry_cmds:registry",
-    "release": "helperhub.cli.release_cmds:release",
+    "release": "helperhub.cli.release_cmds:release_cmd",
     "unyank": "helperhub.cli.yank_cmds:unyank",
     "who-pins": "helperhub.cli.pipeline_cmds:who_pins_cmd",
     "yank": "helperhub.cli.yank_cmds:yank",

@@ -50,7 +50,7 @@ def compose() -> None:
 @o.cache_option
 @click.option("--timeout", envvar="HUB_COMPOSE_TIMEOUT", type=click.IntRange(min=1), default=defaults.COMPOSE_TIMEOUT,
               show_default=True, help="Seconds for starting and passing every health check. [env HUB_COMPOSE_TIMEOUT]")
-def compose_up(
+def compose_up_cmd(
     root: Path | None, project: str, index_port: int, oci_port: int, base_image: str, registry_image: str,
     front_image: str, oci_image: str, security_mirror: str, state: Path | None, cache: Path | None, timeout: int,
 ) -> None:
@@ -80,7 +80,7 @@ def compose_up(
 @o.root_option
 @project_option
 @click.option("--volumes", is_flag=True, help="Also delete the stack's volumes: its packages and images.")
-def compose_down(root: Path | None, project: str, volumes: bool) -> None:
+def compose_down_cmd(root: Path | None, project: str, volumes: bool) -> None:
     """Stop the stack and remove its containers; its volumes stay (unless --volumes)."""
     from helperhub.stack.compose_run import compose_down as down
 

@@ -11,9 +11,7 @@ from typing import Any
 
 import click
 
-from helperhub.core.errors import GitError
-from helperhub.core.git import repo_root
-from helperhub.core.settings import KEYS, load_settings
+from helperhub.core.settings import KEYS, repository_settings
 
 # the settings a flag can take from pyproject.toml: every parameter of this name, in any command
 PARAMS = tuple(KEYS.values())
@@ -32,16 +30,6 @@ def root_hint(args: Sequence[str]) -> Path | None:
             return Path(arg.split("=", 1)[1])
     env = os.environ.get(ROOT_ENV)
     return Path(env) if env else None
-
-
-def repository_settings(start: Path) -> dict[str, Any]:
-    """``[tool.helperhub]`` of the checkout holding ``start``; outside a checkout none (a command
-    that needs the repository says so itself)."""
-    try:
-        root = repo_root(start)
-    except GitError:
-        return {}
-    return load_settings(root)
 
 
 def default_map(command: click.Command, settings: Mapping[str, Any]) -> dict[str, Any]:

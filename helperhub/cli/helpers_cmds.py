@@ -38,8 +38,15 @@ def read_index(
     return o.index_settings(repo, None, user, password, port)
 
 
+def _marked(version: str, yanked: str | None) -> str:
+    """A version as the tables show it: a yanked one says so, with its reason."""
+    if yanked is None:
+        return version
+    return f"{version} (yanked: {yanked})" if yanked else f"{version} (yanked)"
+
+
 def _versions(refs: tuple[VersionRef, ...]) -> str:
-    return ", ".join(f"{r.version} (yanked)" if r.yanked else r.version for r in refs)
+    return ", ".join(_marked(r.version, r.yanked) for r in refs)
 
 
 @click.group("helpers")
@@ -103,7 +110,7 @@ def helpers_show(
         column.overflow = "fold"
     for v in detail.versions:
         released = v.released.strftime("%Y-%m-%dT%H:%M:%SZ") if v.released else "-"
-        table.add_row(escape(f"{v.version} (yanked)" if v.yanked else v.version), released,
+        table.add_row(escape(_marked(v.version, v.yanked)), released,
                       escape("\n".join(v.requires) or "-"), escape(v.image_digest or "-"))
     if len(detail.versions) < detail.total_versions:
         table.caption = f"newest {len(detail.versions)} of {detail.total_versions} versions; --limit 0 shows all"

@@ -15,7 +15,7 @@ from helperhub.cli import options as o
 from helperhub.cli.ui import console, results
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import HubError
-from helperhub.core.settings import load_settings
+from helperhub.core.settings import repository_settings
 from helperhub.pipelines.modes import Mode
 from helperhub.pipelines.profiles import DEFAULT_PROFILE
 
@@ -54,7 +54,7 @@ def make_delivery(
     from helperhub.pipelines.profiles import load_profile
 
     return Delivery.for_profile(
-        load_profile(profile, settings=load_settings(root)), load_lock(root / LOCK_NAME), Mode(mode),
+        load_profile(profile, settings=repository_settings(root)), load_lock(root / LOCK_NAME), Mode(mode),
         pin_by=pin_by, installer=installer, index_url=index_url, base_image=base_image, source_root=root,
     )
 

@@ -94,7 +94,7 @@ def registry_image(
 ) -> None:
     """Build the registry image offline and push it; print the digest reference the overlays pin."""
     from helperhub.images.engine import docker_client
-    from helperhub.stack.manifests import K8S_DIR, set_image
+    from helperhub.stack.manifests import K8S_DIR, pin_overlay_image
     from helperhub.stack.manifests import overlays as known_overlays
     from helperhub.stack.registry_image import release_registry_image
 
@@ -108,7 +108,7 @@ def registry_image(
     image = release_registry_image(docker_client(), repo, oci_registry, base_image, cache=cache, push=not no_push,
                                    log=lambda line: console.print(line, markup=False))
     for overlay in overlays:
-        console.print(f"pinned in {set_image(k8s, overlay, image.ref)}")
+        console.print(f"pinned in {pin_overlay_image(k8s, overlay, image.ref)}")
     click.echo(image.ref)
 
 
@@ -127,8 +127,8 @@ def registry_manifests(root: Path | None, out: Path, front_image: str | None, pi
         FRONT_IMAGE,
         K8S_DIR,
         manifest_notes,
+        pin_overlay_image,
         refresh_front_confs,
-        set_image,
         write_manifests,
     )
 
@@ -136,7 +136,8 @@ def registry_manifests(root: Path | None, out: Path, front_image: str | None, pi
         raise click.BadParameter("give --front-image and at least one --overlay together", param_hint="--overlay")
     k8s = o.resolve_root(root) / K8S_DIR
     for overlay in pin_overlays:
-        console.print(f"pinned in {set_image(k8s, overlay, front_image or '', image=FRONT_IMAGE)}", markup=False)
+        pinned = pin_overlay_image(k8s, overlay, front_image or "", image=FRONT_IMAGE)
+        console.print(f"pinned in {pinned}", markup=False)
     for path in refresh_front_confs(k8s):
         console.print(f"re-rendered {path} (commit it)", markup=False)
     written = write_manifests(k8s, out)

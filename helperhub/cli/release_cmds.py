@@ -25,7 +25,7 @@ from helperhub.core.defaults import LOCK_NAME
 @click.option("--no-tag", is_flag=True, help="Do not create the <package>-v<version> git tag.")
 @click.option("--no-images", is_flag=True, help="Stop after the wheel stage.")
 @o.cache_option
-def release(
+def release_cmd(
     root: Path | None, index_url: str | None, index_user: str | None,
     index_password: str | None, registry_port: int, oci_registry: str, base_image: str,
     require_images: bool, packages: tuple[str, ...], allow_dirty: bool, skip_tests: bool,

@@ -43,3 +43,7 @@ class LockError(HubError):
 
 class EngineError(HubError):
     """The Docker engine or the OCI registry failed or is missing."""
+
+
+class MetadataError(HubError):
+    """A distribution has no readable core metadata (METADATA, PKG-INFO)."""

@@ -1,8 +1,9 @@
 """A repository's own helperhub settings: the ``[tool.helperhub]`` table of its ``pyproject.toml``.
 
 A team's pipeline repository configures its index, OCI registry, base image and profiles once,
-in the file it already has, instead of in flags or environment variables on every call. Pure:
-reads one file and returns validated values; the CLI and the factories decide precedence.
+in the file it already has, instead of in flags or environment variables on every call. Reads
+files and returns validated values; the CLI and the factories decide precedence, and both find
+the file with ``repository_settings``.
 
     [tool.helperhub]
     index-url = "https://pypi.example.org"
@@ -21,7 +22,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from helperhub.core.errors import ConfigError
+from helperhub.core.errors import ConfigError, GitError
+from helperhub.core.git import repo_root
 
 PYPROJECT = "pyproject.toml"
 TABLE = "[tool.helperhub]"
@@ -32,14 +34,37 @@ PROFILES = "profiles"
 PROFILE_KEYS = ("index_url", "image_registry", "base_image")
 
 
+def repository_settings(start: Path) -> dict[str, Any]:
+    """``[tool.helperhub]`` of the repository holding ``start``: the nearest ``pyproject.toml`` with
+    that table, from ``start`` up to its git checkout's root, or, outside a checkout (an unpacked
+    source tree, a plain folder), up to the file system's root. None found: ``{}``."""
+    here = start.resolve()
+    try:
+        top: Path | None = repo_root(here).resolve()
+    except GitError:
+        top = None
+    for folder in (here, *here.parents):
+        settings = _table(folder)
+        if settings is not None:
+            return settings
+        if folder == top:
+            break
+    return {}
+
+
 def load_settings(root: Path) -> dict[str, Any]:
     """``[tool.helperhub]`` of ``root/pyproject.toml`` as ``{"index_url": ..., "profiles": {name:
     {key: value}}}``, only the keys it sets; no file or no table: ``{}``."""
+    return _table(root) or {}
+
+
+def _table(root: Path) -> dict[str, Any] | None:
+    """The validated table of ``root/pyproject.toml``; None without the file or the table."""
     path = root / PYPROJECT
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}
+        return None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise ConfigError(f"cannot read {path} ({reason}); make it a readable UTF-8 file") from None
@@ -50,7 +75,7 @@ def load_settings(root: Path) -> dict[str, Any]:
     tool = data.get("tool", {})
     table = tool.get("helperhub") if isinstance(tool, dict) else None
     if table is None:
-        return {}
+        return None
     return parse_settings(table, str(path))
 
 

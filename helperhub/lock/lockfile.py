@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import fcntl
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from packaging.utils import canonicalize_name
 
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import LockError
@@ -150,6 +152,50 @@ class Lock:
         return data
 
 
+def pin_released_wheel(
+    previous: PackagePin | None, *, name: str, version: str, wheel: str, sha256: str, url: str, index_url: str,
+    kfp_version: str, sdist: str = "", sdist_sha256: str = "", requires: Iterable[str] = (),
+    depends: Iterable[str] = (), closure: tuple[LockedFile, ...] = (), commit: str = "", source_sha256: str = "",
+) -> PackagePin:
+    """The pin of a released wheel, by one rule for the release and for ``pins bump``.
+
+    The lock's earlier pin of the same wheel (same version and sha256) is the same release: its
+    commit, release time and image stay, so that releasing or bumping it again leaves its entry
+    byte for byte (the source digest is the caller's when it knows one). Any other wheel is a new
+    release, made now: the caller's commit and source digest (or none), and no image yet."""
+    same = previous is not None and (previous.version, previous.sha256) == (version, sha256)
+    return PackagePin(
+        name=name, version=version, wheel=wheel, sha256=sha256, url=url, index_url=index_url,
+        kfp_version=kfp_version,
+        commit=(previous.commit or commit) if same and previous else commit,
+        released_at=previous.released_at if same and previous else release_time(),
+        source_sha256=source_sha256 or (previous.source_sha256 if same and previous else ""),
+        sdist=sdist, sdist_sha256=sdist_sha256, requires=tuple(requires), depends=tuple(depends), closure=closure,
+        image=previous.image if same and previous else None,
+    )
+
+
+def dependency_roots(lock: Lock, names: Iterable[str], *, required: bool = False) -> tuple[list[str], list[LockedFile]]:
+    """The helpers a helper depends on, as roots of its resolution, and the files it must keep.
+
+    A pinned helper is a root with every extra its locked closure was resolved for (its image holds
+    them all), and its wheel and closure are kept, so that one step can install both. An unpinned
+    one is an error when ``required`` (a release needs its dependencies released first), else a
+    bare root resolved from the index (``pins bump`` in a repository that pins only some helpers)."""
+    roots: list[str] = []
+    locked: list[LockedFile] = []
+    for raw in names:
+        name = canonicalize_name(raw)
+        dep = lock.require(name, fix=f"make release PACKAGE={name}") if required else lock.get(name)
+        if dep is None:
+            roots.append(name)
+            continue
+        extras = sorted({e for f in dep.closure for e in f.extras})
+        roots.append(f"{dep.name}[{','.join(extras)}]" if extras else dep.name)
+        locked.extend([dep.wheel_file(), *(dep.require_closure() if required else dep.closure)])
+    return roots, locked
+
+
 def release_time() -> str:
     """The lock's timestamp format: UTC, to the second."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -218,7 +264,7 @@ def update_lock(path: Path, pin: PackagePin) -> Lock:
     return modify_lock(path, lambda lock: lock.with_pin(pin))
 
 
-def record_image(path: Path, name: str, version: str, image: ImagePin) -> Lock:
+def record_image_in_lock(path: Path, name: str, version: str, image: ImagePin) -> Lock:
     """Record the image of ``name`` in the lock, if the lock still pins that version."""
 
     def change(lock: Lock) -> Lock:

@@ -1,33 +1,30 @@
 """Find helpers from the registry alone: a data scientist of another team should not need a clone.
 
-The index is the source of truth: which projects are helpers, their versions, each version's
-METADATA (read from its wheel) and release time (the wheel's ``Last-Modified``). The OCI registry
-only adds image digests; when it cannot be asked the catalog warns and goes on.
+The index is the source of truth: which projects are helpers, their versions and yanks (its
+simple pages), each version's METADATA (read from its wheel) and release time (the wheel's
+``Last-Modified``). The OCI registry only adds image digests; when it cannot be asked the catalog
+warns and goes on.
 """
 
 from __future__ import annotations
 
 import difflib
-import email.policy
 import hashlib
-import io
-import zipfile
-import zlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
 import requests
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from helperhub.core.defaults import TOOL_PROJECT
+from helperhub.core.dists import files_by_version
 from helperhub.core.errors import ConfigError, EngineError, IntegrityError, RegistryError
+from helperhub.core.metadata import CoreMetadata, wheel_metadata
 from helperhub.images.oci import remote_image
-from helperhub.registry.client import TIMEOUT, IndexFile, IndexSettings, project_files, project_names
+from helperhub.registry.client import TIMEOUT, IndexFile, IndexSettings, project_files, project_names, yanked_versions
 from helperhub.registry.server.catalog.data import is_helper
 
 WHEEL_SHA_LABEL = "io.helperhub.wheel-sha256"
@@ -36,22 +33,9 @@ WORKERS = 8  # concurrent page reads of `list`: one per project of the index
 
 
 @dataclass(frozen=True)
-class WheelMetadata:
-    """What a wheel's ``*.dist-info/METADATA`` says about itself."""
-
-    name: str
-    version: str
-    summary: str
-    requires_dist: tuple[str, ...]  # as written, extras markers included
-    provides_extra: tuple[str, ...]
-    description: str
-
-
-@dataclass(frozen=True)
 class VersionRef:
     version: str
-    # PEP 592; the registry cannot yank yet, so always False until the simple page says so
-    yanked: bool = False
+    yanked: str | None = None  # PEP 592, from the simple page: None, or the reason ("" when none was given)
 
 
 @dataclass(frozen=True)
@@ -71,7 +55,7 @@ class VersionDetail:
     image_digest: str | None  # only when the image's wheel label is this wheel's sha256
     wheel: str = ""  # "" when the version has only an sdist
     sha256: str = ""
-    yanked: bool = False
+    yanked: str | None = None  # as VersionRef.yanked
 
 
 @dataclass(frozen=True)
@@ -85,42 +69,6 @@ class HelperDetail:
     versions: tuple[VersionDetail, ...]
     total_versions: int  # versions in the index; ``versions`` may show fewer
     warnings: tuple[str, ...] = ()
-
-
-def by_version(files: dict[str, IndexFile]) -> list[tuple[Version, list[IndexFile]]]:
-    """The project's files grouped by version, newest first; wheels first within a version."""
-    groups: dict[Version, list[IndexFile]] = {}
-    for f in files.values():
-        if (v := f.version) is not None:
-            groups.setdefault(v, []).append(f)
-    return [
-        (v, sorted(groups[v], key=lambda f: (not f.filename.endswith(".whl"), f.filename)))
-        for v in sorted(groups, reverse=True)
-    ]
-
-
-def read_metadata(wheel: bytes, filename: str = "wheel") -> WheelMetadata:
-    """Parse ``*.dist-info/METADATA`` of a wheel held in memory."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(wheel)) as zf:
-            names = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-            if len(names) != 1:
-                raise RegistryError(f"{filename} has {len(names)} *.dist-info/METADATA files, not one; "
-                                    "it is not a valid wheel")
-            raw = zf.read(names[0])
-    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError):
-        raise RegistryError(f"{filename} is not a readable zip file; the index serves a broken wheel") from None
-    msg = BytesParser(policy=email.policy.compat32).parsebytes(raw)
-    body = msg.get_payload()
-    description = body if isinstance(body, str) and body.strip() else str(msg.get("Description", ""))
-    return WheelMetadata(
-        name=str(msg.get("Name", "")),
-        version=str(msg.get("Version", "")),
-        summary=" ".join(str(msg.get("Summary", "")).split()),
-        requires_dist=tuple(str(r) for r in msg.get_all("Requires-Dist") or ()),
-        provides_extra=tuple(str(e) for e in msg.get_all("Provides-Extra") or ()),
-        description=description.strip("\n"),
-    )
 
 
 def unknown_helper_error(name: str, helper_names: Iterable[str], index: str) -> ConfigError:
@@ -194,12 +142,13 @@ def list_helpers(settings: IndexSettings) -> list[HelperRow]:
 
 
 def _row(settings: IndexSettings, session: requests.Session, name: str, files: dict[str, IndexFile]) -> HelperRow:
-    versions = by_version(files)
+    versions = files_by_version(files.values())
+    yanks = yanked_versions(files)
     summary = ""
     newest = versions[0][1] if versions else []
     if newest and newest[0].filename.endswith(".whl"):
-        summary = read_metadata(_fetch(settings, session, newest[0])[0], newest[0].filename).summary
-    return HelperRow(name, tuple(VersionRef(str(v)) for v, _ in versions), summary)
+        summary = wheel_metadata(_fetch(settings, session, newest[0])[0], newest[0].filename).summary
+    return HelperRow(name, tuple(VersionRef(str(v), yanks.get(v)) for v, _ in versions), summary)
 
 
 def show_helper(
@@ -214,22 +163,25 @@ def show_helper(
             raise _unknown(settings, session, name)
         if not is_helper(name, files):
             raise not_a_helper_error(name, settings.base)
-        versions = by_version(files)
+        versions = files_by_version(files.values())
+        yanks = yanked_versions(files)
         shown = versions[:limit] if limit else versions
         images = _Images(oci_registry, name)
         details: list[VersionDetail] = []
-        newest: WheelMetadata | None = None
+        newest: CoreMetadata | None = None
         for version, vfiles in shown:
             wheel = vfiles[0] if vfiles[0].filename.endswith(".whl") else None
             if wheel is None:
-                details.append(VersionDetail(str(version), _head_time(session, vfiles[0].url), (), None))
+                details.append(VersionDetail(str(version), _head_time(session, vfiles[0].url), (), None,
+                                             yanked=yanks.get(version)))
                 continue
             data, released = _fetch(settings, session, wheel)
-            meta = read_metadata(data, wheel.filename)
+            meta = wheel_metadata(data, wheel.filename)
             newest = newest or meta
             sha = hashlib.sha256(data).hexdigest()
             details.append(VersionDetail(str(version), released, meta.requires_dist,
-                                         images.digest(str(version), sha), wheel.filename, sha))
+                                         images.digest(str(version), sha), wheel.filename, sha,
+                                         yanks.get(version)))
     return HelperDetail(
         name=name, summary=newest.summary if newest else "", extras=newest.provides_extra if newest else (),
         description=newest.description if newest else "", versions=tuple(details),

@@ -13,10 +13,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from helperhub.core.errors import ConfigError, LockError
+from helperhub.core.settings import repository_settings
 from helperhub.lock.closure import LockedFile, for_extras, merge, rebase_url
 from helperhub.lock.lockfile import Lock, PackagePin, load_lock
 from helperhub.pipelines.modes import Mode as Mode  # re-exported: Mode was defined here
-from helperhub.pipelines.profiles import Profile, chosen_profile, load_profile, repository_settings, retarget
+from helperhub.pipelines.profiles import Profile, chosen_profile, load_profile, retarget
 
 INSTALLERS = ("uv", "pip")
 VOLUME_MOUNT = "/mnt/helpers"

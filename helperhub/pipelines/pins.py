@@ -5,9 +5,7 @@ check every pin and closure file against the registries (failing closed), and re
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,10 +18,19 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from helperhub.core import defaults
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import HubError, IntegrityError, LockError, RegistryError
+from helperhub.core.metadata import wheel_metadata
 from helperhub.images.context import CLOSURE_LABEL, expected_labels, label_mismatch
 from helperhub.images.oci import remote_image, split_repository
 from helperhub.lock.closure import LockedFile
-from helperhub.lock.lockfile import ImagePin, Lock, PackagePin, load_lock, modify_lock, release_time
+from helperhub.lock.lockfile import (
+    ImagePin,
+    Lock,
+    PackagePin,
+    dependency_roots,
+    load_lock,
+    modify_lock,
+    pin_released_wheel,
+)
 from helperhub.pipelines.factory import PINS_ENV
 from helperhub.registry.client import (
     IndexFile,
@@ -69,40 +76,19 @@ def _wheel_requirements(
     """Requires-Dist and Provides-Extra of a served wheel: (third-party closure roots, helper
     dependencies, extras); the closure is locked for every extra, as the image holds them all."""
     try:
-        data = requests.get(url, timeout=(5, 60)).content
+        resp = requests.get(url, timeout=(5, 60))
     except requests.RequestException:
         raise RegistryError(f"cannot download {url}; is the registry at {settings.base} up?") from None
-    with zipfile.ZipFile(io.BytesIO(data)) as whl:
-        meta = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
-        lines = whl.read(meta).decode().splitlines()
+    if resp.status_code != 200:
+        raise RegistryError(f"{url} answered {resp.status_code}; the wheel is not served by {settings.base}")
+    meta = wheel_metadata(resp.content, url.rsplit("/", 1)[-1])
     third: set[str] = set()
     local: set[str] = set()
-    extras: set[str] = set()
-    for line in lines:
-        if line.startswith("Requires-Dist:"):
-            req = Requirement(line.split(":", 1)[1].strip())
-            req.marker = None
-            (local if canonicalize_name(req.name) in helpers else third).add(str(req))
-        elif line.startswith("Provides-Extra:"):
-            extras.add(line.split(":", 1)[1].strip())
-    return tuple(sorted(third)), tuple(sorted(local)), tuple(sorted(extras))
-
-
-def _local_roots(lock: Lock, local: Sequence[str]) -> tuple[list[str], list[LockedFile]]:
-    """The helpers it depends on as resolution roots (a pinned one with the extras its closure
-    was locked for: its image holds them) and their pinned wheels and closures, which the
-    resolution must keep so that one step can install both."""
-    also: list[str] = []
-    locked: list[LockedFile] = []
-    for raw in local:
-        dep = lock.get(canonicalize_name(Requirement(raw).name))
-        if dep is None:
-            also.append(canonicalize_name(Requirement(raw).name))
-            continue
-        extras = sorted({e for f in dep.closure for e in f.extras})
-        also.append(f"{dep.name}[{','.join(extras)}]" if extras else dep.name)
-        locked.extend([dep.wheel_file(), *dep.closure])
-    return also, locked
+    for raw in meta.requires_dist:
+        req = Requirement(raw)
+        req.marker = None
+        (local if canonicalize_name(req.name) in helpers else third).add(str(req))
+    return tuple(sorted(third)), tuple(sorted(local)), tuple(sorted(set(meta.provides_extra)))
 
 
 def bump_pin(
@@ -130,17 +116,13 @@ def bump_pin(
     if old is not None and (old.version, old.sha256) == (str(wanted), wheel.sha256) and old.closure:
         closure = old.closure  # the lock already has this release's closure: a bump never moves it
     else:
-        also, locked = _local_roots(lock, local)
+        also, locked = dependency_roots(lock, [Requirement(raw).name for raw in local])
         closure = resolve_closure(index, name, str(wanted), extras, kfp_version, also=also, locked=locked)
-    pin = PackagePin(
-        name=name, version=str(wanted), wheel=wheel.filename, sha256=wheel.sha256, url=wheel.url,
+    pin = pin_released_wheel(
+        old, name=name, version=str(wanted), wheel=wheel.filename, sha256=wheel.sha256, url=wheel.url,
         index_url=index.simple_url, kfp_version=kfp_version,
-        commit=old.commit if old and old.version == str(wanted) else "",
-        released_at=old.released_at if old and old.version == str(wanted)
-        else release_time(),
-        source_sha256=old.source_sha256 if old and old.version == str(wanted) else "",
         sdist=sdists[0].filename if sdists else "", sdist_sha256=sdists[0].sha256 if sdists else "",
-        requires=tuple(sorted({*third, f"kfp=={kfp_version}"})), depends=local, closure=closure,
+        requires=sorted({*third, f"kfp=={kfp_version}"}), depends=local, closure=closure,
     )
     if oci_registry:
         repo = f"{oci_registry}/{name}"

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helperhub.core.errors import ConfigError, GitError
-from helperhub.core.git import repo_root
-from helperhub.core.settings import PROFILE_KEYS, PROFILES, load_settings
+from helperhub.core.errors import ConfigError
+from helperhub.core.settings import PROFILE_KEYS, PROFILES
 
 PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 DEFAULT_PROFILE = "local"
@@ -40,7 +39,7 @@ def packaged_profiles(path: Path = PROFILES_FILE) -> dict[str, dict[str, Any]]:
 
 
 def load_profile(name: str, path: Path = PROFILES_FILE, *, settings: Mapping[str, Any] | None = None) -> Profile:
-    """The profile ``name``: the repository's (``settings``, from ``load_settings``) over the packaged."""
+    """The profile ``name``: the repository's (``settings``, from ``repository_settings``) over the packaged."""
     known = {**packaged_profiles(path), **(settings or {}).get(PROFILES, {})}
     if name not in known:
         raise ConfigError(
@@ -48,16 +47,6 @@ def load_profile(name: str, path: Path = PROFILES_FILE, *, settings: Mapping[str
             f"or add [tool.helperhub.profiles.{name}] to the repository's pyproject.toml"
         )
     return Profile(name=name, **known[name])
-
-
-def repository_settings(start: Path) -> dict[str, Any]:
-    """``[tool.helperhub]`` of the repository holding ``start`` (its git checkout; without one,
-    the folder ``start`` itself, as in an unpacked source tree)."""
-    try:
-        root = repo_root(start)
-    except GitError:
-        root = start
-    return load_settings(root)
 
 
 def chosen_profile(name: str | None, settings: Mapping[str, Any]) -> str:

@@ -12,16 +12,11 @@ from html.parser import HTMLParser
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import requests
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from helperhub.core.defaults import INDEX_READERS
+from helperhub.core.dists import dist_version, files_by_version
 from helperhub.core.errors import ConfigError, IntegrityError, RegistryError
 
 TIMEOUT = (5.0, 60.0)
@@ -85,12 +80,7 @@ class IndexFile:
 
     @property
     def version(self) -> Version | None:
-        try:
-            if self.filename.endswith(".whl"):
-                return parse_wheel_filename(self.filename)[1]
-            return parse_sdist_filename(self.filename)[1]
-        except (InvalidWheelFilename, InvalidSdistFilename):
-            return None
+        return dist_version(self.filename)
 
 
 class _Links(HTMLParser):
@@ -183,11 +173,7 @@ def project_names(settings: IndexSettings, session: requests.Session | None = No
 
 def yanked_versions(files: dict[str, IndexFile]) -> dict[Version, str]:
     """Versions whose every file is yanked, with the reason (PEP 592 yanks a version as a whole)."""
-    by_version: dict[Version, list[IndexFile]] = {}
-    for f in files.values():
-        if (v := f.version) is not None:
-            by_version.setdefault(v, []).append(f)
-    return {v: next((f.yanked for f in fs if f.yanked), "") for v, fs in by_version.items()
+    return {v: next((f.yanked for f in fs if f.yanked), "") for v, fs in files_by_version(files.values())
             if all(f.yanked is not None for f in fs)}
 
 
@@ -247,7 +233,7 @@ def post_form(settings: IndexSettings, form: dict[str, tuple[None, str]], what: 
     raise RegistryError(f"the index refused {what} ({resp.status_code}): {answer or resp.reason}")
 
 
-def set_image(settings: IndexSettings, name: str, version: str, ref: str) -> str:
+def record_image_on_index(settings: IndexSettings, name: str, version: str, ref: str) -> str:
     """Tell the index which helper image (``repo@sha256:...``) a released version has, for its
     catalog to show (``:action=set_image``; only an owner of the project may); the index's answer."""
     form = {":action": (None, "set_image"), "name": (None, canonicalize_name(name)), "version": (None, version),

@@ -13,8 +13,8 @@ from helperhub.core.errors import EngineError, HubError
 from helperhub.core.progress import Reporter
 from helperhub.images.engine import docker_client
 from helperhub.images.stage import ImageRelease, ImageSettings, release_image
-from helperhub.lock.lockfile import load_lock, record_image
-from helperhub.registry.client import IndexSettings, set_image
+from helperhub.lock.lockfile import load_lock, record_image_in_lock
+from helperhub.registry.client import IndexSettings, record_image_on_index
 from helperhub.release.project import HelperProject, discover, release_order
 from helperhub.release.self_release import TOOL, release_self
 from helperhub.release.uv_release import release_tools
@@ -67,7 +67,7 @@ def bake_images(
         lock = load_lock(lock_path)
         pin = lock.require(project.name, fix=f"make release PACKAGE={project.name}")
         result = release_image(stage.settings, pin, lock.require_tool("uv"), stage.client, report)
-        record_image(lock_path, pin.name, pin.version, result.image)
+        record_image_in_lock(lock_path, pin.name, pin.version, result.image)
         show_image_in_index(stage.settings.index, pin.name, pin.version, result.image.ref, report)
         state = "built and pushed" if result.built else "unchanged"
         report.info(f"{result.image.tag} {state}: {result.image.ref}")
@@ -79,7 +79,7 @@ def show_image_in_index(index: IndexSettings, name: str, version: str, ref: str,
     """Tell the index the image of a release, for its catalog. The lock is the source of truth, so
     an index that cannot take it (no login, an older registry, unreachable) is only a warning."""
     try:
-        set_image(index, name, version, ref)
+        record_image_on_index(index, name, version, ref)
     except HubError as exc:
         report.warn(f"the index's catalog does not show the image of {name} {version}: {exc}")
 

@@ -16,8 +16,7 @@ from helperhub.core.fs import sha256_file
 from helperhub.core.git import ensure_clean, head_commit, source_epoch, tag_release
 from helperhub.core.progress import Reporter
 from helperhub.core.wheelhouse import fetch_closure
-from helperhub.lock.closure import LockedFile
-from helperhub.lock.lockfile import PackagePin, load_lock, release_time, update_lock
+from helperhub.lock.lockfile import PackagePin, dependency_roots, load_lock, pin_released_wheel, update_lock
 from helperhub.registry.client import IndexSettings, newest_version, project_files, projects_files, verify_served
 from helperhub.release.build import build_dists, run_tests
 from helperhub.release.mirror import closure_requirements
@@ -103,21 +102,6 @@ def _same_source(
     return pin
 
 
-def _dependency_roots(
-    settings: ReleaseSettings, project: HelperProject, projects: dict[str, HelperProject]
-) -> tuple[list[str], list[LockedFile]]:
-    """The local helpers it depends on, each with all its extras (its image holds them), and
-    their locked pins and closures, which its own resolution must keep."""
-    lock = load_lock(settings.lock_path)
-    roots, locked = [], []
-    for name in project.local_deps(set(projects)):
-        dep = lock.require(name, fix=f"make release PACKAGE={name}")
-        extras = projects[name].extras
-        roots.append(f"{name}[{','.join(extras)}]" if extras else name)
-        locked.extend([dep.wheel_file(), *dep.require_closure()])
-    return roots, locked
-
-
 def release_wheel(
     settings: ReleaseSettings,
     project: HelperProject,
@@ -176,7 +160,8 @@ def release_wheel(
         # the closure is resolved beside the tests too, from the index and the built wheel
         locking = None
         if not kept:
-            also, locked = _dependency_roots(settings, project, projects)
+            also, locked = dependency_roots(load_lock(settings.lock_path), project.local_deps(set(projects)),
+                                            required=True)
             locking = pool.submit(resolve_closure, settings.index, project.name, str(version), project.extras,
                                   settings.kfp_version, also=also, locked=locked, wheel=dists.wheel)
         if tests is not None:
@@ -192,29 +177,15 @@ def release_wheel(
     served = project_files(settings.index, project.name)
     if served[dists.wheel.name].sha256 != wheel_sha:
         raise IntegrityError(f"{dists.wheel.name} is served with another sha256 than was built")
-    closure = kept
-    previous = load_lock(settings.lock_path).get(project.name)
-    pin = PackagePin(
-        name=project.name,
-        version=str(version),
-        wheel=dists.wheel.name,
-        sha256=wheel_sha,
-        url=served[dists.wheel.name].url,
-        index_url=settings.index.simple_url,
-        kfp_version=settings.kfp_version,
-        # the same source released again (into a fresh registry, say) is the same release: its lock
-        # entry stays byte for byte
-        commit=same.commit if same else commit,
-        released_at=same.released_at if same else release_time(),
-        source_sha256=source,
-        sdist=dists.sdist.name,
-        sdist_sha256=sdist_sha,
-        requires=tuple(reqs),
-        depends=tuple(
-            str(Requirement(r)) for r in project.requires if canonicalize_name(Requirement(r).name) in projects
-        ),
-        closure=closure,
-        image=previous.image if previous and previous.version == str(version) else None,
+    # the same wheel released again (into a fresh registry, say) is the same release: its lock
+    # entry stays byte for byte
+    pin = pin_released_wheel(
+        load_lock(settings.lock_path).get(project.name),
+        name=project.name, version=str(version), wheel=dists.wheel.name, sha256=wheel_sha,
+        url=served[dists.wheel.name].url, index_url=settings.index.simple_url, kfp_version=settings.kfp_version,
+        sdist=dists.sdist.name, sdist_sha256=sdist_sha, requires=reqs,
+        depends=[str(Requirement(r)) for r in project.requires if canonicalize_name(Requirement(r).name) in projects],
+        closure=kept, commit=commit, source_sha256=source,
     )
     update_lock(settings.lock_path, pin)
     if settings.tag:

@@ -150,7 +150,7 @@ def write_manifests(k8s_dir: Path, out_dir: Path) -> list[Path]:
     return written
 
 
-def set_image(k8s_dir: Path, overlay: str, ref: str, image: str = REGISTRY_IMAGE) -> Path:
+def pin_overlay_image(k8s_dir: Path, overlay: str, ref: str, image: str = REGISTRY_IMAGE) -> Path:
     """Pin ``repo@sha256:...`` in the overlay's ``images:`` entry of ``image`` (its newName and
     digest lines), leaving the other entries and every comment as they are."""
     match = re.fullmatch(r"([^@\s]+)@(sha256:[0-9a-f]{64})", ref)

@@ -9,7 +9,6 @@ folder, since pypiserver would list ``x.whl.metadata`` in the package folder as 
 
 from __future__ import annotations
 
-import email.parser
 import hashlib
 import json
 import os
@@ -18,8 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 METADATA_DIR = ".metadata"  # hidden: pypiserver never lists it, nginx serves it
 METADATA_SUFFIX = ".metadata"
@@ -76,20 +73,6 @@ def _str_or_none(value: object) -> str | None:
 
 def render_record(files: dict[str, FileFacts]) -> str:
     return json.dumps({n: f.record() for n, f in sorted(files.items())}, indent=0)
-
-
-def requires_python(metadata: bytes) -> str | None:
-    """The ``Requires-Python`` of a METADATA / PKG-INFO text; None if absent or not a valid specifier
-    (installers would refuse the whole page entry for an invalid one)."""
-    msg = email.parser.Parser().parsestr(metadata.decode("utf-8", errors="replace"), headersonly=True)
-    value = (msg.get("Requires-Python") or "").strip()
-    if not value:
-        return None
-    try:
-        SpecifierSet(value)
-    except InvalidSpecifier:
-        return None
-    return value
 
 
 def metadata_path(root: Path, filename: str) -> Path:

@@ -31,8 +31,10 @@ from pypiserver.core import PkgFile
 from pypiserver.pkg_helpers import guess_pkgname_and_version
 
 from helperhub.core import defaults
+from helperhub.core.dists import dist_version
 from helperhub.core.errors import ConfigError
 from helperhub.core.fs import atomic_write_text, sha256_file
+from helperhub.core.metadata import parse_core_metadata
 from helperhub.registry.server.catalog.cache import CATALOG_DIR, CatalogCache, Sources
 from helperhub.registry.server.fileset import shadowed_by
 from helperhub.registry.server.metadata import (
@@ -43,7 +45,6 @@ from helperhub.registry.server.metadata import (
     metadata_path,
     parse_record,
     render_record,
-    requires_python,
     sha256_bytes,
     upload_time,
     write_metadata,
@@ -51,7 +52,7 @@ from helperhub.registry.server.metadata import (
 )
 from helperhub.registry.server.notes import ImageRefs, Yanks, check_image_ref
 from helperhub.registry.server.owners import Owners
-from helperhub.registry.server.simple.pages import PAGES_DIR, PageCache, version_of
+from helperhub.registry.server.simple.pages import PAGES_DIR, PageCache
 from helperhub.registry.server.validate import (
     UploadRefused,
     archive_metadata,
@@ -149,10 +150,10 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                 if raw is not None and not target.is_file():
                     write_metadata(self.root, path.name, raw, TEMP_PREFIX)
                 meta_sha = sha256_bytes(raw) if raw is not None else None
-                requires = requires_python(raw) if raw is not None else None
+                requires = parse_core_metadata(raw).requires_python if raw is not None else None
         elif not known:
             raw = _metadata_of(path)  # an sdist's PKG-INFO: Requires-Python, best effort
-            requires = requires_python(raw) if raw is not None else None
+            requires = parse_core_metadata(raw).requires_python if raw is not None else None
         return FileFacts(path.name, facts.sha256, stat.st_size, facts.upload_time or upload_time(stat.st_mtime),
                          requires, meta_sha)
 
@@ -259,8 +260,8 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                 self._check_new(filename)
                 if user is not None:
                     self.owners.claim(project, user)
-                stored = FileFacts(filename, digest.hexdigest(), size, upload_time(), requires_python(raw),
-                                   sha256_bytes(raw) if wheel else None)
+                stored = FileFacts(filename, digest.hexdigest(), size, upload_time(),
+                                   parse_core_metadata(raw).requires_python, sha256_bytes(raw) if wheel else None)
                 target = metadata_path(self.root, filename)
                 if meta_tmp is not None:  # first the metadata, so a served wheel always has it
                     os.replace(meta_tmp, target)
@@ -289,7 +290,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             version = Version(version_text)
         except InvalidVersion:
             raise UploadRefused(f"{version_text!r} is not a version; give one like 1.2.0") from None
-        versions = sorted({v for n in self._files if _project(n) == project and (v := version_of(n)) is not None})
+        versions = sorted({v for n in self._files if _project(n) == project and (v := dist_version(n)) is not None})
         if not versions:
             raise NotFound(f"the index has no project {project}; check the name")
         self._check_owner(project, user, verb)

@@ -10,7 +10,6 @@ memory.
 
 from __future__ import annotations
 
-import email.parser
 import gzip
 import lzma
 import os
@@ -31,7 +30,9 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
+
+from helperhub.core.metadata import metadata_members, parse_core_metadata
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -100,15 +101,14 @@ def check_filename(filename: str) -> tuple[str, Version]:
     return canonicalize_name(name), version
 
 
-def _metadata(text: str) -> tuple[str, Version]:
-    msg = email.parser.Parser().parsestr(text, headersonly=True)
-    name, version = msg.get("Name"), msg.get("Version")
-    if not name or not version:
+def _name_version(text: str) -> tuple[str, Version]:
+    meta = parse_core_metadata(text)
+    if not meta.name or not meta.version:
         raise UploadRefused("the archive's metadata has no Name or Version")
     try:
-        return canonicalize_name(name), Version(version)
-    except ValueError:
-        raise UploadRefused(f"the archive's metadata version {version!r} is not PEP 440") from None
+        return canonicalize_name(meta.name), Version(meta.version)
+    except InvalidVersion:
+        raise UploadRefused(f"the archive's metadata version {meta.version!r} is not PEP 440") from None
 
 
 def _inflated_limit(archive_size: int) -> int:
@@ -224,10 +224,10 @@ def _wheel_metadata(path: Path, filename: str) -> bytes:
             infos = whl.infolist()
             if len(infos) > MAX_MEMBERS:
                 raise UploadRefused(f"{filename!r} has more than {MAX_MEMBERS} members")
-            metas = [i for i in infos if i.filename.count("/") == 1 and i.filename.endswith(".dist-info/METADATA")]
+            metas = metadata_members(i.filename for i in infos)
             if len(metas) != 1:
                 raise UploadRefused(f"{filename!r} has no single .dist-info/METADATA")
-            meta = metas[0]
+            meta = whl.getinfo(metas[0])
             if meta.file_size > MAX_METADATA:
                 raise UploadRefused(f"{filename!r}: its METADATA is {meta.file_size} bytes, "
                                     f"over the {_limit(MAX_METADATA)} limit")
@@ -380,7 +380,7 @@ def archive_metadata(path: Path, filename: str) -> bytes:
 def read_archive_metadata(path: Path, filename: str) -> tuple[str, Version]:
     """Name and version from the archive's own METADATA / PKG-INFO, read within the caps above."""
     with _readable(filename):
-        return _metadata(archive_metadata(path, filename).decode("utf-8"))
+        return _name_version(archive_metadata(path, filename).decode("utf-8"))
 
 
 def check_archive(path: Path, filename: str) -> bytes:
@@ -389,7 +389,7 @@ def check_archive(path: Path, filename: str) -> bytes:
     name, version = check_filename(filename)
     with _readable(filename):
         raw = archive_metadata(path, filename)
-        meta_name, meta_version = _metadata(raw.decode("utf-8"))
+        meta_name, meta_version = _name_version(raw.decode("utf-8"))
     if (meta_name, meta_version) != (name, version):
         raise UploadRefused(
             f"{filename!r} says {name} {version} but its metadata says {meta_name} {meta_version}"

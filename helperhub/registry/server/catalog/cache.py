@@ -18,7 +18,8 @@ from functools import partial
 from pathlib import Path
 
 from helperhub.core.fs import atomic_write_text
-from helperhub.registry.server.catalog.data import ReleaseMetadata, build_entry, is_helper, parse_metadata, third_party
+from helperhub.core.metadata import CoreMetadata, parse_core_metadata
+from helperhub.registry.server.catalog.data import build_entry, is_helper, third_party
 from helperhub.registry.server.catalog.model import HelperEntry, ThirdParty, query_terms, search_text
 from helperhub.registry.server.catalog.pages import (
     catalog_order,
@@ -73,7 +74,7 @@ class CatalogCache:
         self.static_root, self.index_url, self.sources = static_root, index_url, sources
         self._lock = threading.Lock()
         self._files: dict[str, dict[str, FileFacts]] = {}
-        self._metadata: dict[str, ReleaseMetadata | None] = {}
+        self._metadata: dict[str, CoreMetadata | None] = {}
         self._entries: dict[str, HelperEntry] = {}
         self._items: dict[str, Listed] = {}
         self._mirror: dict[str, ThirdParty] = {}
@@ -140,10 +141,10 @@ class CatalogCache:
             _guarded(f"the page of {project}", partial(self._render_project, project))
         _guarded("the catalog page", self._render_root)
 
-    def _parsed(self, filename: str) -> ReleaseMetadata | None:
+    def _parsed(self, filename: str) -> CoreMetadata | None:
         if filename not in self._metadata:
             raw = self.sources.metadata(filename)
-            self._metadata[filename] = parse_metadata(raw) if raw is not None else None
+            self._metadata[filename] = parse_core_metadata(raw) if raw is not None else None
         return self._metadata[filename]
 
     def _render_project(self, project: str) -> None:

@@ -8,48 +8,20 @@ them apart)."""
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from helperhub.core.defaults import TOOL_PROJECT
+from helperhub.core.dists import dist_version, files_by_version
+from helperhub.core.metadata import CoreMetadata
 from helperhub.registry.server.catalog.model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
 from helperhub.registry.server.metadata import FileFacts
 from helperhub.registry.server.notes import by_version
-from helperhub.registry.server.simple.pages import version_of
 
 SDIST_SUFFIX = ".tar.gz"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the release time of a file whose upload time is unknown
-
-
-@dataclass(frozen=True)
-class ReleaseMetadata:
-    """What a release's METADATA (or an sdist's PKG-INFO) says that the catalog shows."""
-
-    name: str
-    summary: str = ""
-    description: str = ""
-    description_content_type: str = ""
-    requires_dist: tuple[str, ...] = ()
-
-
-def parse_metadata(raw: bytes) -> ReleaseMetadata:
-    """Core metadata (email-header format); the description is the body, or the older header."""
-    msg = email.parser.Parser(policy=email.policy.compat32).parsestr(raw.decode("utf-8", errors="replace"))
-    body = msg.get_payload()
-    description = body if isinstance(body, str) and body.strip() else str(msg.get("Description", ""))
-    return ReleaseMetadata(
-        name=" ".join(str(msg.get("Name", "")).split()),
-        summary=" ".join(str(msg.get("Summary", "")).split()),
-        description=description.strip("\n"),
-        description_content_type=" ".join(str(msg.get("Description-Content-Type", "")).split()),
-        requires_dist=tuple(" ".join(str(r).split()) for r in msg.get_all("Requires-Dist") or ()),
-    )
 
 
 def is_helper(project: str, filenames: Iterable[str]) -> bool:
@@ -71,20 +43,10 @@ def released_at(stamp: str | None) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def group_versions(files: Iterable[FileFacts]) -> dict[Version, list[FileFacts]]:
-    """A project's files by version; within a version wheels first (their METADATA is served)."""
-    groups: dict[Version, list[FileFacts]] = {}
-    for facts in files:
-        version = version_of(facts.filename)
-        if version is not None:
-            groups.setdefault(version, []).append(facts)
-    return {v: sorted(fs, key=lambda f: (not f.filename.endswith(".whl"), f.filename)) for v, fs in groups.items()}
-
-
 def build_entry(
     project: str,
     files: Iterable[FileFacts],
-    metadata: Callable[[str], ReleaseMetadata | None],
+    metadata: Callable[[str], CoreMetadata | None],
     *,
     yanked: Mapping[str, str] | None = None,
     owners: tuple[str, ...] = (),
@@ -94,14 +56,13 @@ def build_entry(
     yank reason, requirements and image; names, summary and description from the newest
     version's metadata. ``metadata`` gives a file's parsed metadata (None if it has none).
     None for a project without a single versioned file."""
-    groups = group_versions(files)
+    groups = files_by_version(files)
     if not groups:
         return None
     yanks, digests = by_version(yanked or {}), by_version(images or {})
     versions: list[HelperVersion] = []
-    newest: ReleaseMetadata | None = None
-    for version in sorted(groups, reverse=True):
-        vfiles = groups[version]
+    newest: CoreMetadata | None = None
+    for version, vfiles in groups:
         meta = next((m for f in vfiles if (m := metadata(f.filename)) is not None), None)
         if newest is None:  # the newest version with metadata names and describes the helper
             newest = meta
@@ -127,5 +88,5 @@ def build_entry(
 
 
 def third_party(project: str, filenames: Iterable[str]) -> ThirdParty:
-    versions = {v for f in filenames if (v := version_of(f)) is not None}
+    versions = {v for f in filenames if (v := dist_version(f)) is not None}
     return ThirdParty(project, tuple(str(v) for v in versions))

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
+from helperhub.core.dists import dist_version
 from helperhub.core.fs import atomic_write_text
 from helperhub.registry.server.metadata import FileFacts
 from helperhub.registry.server.notes import by_version
@@ -40,22 +41,13 @@ def as_page(text: str) -> Page:
     return Page(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
-def version_of(filename: str) -> Version | None:
-    try:
-        if filename.endswith(".whl"):
-            return parse_wheel_filename(filename)[1]
-        return parse_sdist_filename(filename)[1]
-    except (ValueError, InvalidVersion):
-        return None
-
-
 def _facts(files: Iterable[FileFacts | tuple[str, str]]) -> list[FileFacts]:
     """Files sorted by name; a (name, sha256) pair is a file of which nothing else is known."""
     return sorted((f if isinstance(f, FileFacts) else FileFacts(*f) for f in files), key=lambda f: f.filename)
 
 
 def _yank(facts: FileFacts, yanked: Mapping[Version, str]) -> str | None:
-    version = version_of(facts.filename)
+    version = dist_version(facts.filename)
     return yanked.get(version) if version is not None else None
 
 
@@ -88,7 +80,7 @@ def render_project_json(project: str, files: Iterable[FileFacts | tuple[str, str
     versions: set[Version] = set()
     yanks = by_version(yanked or {})
     for f in _facts(files):
-        version = version_of(f.filename)
+        version = dist_version(f.filename)
         if version is not None:
             versions.add(version)
         entry: dict[str, Any] = {"filename": f.filename, "url": f"../../packages/{f.filename}",
