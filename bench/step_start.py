@@ -42,7 +42,7 @@ def _run_component(component: Any, root: Path, mode: Mode) -> float:
     from kfp import local
 
     root.mkdir(parents=True, exist_ok=True)
-    local.init(runner=docker_runner(mode, root), pipeline_root=str(root), raise_on_error=True)
+    local.init(runner=docker_runner(mode), pipeline_root=str(root), raise_on_error=True)
     start = time.perf_counter()
     task = component(x=1)
     elapsed = time.perf_counter() - start

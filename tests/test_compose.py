@@ -402,7 +402,7 @@ def test_image_step_runs_from_the_stacks_registry(released: Stack, client: Any, 
     step = helper_component(small_step, helpers=["tabular-helpers"], delivery=Delivery(lock=lock, mode=Mode.IMAGE))
     root = tmp_path / "runs"
     root.mkdir()
-    local.init(runner=docker_runner(Mode.IMAGE, root), pipeline_root=str(root), raise_on_error=True)
+    local.init(runner=docker_runner(Mode.IMAGE), pipeline_root=str(root), raise_on_error=True)
     assert step(x=1).output == 2
     assert image.ref in client.images.get(image.ref).attrs["RepoDigests"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from helperhub.core.errors import IntegrityError
 from helperhub.core.progress import Silent
-from helperhub.images.context import HELPER_UID, expected_labels
+from helperhub.images.context import expected_labels
 from helperhub.images.oci import remote_image
 from helperhub.images.stage import ImageRelease, ImageSettings, release_image
 from helperhub.lock.closure import LockedFile
@@ -88,15 +88,15 @@ def test_image_is_built_pushed_and_pinned_by_digest(
     assert out == [pin.version, pin.kfp_version]
 
 
-def test_image_runs_as_a_non_root_user_that_cannot_change_the_helpers(
+def test_image_runs_as_root_and_no_other_user_can_change_the_helpers(
     client: Any, oci: str, base_image: str, index: RunningIndex, released_repo: Path
 ) -> None:
     image = bake(released_repo, image_settings(oci, base_image, index), client).image
-    assert client.images.get(image.ref).attrs["Config"]["User"] == "10001:10001" == f"{HELPER_UID}:{HELPER_UID}"
+    assert client.images.get(image.ref).attrs["Config"]["User"] == "root"
     out = client.containers.run(
         image.ref, ["sh", "-c", "id -u; id -g; touch /opt/helpers/x 2>/dev/null && echo writable || echo read-only; "
                     "stat -c %u /opt/helpers /opt/helpers/lib/python3.11/site-packages/tabular_helpers"],
-        network_mode="none", remove=True,
+        network_mode="none", remove=True, user="10001:10001",
     ).decode().split()
     assert out == ["10001", "10001", "read-only", "0", "0"]
 

@@ -95,6 +95,6 @@ def test_package_mode_ignores_the_pip_config_of_its_base_image(
     step = helper_component(small_step, helpers=["tabular-helpers"], delivery=delivery)
     root = tmp_path / "runs"
     root.mkdir()
-    local.init(runner=docker_runner(Mode.PACKAGE, root), pipeline_root=str(root), raise_on_error=True)
+    local.init(runner=docker_runner(Mode.PACKAGE), pipeline_root=str(root), raise_on_error=True)
     assert step(x=1).output == 2
     assert decoy.requests == [], f"the step asked the decoy index: {decoy.requests}"

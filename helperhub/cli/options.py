@@ -101,6 +101,10 @@ image_options = stack(
     click.option("--base-image", envvar="BASE_IMAGE", default=defaults.BASE_IMAGE,
                  show_default=True,
                  help="Image the helper images are built FROM. [env BASE_IMAGE; pyproject: base-image]"),
+    click.option("--image-user", envvar="HUB_IMAGE_USER", default=defaults.IMAGE_USER, show_default=True,
+                 help="User the helper images run as: root, as their base image, or a numeric "
+                 f"UID:GID (e.g. {defaults.NON_ROOT_IMAGE_USER}) for clusters that enforce runAsNonRoot. "
+                 "[env HUB_IMAGE_USER; pyproject: image-user]"),
     click.option("--require-images", is_flag=True, envvar="HUB_REQUIRE_IMAGES",
                  help="Fail instead of skipping the image stage when no engine answers. "
                  "[env HUB_REQUIRE_IMAGES]"),

@@ -123,7 +123,8 @@ def known_helpers(repo: Path, lock: Lock) -> set[str]:
 @click.argument("version")
 def pins_bump(
     root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
-    registry_port: int, oci_registry: str, base_image: str, require_images: bool, package: str, version: str,
+    registry_port: int, oci_registry: str, base_image: str, image_user: str, require_images: bool, package: str,
+    version: str,
 ) -> None:
     """Pin PACKAGE to an already released VERSION, resolved from the registries."""
     from helperhub.lock.lockfile import load_lock

@@ -27,7 +27,7 @@ from helperhub.core.defaults import LOCK_NAME
 @o.cache_option
 def release_cmd(
     root: Path | None, index_url: str | None, index_user: str | None,
-    index_password: str | None, registry_port: int, oci_registry: str, base_image: str,
+    index_password: str | None, registry_port: int, oci_registry: str, base_image: str, image_user: str,
     require_images: bool, packages: tuple[str, ...], allow_dirty: bool, skip_tests: bool,
     no_tag: bool, no_images: bool, cache: Path | None,
 ) -> None:
@@ -53,6 +53,7 @@ def release_cmd(
     discover(repo)  # a checkout without helpers/ fails before the image stage is opened
     stage = None if no_images else open_image_stage(
         o.state_dir(repo), index, oci_registry, base_image, required=require_images, report=reporter,
+        image_user=image_user,
     )
     run_release(settings, packages, reporter, stage)
     console.print(f"index: {index.simple_url}  lock: {settings.lock_path}")
@@ -65,7 +66,7 @@ def release_cmd(
 @click.argument("packages", nargs=-1)
 def images(
     root: Path | None, index_url: str | None, index_user: str | None,
-    index_password: str | None, registry_port: int, oci_registry: str, base_image: str,
+    index_password: str | None, registry_port: int, oci_registry: str, base_image: str, image_user: str,
     require_images: bool, packages: tuple[str, ...],
 ) -> None:
     """Build and push the images of already released PACKAGES (default: all) from pins.json."""
@@ -76,7 +77,8 @@ def images(
     order = release_order(discover(repo), list(packages))
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
     reporter = RichReporter()
-    stage = open_image_stage(o.state_dir(repo), index, oci_registry, base_image, required=True, report=reporter)
+    stage = open_image_stage(o.state_dir(repo), index, oci_registry, base_image, required=True, report=reporter,
+                             image_user=image_user)
     assert stage is not None  # required=True raises instead
     bake_images(stage, repo / LOCK_NAME, order, reporter)
 

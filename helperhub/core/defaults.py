@@ -10,6 +10,13 @@ REGISTRY_HOST = "127.0.0.1"  # the embedded registry listens on loopback only
 REGISTRY_PORT = 8080  # the embedded registry, the registry image and the cluster Service
 OCI_REGISTRY = "127.0.0.1:5000"  # where helper images are pushed (host:port)
 BASE_IMAGE = "python:3.11-slim"  # what helper images and non-image steps are built FROM
+# The user helper images run as: root, the user of BASE_IMAGE and of KFP's own default base image,
+# so an image-mode step writes its outputs wherever a step on the base image can (kfp.local's
+# DockerRunner bind-mounts the caller's pipeline root; KFP backends without the launcher fix of
+# kubeflow/pipelines#10857 write /gcs, /minio, /s3 as the image's user). Clusters that enforce
+# runAsNonRoot set a numeric UID:GID instead: NON_ROOT_IMAGE_USER, say.
+IMAGE_USER = "root"
+NON_ROOT_IMAGE_USER = "10001:10001"  # the documented non-root setting (an account `helper`, no home)
 STATE_DIR = ".hub"  # git-ignored, per checkout: embedded registry packages, credentials, runs
 TOOL_PROJECT = "helperhub"  # the tool's own project: released into the index too, but not a helper
 LOCK_NAME = "pins.json"  # the lock, at the repository root

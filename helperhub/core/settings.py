@@ -9,6 +9,7 @@ the file with ``repository_settings``.
     index-url = "https://pypi.example.org"
     oci-registry = "registry.example.org"
     base-image = "python:3.11-slim"
+    image-user = "10001:10001"   # clusters that enforce runAsNonRoot; default root
     profile = "staging"
 
     [tool.helperhub.profiles.staging]
@@ -28,7 +29,10 @@ from helperhub.core.git import repo_root
 PYPROJECT = "pyproject.toml"
 TABLE = "[tool.helperhub]"
 # key in pyproject.toml -> the name the settings (and the CLI's parameters) use
-KEYS = {"index-url": "index_url", "oci-registry": "oci_registry", "base-image": "base_image", "profile": "profile"}
+KEYS = {
+    "index-url": "index_url", "oci-registry": "oci_registry", "base-image": "base_image", "image-user": "image_user",
+    "profile": "profile",
+}
 PROFILES = "profiles"
 # the keys of a profile, as in helperhub/pipelines/profiles.toml (``Profile``'s fields)
 PROFILE_KEYS = ("index_url", "image_registry", "base_image")

@@ -5,6 +5,7 @@ Kept apart from running docker so the exact text can be tested (as flytekit's im
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Protocol
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
 from helperhub.core.uv import BOOTSTRAP, RECORD, programs_sha256
 from helperhub.lock.closure import LockedFile, closure_sha256, rebase_url
@@ -22,7 +24,9 @@ DOCKERFILE = Path(__file__).with_name("helper.Dockerfile")
 LABEL_PREFIX = "io.helperhub."
 RECIPE_LABEL = f"{LABEL_PREFIX}recipe-sha256"
 CLOSURE_LABEL = f"{LABEL_PREFIX}closure-sha256"
-HELPER_UID = 10001  # the non-root uid (and gid) helper images run as: `USER 10001:10001` in helper.Dockerfile
+USER_LABEL = f"{LABEL_PREFIX}image-user"
+ROOT = "root"
+_NUMERIC_USER = re.compile(r"(0|[1-9][0-9]{0,9}):(0|[1-9][0-9]{0,9})")  # no leading zeros: one spelling
 
 
 class ReleasedWheel(Protocol):
@@ -102,6 +106,18 @@ def expected_labels(pin: ReleasedWheel) -> dict[str, str]:
     }
 
 
+def check_image_user(user: str) -> str:
+    """``user`` if helper images can run as it: ``root`` (the base image's user) or a numeric
+    ``UID:GID`` that is not root (Kubernetes' runAsNonRoot can only verify a numeric user)."""
+    found = _NUMERIC_USER.fullmatch(user)
+    if user == ROOT or (found and 0 < int(found[1]) < 2**31 and int(found[2]) < 2**31):
+        return user
+    raise ConfigError(
+        f"image user {user!r} is neither {ROOT} nor a numeric non-root UID:GID; "
+        f"set image-user / HUB_IMAGE_USER to e.g. {defaults.NON_ROOT_IMAGE_USER}, or {ROOT}"
+    )
+
+
 def recipe_sha256(uv: LockedFile) -> str:
     """The identity of how helper images are built (the Dockerfile, uv and the programs that come
     with it): an existing tag is reused only if it was built by the same recipe, so a changed
@@ -112,9 +128,11 @@ def recipe_sha256(uv: LockedFile) -> str:
 
 def image_spec(
     pin: ReleasedWheel, *, registry: str, base_image: str, index: IndexSettings, uv: LockedFile,
+    user: str = defaults.IMAGE_USER,
 ) -> ImageSpec:
     """The build args and labels of a pin's image: its locked closure and uv, on the index the
-    build reaches (``index``)."""
+    build reaches (``index``), run as ``user``. The user is a label too: a tag built for another
+    user is another image, never reused for this one."""
     third, helpers = install_layers(pin, index.simple_url)
     args = {
         "BASE_IMAGE": base_image,
@@ -132,8 +150,9 @@ def image_spec(
         "WHEEL_SHA256": pin.sha256,
         "SOURCE_REVISION": pin.commit,
         "RECIPE_SHA256": recipe_sha256(uv),
+        "IMAGE_USER": check_image_user(user),
     }
-    labels = {**expected_labels(pin), RECIPE_LABEL: recipe_sha256(uv)}
+    labels = {**expected_labels(pin), RECIPE_LABEL: recipe_sha256(uv), USER_LABEL: user}
     return ImageSpec(
         repository=f"{registry.rstrip('/')}/{pin.name}",
         tag=pin.version,

@@ -3,13 +3,6 @@
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
-# The user steps run as: a fixed numeric uid/gid (Kubernetes' runAsNonRoot can only verify a
-# numeric USER), no home, no login shell. Everything below is installed as root, so /opt/helpers
-# stays root-owned and read-only to it.
-RUN groupadd --system --gid 10001 helper \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin helper
-
 # Both layers install with uv, taken from the private index by the lock's sha256 (UV_BOOTSTRAP
 # fetches, checks and unpacks it; it is removed again in the same layer): the helper's locked
 # closure, every file by URL with its sha256 (--require-hashes) and --no-deps, nothing resolved,
@@ -53,6 +46,20 @@ RUN set -f \
  && find /opt/helpers -depth -name __pycache__ -type d -exec rm -rf {} + \
  && /opt/helpers/bin/python -c "import importlib, os; importlib.import_module(os.environ['HELPER_NAME'].replace('-', '_'))"
 
+# The user steps run as (IMAGE_USER, checked by images/context.py): root by default, the base
+# image's user, so a step writes its outputs wherever a step on the base image can (a pipeline
+# root bind-mounted by kfp.local's DockerRunner, /gcs, /minio, /s3 on backends without
+# kubeflow/pipelines#10857). For clusters that enforce runAsNonRoot a numeric UID:GID, with an
+# account `helper` for it (no home, no login shell). Everything above is installed as root, so
+# /opt/helpers stays root-owned and read-only to any other user. Last, so both install layers are
+# the same for every user.
+ARG IMAGE_USER=root
+RUN case "${IMAGE_USER}" in root) ;; *) \
+      uid="${IMAGE_USER%%:*}" gid="${IMAGE_USER#*:}" \
+   && { getent group "${gid}" >/dev/null || groupadd --system --gid "${gid}" helper; } \
+   && { getent passwd "${uid}" >/dev/null || useradd --system --no-log-init --uid "${uid}" --gid "${gid}" \
+          --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin helper; } ;; esac
+
 ARG KFP_VERSION
 ARG HELPER_VERSION
 ARG WHEEL_SHA256
@@ -69,9 +76,10 @@ LABEL org.opencontainers.image.title="${HELPER_NAME}" \
       io.helperhub.wheel-sha256="${WHEEL_SHA256}" \
       io.helperhub.kfp-version="${KFP_VERSION}" \
       io.helperhub.closure-sha256="${CLOSURE_SHA256}" \
-      io.helperhub.recipe-sha256="${RECIPE_SHA256}"
+      io.helperhub.recipe-sha256="${RECIPE_SHA256}" \
+      io.helperhub.image-user="${IMAGE_USER}"
 
 ENV VIRTUAL_ENV=/opt/helpers \
     PATH=/opt/helpers/bin:${PATH}
 
-USER 10001:10001
+USER ${IMAGE_USER}

@@ -15,7 +15,7 @@ from helperhub.core import defaults
 from helperhub.core.errors import EngineError, IntegrityError
 from helperhub.core.progress import Reporter
 from helperhub.images import engine
-from helperhub.images.context import ReleasedWheel, image_spec, label_mismatch
+from helperhub.images.context import ReleasedWheel, check_image_user, image_spec, label_mismatch
 from helperhub.images.oci import remote_image
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import ImagePin
@@ -27,9 +27,13 @@ class ImageSettings:
     registry: str  # host:port of the OCI registry images are pushed to
     base_image: str  # e.g. python:3.11-slim or 127.0.0.1:5000/python:3.11-slim
     index: IndexSettings  # as the build reaches it (host networking)
+    user: str = defaults.IMAGE_USER  # root, or a numeric non-root UID:GID for clusters that enforce it
     # one release at a time builds and pushes a tag on this machine (the engine is shared); in
     # the user's cache, not at a predictable path under /tmp that any local user can pre-create
     locks: Path = field(default_factory=lambda: defaults.cache_dir() / "locks")
+
+    def __post_init__(self) -> None:
+        check_image_user(self.user)  # a wrong user fails before the release, not at its image stage
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,9 @@ def _release_image(
 ) -> ImageRelease:
     ensure_local(client, settings.base_image, report)
     base = engine.repo_digest(client, settings.base_image)
-    spec = image_spec(pin, registry=settings.registry, base_image=base, index=settings.index, uv=uv)
+    spec = image_spec(
+        pin, registry=settings.registry, base_image=base, index=settings.index, uv=uv, user=settings.user
+    )
     remote = remote_image(spec.repository, spec.tag)
     built = remote is None
     if remote is not None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from helperhub.core.errors import ConfigError, HubError
-from helperhub.images.context import HELPER_UID
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.example import PIPELINE_NAME, build_pipeline
 
@@ -49,25 +48,20 @@ def _read_metrics(root: Path, task: str, artifact: str) -> dict[str, float]:
     return {k: float(v) for k, v in found.items() if isinstance(v, int | float)}
 
 
-def docker_runner(mode: Mode, pipeline_root: Path) -> Any:
-    """kfp.local's DockerRunner (host network) for ``mode``, with ``pipeline_root`` ready for it.
+def docker_runner(mode: Mode) -> Any:
+    """kfp.local's DockerRunner (host network) for ``mode``.
 
-    DockerRunner bind-mounts the pipeline root and the step writes its outputs there, but helper
-    images (image mode) run as uid 10001, which cannot write to your folder. Least surprising:
-    a non-root caller runs the step as themselves (`--user $(id -u):$(id -g)`), so the outputs
-    are theirs to read and delete; helper images work for any uid (their files are root-owned
-    and read-only), as under OpenShift's arbitrary uids. Root keeps the image's user and hands it
-    the folder (chown). A world-writable folder (0o1777) would let any local user plant files or
-    symlinks where steps write, and leave outputs owned by 10001 that the caller cannot delete.
-    Other modes run as their base image's user, as before."""
+    Helper images run as root, as their base image, so KFP's own ``DockerRunner()`` works for
+    image mode as is. This one runs image-mode steps as the caller's uid:gid all the same
+    (``--user``): a non-root caller's outputs are theirs to read and delete, not root's, and an
+    image built for a cluster that enforces non-root (``image-user``) writes the caller's folder
+    too. Helper images work for any uid (their files are root-owned and read-only to others).
+    Other modes install at step start and run as their base image's user, as before."""
     from kfp import local
 
     if mode is not Mode.IMAGE:
         return local.DockerRunner(network_mode="host")
-    if os.getuid() != 0:
-        return local.DockerRunner(network_mode="host", user=f"{os.getuid()}:{os.getgid()}")
-    os.chown(pipeline_root, HELPER_UID, HELPER_UID)
-    return local.DockerRunner(network_mode="host")
+    return local.DockerRunner(network_mode="host", user=f"{os.getuid()}:{os.getgid()}")
 
 
 def run_locally(pipeline: Any, delivery: Delivery, pipeline_root: Path, runner: str = "docker",
@@ -75,7 +69,7 @@ def run_locally(pipeline: Any, delivery: Delivery, pipeline_root: Path, runner: 
     """Run a pipeline whose components use ``delivery`` once with kfp.local; its output.
 
     The docker runner runs each step in its container as a pod would (image mode: the helper
-    image, as the caller's uid); the subprocess runner in a fresh virtual env of this host."""
+    image, as the caller's uid:gid); the subprocess runner in a fresh virtual env of this host."""
     from kfp import local
 
     if runner not in RUNNERS:
@@ -85,10 +79,7 @@ def run_locally(pipeline: Any, delivery: Delivery, pipeline_root: Path, runner: 
     if delivery.mode in (Mode.VOLUME, Mode.CONFIGMAP):
         raise ConfigError(f"{delivery.mode} mode needs a Kubernetes cluster; run it there")
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    if runner == "docker":
-        chosen = docker_runner(delivery.mode, pipeline_root)
-    else:
-        chosen = local.SubprocessRunner(use_venv=True)
+    chosen = docker_runner(delivery.mode) if runner == "docker" else local.SubprocessRunner(use_venv=True)
     local.init(runner=chosen, pipeline_root=str(pipeline_root), raise_on_error=True)
     try:
         return pipeline(**params).output

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helperhub.core import defaults
 from helperhub.core.errors import EngineError, HubError
 from helperhub.core.progress import Reporter
 from helperhub.images.engine import docker_client
@@ -38,10 +39,11 @@ class HelperRelease:
 
 def open_image_stage(
     state: Path, index: IndexSettings, oci_registry: str, base_image: str, *, required: bool,
-    report: Reporter, client: Any = None,
+    report: Reporter, client: Any = None, image_user: str = defaults.IMAGE_USER,
 ) -> ImageStage | None:
     """The image stage's engine and registry (the local OCI registry is started when it can
     be), or None, said in one warning, when there is none and images are not ``required``."""
+    settings = ImageSettings(oci_registry, base_image, index, image_user)  # checked before the engine
     try:
         client = client or docker_client()
         if not ensure_oci_registry(oci_registry, state):
@@ -54,7 +56,7 @@ def open_image_stage(
             raise
         report.warn(f"image stage skipped: {exc}")
         return None
-    return ImageStage(ImageSettings(oci_registry, base_image, index), client)
+    return ImageStage(settings, client)
 
 
 def bake_images(
