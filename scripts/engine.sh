@@ -3,19 +3,27 @@
 # machine that has none of them (no running engine, no public image registry). Idempotent: on a machine
 # where `docker info` already answers and the base image is in the registry it changes nothing.
 # Prints the settings it established as shell `export` lines on stdout; progress goes to stderr.
+#   scripts/engine.sh               provision (the base: python:3.11-slim for this host's CPU)
+#   scripts/engine.sh --env         only print the settings of an engine provisioned already
+#   scripts/engine.sh --emulation   provision, and let this kernel run arm64 programs (containers
+#                                   too) under qemu-user-static: for tests only, never for a release
+# More base images (images/base.sh), opt-in: HUB_ENGINE_BASES="SUITE:ARCH[,ARCH]:TAG ...", e.g.
+#   HUB_ENGINE_BASES="bookworm:amd64,arm64:python:3.11-slim trixie:amd64:python:3.13-slim"
 set -euo pipefail
 
 STATE=${HUB_ENGINE_STATE:-/var/lib/helperhub}
 OCI_ADDR=${HUB_OCI_ADDR:-127.0.0.1:5000}
 BASE_TAG=${HUB_BASE_TAG:-python:3.11-slim}
 SUITE=${HUB_BASE_SUITE:-bookworm}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 log() { printf 'engine: %s\n' "$*" >&2; }
 die() { printf 'engine: error: %s\n' "$*" >&2; exit 1; }
 
 need_apt=()
 command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
-command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
+command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)  # images/base.sh
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)  # images/manifest.py
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)  # Compose v1: make compose-up
 
 docker_ok() { docker info >/dev/null 2>&1; }
@@ -67,44 +75,35 @@ YAML
   die "OCI registry did not answer on $OCI_ADDR (log: $STATE/oci-registry.log)"
 }
 
-apt_mirror() {
-  # The machine's own Debian mirror, as apt is configured (deb822 or one-line format).
-  local uri
-  uri=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v security | head -1)
-  [ -n "$uri" ] || uri=$(grep -hs '^deb ' /etc/apt/sources.list | awk '{print $2}' | head -1)
-  [ -n "$uri" ] || die "no Debian mirror found in apt's sources; set HUB_DEBIAN_MIRROR"
-  echo "$uri"
+build_bases() {
+  # The default base for this host's CPU, then the opt-in ones; images/base.sh skips what the
+  # registry has already.
+  local spec suite archs tag
+  for spec in "$SUITE:$(dpkg --print-architecture):$BASE_TAG" ${HUB_ENGINE_BASES:-}; do
+    suite=${spec%%:*} spec=${spec#*:}
+    archs=${spec%%:*} tag=${spec#*:}
+    [ -n "$suite" ] && [ -n "$archs" ] && [ "$tag" != "$archs" ] \
+      || die "HUB_ENGINE_BASES entry $suite:$spec is not SUITE:ARCH[,ARCH]:TAG"
+    HUB_OCI_ADDR=$OCI_ADDR HUB_ENGINE_STATE=$STATE bash "$ROOT/images/base.sh" "$suite" "$archs" "$tag"
+  done
 }
 
-build_base() {
-  local ref="$OCI_ADDR/$BASE_TAG"
-  if docker image inspect "$ref" >/dev/null 2>&1; then
-    log "base image $ref is already built"
-  else
-    command -v debootstrap >/dev/null 2>&1 || install_missing
-    local root="$STATE/rootfs-$SUITE" mirror=${HUB_DEBIAN_MIRROR:-$(apt_mirror)}
-    if [ ! -x "$root/usr/bin/python3" ]; then
-      rm -rf "$root"
-      log "debootstrap $SUITE with python3 (about a minute)"
-      debootstrap --variant=minbase --include=python3,python3-pip,python3-venv,ca-certificates \
-        "$SUITE" "$root" "$mirror" >"$STATE/debootstrap.log" 2>&1 \
-        || { tail -20 "$STATE/debootstrap.log" >&2; die "debootstrap failed (log: $STATE/debootstrap.log)"; }
-      rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-    fi
-    log "importing the root filesystem"
-    tar -C "$root" -c . | docker import - "$ref-rootfs" >/dev/null
-    local ctx; ctx=$(mktemp -d)
-    cat >"$ctx/Dockerfile" <<DOCKERFILE
-FROM $ref-rootfs
-RUN rm -f /usr/lib/python3*/EXTERNALLY-MANAGED && ln -sf /usr/bin/python3 /usr/local/bin/python
-ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-CMD ["python3"]
-DOCKERFILE
-    docker build -q --network host -t "$ref" "$ctx" >/dev/null
-    rm -rf "$ctx"
+enable_emulation() {
+  # qemu-user-static ships binfmt_misc entries that only systemd would register; register the arm64
+  # one by hand. Its F flag makes the kernel keep the interpreter open, so containers use it too.
+  local conf=/usr/lib/binfmt.d/qemu-aarch64.conf dir=/proc/sys/fs/binfmt_misc
+  if [ ! -e "$conf" ]; then
+    need_apt=(qemu-user-static)
+    install_missing
   fi
-  log "pushing $ref"
-  docker push -q "$ref" >/dev/null
+  [ -e "$dir/register" ] || mount -t binfmt_misc binfmt_misc "$dir" 2>/dev/null \
+    || die "cannot mount binfmt_misc on $dir (needs root and a kernel with binfmt_misc)"
+  if [ -e "$dir/qemu-aarch64" ]; then
+    log "arm64 emulation is registered already"
+  else
+    cat "$conf" >"$dir/register" || die "registering $conf with binfmt_misc failed (needs root)"
+    log "arm64 emulation registered (qemu-user-static; remove with: echo -1 > $dir/qemu-aarch64)"
+  fi
 }
 
 if [ "${1:-}" = "--env" ]; then
@@ -112,10 +111,15 @@ if [ "${1:-}" = "--env" ]; then
   command -v docker >/dev/null 2>&1 && docker_ok && registry_ok \
     && docker image inspect "$OCI_ADDR/$BASE_TAG" >/dev/null 2>&1 || exit 0
 else
+  case "${1:-}" in
+    ""|--emulation) ;;
+    *) die "unknown option ${1}; use --env or --emulation" ;;
+  esac
   install_missing
   start_docker
   start_registry
-  build_base
+  [ "${1:-}" != "--emulation" ] || enable_emulation
+  build_bases
 fi
 digest=$(docker image inspect --format '{{index .RepoDigests 0}}' "$OCI_ADDR/$BASE_TAG")
 # Settings the caller already chose win over the provisioned defaults.
