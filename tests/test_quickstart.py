@@ -91,7 +91,7 @@ def assert_own_install(team: Path, env: dict[str, str]) -> None:
     """The quick start's venv imports helperhub from the index's wheel, not from this checkout."""
     python = team / ".venv" / "bin" / "python"
     out = subprocess.run([str(python), "-c", "import helperhub; print(helperhub.__file__)"],
-                         env=env, check=True, capture_output=True, text=True).stdout
+                         cwd=team, env=env, check=True, capture_output=True, text=True).stdout
     assert out.startswith(str(team / ".venv")), out
 
 
