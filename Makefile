@@ -29,12 +29,15 @@ venv: $(VENV)/.installed ## Create .venv with the tooling (done by every target 
 
 # Use the engine, OCI registry and base image of `make engine` when they are up.
 ENGINE_ENV = eval "$$(bash scripts/engine.sh --env)" &&
+# Provision them first where none answers, as `make engine` does (idempotent; a failure stops the
+# target with engine.sh's message), then use them: what building and pushing images needs.
+ENGINE_UP = engine_env="$$(bash scripts/engine.sh)" && eval "$$engine_env" &&
 
-release: venv ## Release PACKAGE (default: all helpers): tests, wheel, registry, image, pins.json
-	@$(ENGINE_ENV) $(HUB) release $(PACKAGE)
+release: venv ## Release PACKAGE (default: all helpers): tests, wheel, registry, image, pins.json (provisions the engine)
+	@$(ENGINE_UP) $(HUB) release $(PACKAGE)
 
-images: venv ## Build and push the image of an already released PACKAGE
-	@$(ENGINE_ENV) $(HUB) images $(PACKAGE)
+images: venv ## Build and push the image of an already released PACKAGE (provisions the engine)
+	@$(ENGINE_UP) $(HUB) images $(PACKAGE)
 
 bump: venv ## Set the next version of PACKAGE: PART=major|minor|patch or PART=<version>
 	$(HUB) bump $(PACKAGE) $(PART)

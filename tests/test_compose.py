@@ -8,6 +8,7 @@ The pure parts (command lines, variables, export lines, messages) as exact text.
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 import requests
 import yaml
 
+from helperhub.core import defaults
 from helperhub.core.defaults import cache_dir
 from helperhub.core.errors import ConfigError, EngineError
 from helperhub.registry.client import IndexSettings, fetch_sha256, health, project_files, project_names
@@ -100,6 +102,25 @@ def test_port_messages() -> None:
         "(`make registry-down`) or choose free ports: HUB_COMPOSE_INDEX_PORT=8081 HUB_COMPOSE_OCI_PORT=5002 "
         "make compose-up"
     )
+    # a port other than the embedded registry's: stopping that registry would free nothing
+    other = PortClash("index", 8090, "HUB_COMPOSE_INDEX_PORT", 8091)
+    assert port_message([other]) == (
+        "port 8090 (index) is taken on 127.0.0.1: choose a free port: HUB_COMPOSE_INDEX_PORT=8091 make compose-up"
+    )
+
+
+def test_default_ports_clash_with_neither_the_embedded_registry_nor_make_engine() -> None:
+    """`make test` (via `make engine`) leaves an OCI registry on 5000 and `make release` the
+    embedded registry on 8080: `make compose-up` after them must find its ports free."""
+    engine_oci = re.search(r"OCI_ADDR=\$\{HUB_OCI_ADDR:-([0-9.]+:[0-9]+)\}", (REPO / "scripts/engine.sh").read_text())
+    assert engine_oci is not None and engine_oci.group(1) == defaults.OCI_REGISTRY
+    taken = {defaults.REGISTRY_PORT, int(defaults.OCI_REGISTRY.rpartition(":")[2])}
+    assert taken == {8080, 5000}
+    assert not {defaults.COMPOSE_INDEX_PORT, defaults.COMPOSE_OCI_PORT} & taken
+    assert defaults.COMPOSE_INDEX_PORT != defaults.COMPOSE_OCI_PORT
+    stack = ComposeStack(Path("/r"), Path("/s"))
+    assert (stack.index_url, stack.oci_registry) == (
+        f"http://127.0.0.1:{defaults.COMPOSE_INDEX_PORT}", f"127.0.0.1:{defaults.COMPOSE_OCI_PORT}")
 
 
 @pytest.mark.parametrize(("state", "ready", "why"), [
@@ -161,7 +182,8 @@ def test_compose_file_runs_what_the_cli_sets() -> None:
         assert service["image"].startswith("${HUB_") and service["image"].split(":?")[0][2:] in IMAGE_ENVS, name
         assert service["restart"] == ("no" if name == "registry-auth" else "unless-stopped")
         assert ("healthcheck" in service) is (name != "registry-auth"), name
-    assert "${HUB_COMPOSE_INDEX_PORT:-8080}" in text and "${HUB_COMPOSE_OCI_PORT:-5000}" in text
+    assert f"${{HUB_COMPOSE_INDEX_PORT:-{defaults.COMPOSE_INDEX_PORT}}}" in text
+    assert f"${{HUB_COMPOSE_OCI_PORT:-{defaults.COMPOSE_OCI_PORT}}}" in text
     assert "${HUB_COMPOSE_HTPASSWD:?" in text
     assert services["registry-app"]["command"][-2:] == ["--owners", "/etc/helperhub/owners.toml"]
     assert "./registry/owners.toml:/etc/helperhub/owners.toml:ro" in services["registry-app"]["volumes"]
@@ -208,7 +230,7 @@ def test_taken_port_is_refused_before_anything_starts(client: Any, tmp_path: Pat
             built.append("called")
             return StackImages("", "", "")
 
-        with pytest.raises(ConfigError, match=rf"^port {taken} \(index\) is taken on 127.0.0.1: stop"):
+        with pytest.raises(ConfigError, match=rf"^port {taken} \(index\) is taken on 127.0.0.1: choose a free port"):
             compose_up(client, stack, build)
     assert built == []  # nothing built, no login written, no container
     assert not (tmp_path / "state").exists()

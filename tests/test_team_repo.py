@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from helperhub.core.progress import Silent
-from helperhub.lock.lockfile import load_lock
+from helperhub.pipelines import Delivery
 from helperhub.release.self_release import release_self
 
 from .conftest import REPO, ReleasedRepo, clean_env, git, release_settings
@@ -62,8 +62,8 @@ def test_a_team_repository_pins_compiles_and_runs(released_all: ReleasedRepo, tm
     hub = str(venv / "bin" / "helperhub")
     for name in ("tabular-helpers", "vision-helpers"):
         run([hub, "pins", "bump", name, "1.0.0"], team, env)
-    lock = load_lock(team / "pins.json")
-    ours = load_lock(released_all.root / "pins.json")
+    lock = Delivery.from_lock(team / "pins.json").lock  # the public API, as the team's pipeline reads it
+    ours = Delivery.from_lock(released_all.root / "pins.json").lock
     for name in ("tabular-helpers", "vision-helpers"):  # the same bytes the release pinned
         assert (lock.packages[name].sha256, lock.packages[name].closure) == (
             ours.packages[name].sha256, ours.packages[name].closure)

@@ -64,8 +64,8 @@ INDEX_READERS = 4
 # and an OCI registry, on loopback ports of the host, as one Compose project.
 COMPOSE_FILE = "docker-compose.yml"
 COMPOSE_PROJECT = "helperhub"
-COMPOSE_INDEX_PORT = 8080  # the front of the index (the embedded registry's port too)
-COMPOSE_OCI_PORT = 5000  # the stack's OCI registry (the port of `make engine`'s too)
+COMPOSE_INDEX_PORT = 8090  # the front of the index: not REGISTRY_PORT, so the embedded registry can run beside it
+COMPOSE_OCI_PORT = 5090  # the stack's OCI registry: not OCI_REGISTRY's port, which `make engine` serves
 COMPOSE_TIMEOUT = 180  # seconds for starting the stack and passing every health check
 COMPOSE_LOG_LINES = 30  # of a service that fails its health check, shown
 # Debian's security archive, added to the stack's image builds ("" for a mirror without it).

@@ -124,8 +124,9 @@ def port_message(clashes: Sequence[PortClash]) -> str:
     """One line: which ports are taken, and the two ways out."""
     many = len(clashes) > 1
     ports = ", ".join(f"{c.port} ({c.what})" for c in clashes)
+    # only the embedded registry's own port is worth naming it for: `make registry-down` frees no other
     stop = "stop the embedded registry (`make registry-down`) or " if any(
-        c.envvar == INDEX_PORT_ENV for c in clashes) else ""
+        c.envvar == INDEX_PORT_ENV and c.port == defaults.REGISTRY_PORT for c in clashes) else ""
     choose = " ".join(f"{c.envvar}={c.free}" for c in clashes)
     return (f"port{'s' if many else ''} {ports} {'are' if many else 'is'} taken on {HOST}: "
             f"{stop}choose {'free ports' if many else 'a free port'}: {choose} make compose-up")
