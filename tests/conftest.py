@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
@@ -27,6 +28,12 @@ from helperhub.stack.oci_registry import registry_config
 
 REPO = Path(__file__).resolve().parents[1]
 FIXED_DATE = "2026-01-01T00:00:00+00:00"
+
+# The test folders are imported now, before any test imports the registry server: its bottle puts
+# an importer without `find_spec` on sys.meta_path, on which pytest's importlib mode would stop
+# when it imports a folder's package later in the collection.
+for _folder in sorted(Path(__file__).parent.glob("*/__init__.py")):
+    importlib.import_module(f"{__name__.rpartition('.')[0]}.{_folder.parent.name}")
 
 
 def free_port() -> int:

@@ -14,8 +14,7 @@ from packaging.requirements import Requirement
 
 from helperhub.core.errors import GitError
 from helperhub.core.git import dirty_paths, ensure_clean, parse_porcelain
-
-from .conftest import REPO, clean_env, commit_all, git, make_repo
+from tests.conftest import REPO, clean_env, commit_all, git, make_repo
 
 
 @pytest.fixture(scope="module")

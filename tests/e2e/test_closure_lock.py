@@ -25,8 +25,7 @@ from helperhub.registry.client import IndexSettings, project_files
 from helperhub.release.publish import publish
 from helperhub.release.resolve import Target, closure_from_report, resolve_args, resolve_closure
 from helperhub.release.run import release
-
-from .conftest import make_repo, release_settings, start_index
+from tests.conftest import make_repo, release_settings, start_index
 
 REPORT = {"install": [
     {"metadata": {"name": "Helper", "version": "1.0", "requires_dist": [

@@ -15,8 +15,7 @@ from helperhub.lock.lockfile import load_lock
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.factory import helper_component
 from helperhub.pipelines.local_run import docker_runner
-
-from .conftest import ReleasedRepo
+from tests.conftest import ReleasedRepo
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -15,8 +15,7 @@ from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.local_run import RunResult, run_local
 from helperhub.pipelines.pins import bump_pin, check_pins
 from helperhub.release.project import discover
-
-from .conftest import ReleasedRepo
+from tests.conftest import ReleasedRepo
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 RESULTS: dict[str, RunResult] = {}
@@ -80,7 +79,7 @@ def test_pins_check_fails_on_an_altered_sha(released_all: ReleasedRepo, tmp_path
 
 
 def test_pins_check_fails_when_the_registry_is_stopped(released_all: ReleasedRepo, tmp_path: Path) -> None:
-    from .conftest import start_index
+    from tests.conftest import start_index
 
     other = start_index(tmp_path / "idx")
     lock = load_lock(released_all.root / "pins.json")

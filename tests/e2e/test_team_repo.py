@@ -18,8 +18,7 @@ import pytest
 from helperhub.core.progress import Silent
 from helperhub.lock.lockfile import load_lock
 from helperhub.release.self_release import release_self
-
-from .conftest import REPO, ReleasedRepo, clean_env, git, release_settings
+from tests.conftest import REPO, ReleasedRepo, clean_env, git, release_settings
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -19,8 +19,7 @@ from helperhub.release.project import discover
 from helperhub.release.run import ImageStage, bake_images
 from helperhub.release.uv_release import release_tools
 from helperhub.release.wheel import release_wheel
-
-from .conftest import RunningIndex, make_repo, release_settings, start_oci
+from tests.conftest import RunningIndex, make_repo, release_settings, start_oci
 
 pytestmark = pytest.mark.docker
 

@@ -20,9 +20,8 @@ from helperhub.release.mirror import closure_requirements
 from helperhub.release.project import discover, release_order
 from helperhub.release.versions import next_version, parse_version
 from helperhub.stack.embedded import EmbeddedRegistry, start, stop
-
-from .conftest import REPO, free_port
-from .test_factory import SHA, fake_pin
+from tests.conftest import REPO, free_port
+from tests.pipelines.test_factory import SHA, fake_pin
 
 
 def test_lock_round_trips_and_is_sorted(tmp_path: Path) -> None:

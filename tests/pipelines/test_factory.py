@@ -20,8 +20,7 @@ from helperhub.pipelines.delivery import Delivery, Mode, install_set, locked_req
 from helperhub.pipelines.factory import PINS_ENV, helper_component
 from helperhub.pipelines.local_run import compile_pipeline
 from helperhub.pipelines.pins import check_pins, who_pins
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 SHA = "a" * 64
 DIGEST = "sha256:" + "b" * 64

@@ -16,8 +16,7 @@ from pathlib import Path
 from helperhub.core.uv import BOOTSTRAP, RECORD
 from helperhub.lock.closure import LockedFile
 from helperhub.pipelines.installer import uv_script
-
-from .conftest import free_port, start_index
+from tests.conftest import free_port, start_index
 
 
 def bootstrap(url: str, sha256: str, dest: Path) -> subprocess.CompletedProcess[str]:

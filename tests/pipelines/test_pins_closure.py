@@ -21,8 +21,7 @@ from helperhub.pipelines.pins import bump_pin, check_pins, closure_file_count, c
 from helperhub.registry.client import IndexSettings
 from helperhub.release.project import discover
 from helperhub.release.run import release
-
-from .conftest import RunningIndex, git, make_repo, release_settings
+from tests.conftest import RunningIndex, git, make_repo, release_settings
 
 A, B = "a" * 64, "b" * 64
 

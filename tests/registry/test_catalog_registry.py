@@ -19,10 +19,9 @@ from helperhub.core.progress import Silent
 from helperhub.lock.lockfile import load_lock
 from helperhub.registry.client import IndexSettings, set_image
 from helperhub.release.run import show_image_in_index
-
-from .catalog_site import password, upload, write_sdist, write_wheel
-from .conftest import ReleasedRepo, free_port
-from .sidebyside import Server
+from tests.catalog_site import password, upload, write_sdist, write_wheel
+from tests.conftest import ReleasedRepo, free_port
+from tests.sidebyside import Server
 
 ALICE, BOB = "alice", "bob"
 PUBLIC = "http://pypi.example.org:8080"

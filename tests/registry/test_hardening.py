@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .sidebyside import KINDS, PASSWORD, USER, Server, make_wheel, peak_rss_mb, stream_upload, write_wheel
+from tests.sidebyside import KINDS, PASSWORD, USER, Server, make_wheel, peak_rss_mb, stream_upload, write_wheel
 
 pytestmark = pytest.mark.sidebyside
 

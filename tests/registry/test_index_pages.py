@@ -15,8 +15,7 @@ from helperhub.registry.server.owners import Ownership, parse_owners
 from helperhub.registry.server.simple.negotiate import choose, from_accept
 from helperhub.registry.server.simple.pages import PageCache, render_project, render_project_json, render_root_json
 from helperhub.stack.front import FrontSettings, render_nginx_conf
-
-from .indexclients import PIP_ACCEPT, UV_ACCEPT
+from tests.indexclients import PIP_ACCEPT, UV_ACCEPT
 
 JSON = "application/vnd.pypi.simple.v1+json"
 

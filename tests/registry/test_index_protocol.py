@@ -22,9 +22,8 @@ import requests
 
 from helperhub.stack.embedded import add_user
 from helperhub.stack.front import FrontSettings, start_front
-
-from .conftest import free_port
-from .indexclients import (
+from tests.conftest import free_port
+from tests.indexclients import (
     PIP_ACCEPT,
     TWINE,
     UV,
@@ -38,7 +37,7 @@ from .indexclients import (
     uv_resolve,
     uv_venv,
 )
-from .sidebyside import PASSWORD, USER, Server
+from tests.sidebyside import PASSWORD, USER, Server
 
 JSON = "application/vnd.pypi.simple.v1+json"
 ALICE, BOB = ("alice", "alice-pw"), ("bob", "bob-pw")

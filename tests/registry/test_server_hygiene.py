@@ -17,8 +17,7 @@ import requests
 
 from helperhub.registry.server import store
 from helperhub.registry.server.store import RECORD, HardenedBackend
-
-from .sidebyside import PASSWORD, USER, Server, make_wheel
+from tests.sidebyside import PASSWORD, USER, Server, make_wheel
 
 
 @pytest.fixture

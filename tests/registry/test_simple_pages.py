@@ -86,7 +86,7 @@ def test_front_refuses_a_registry_with_authenticated_reads(tmp_path: Path) -> No
 
 
 def test_compose_front_config_is_the_rendered_one() -> None:
-    from .conftest import REPO
+    from tests.conftest import REPO
 
     committed = (REPO / "registry/nginx/compose.conf").read_text()
     rendered = render_nginx_conf(FrontSettings("0.0.0.0:8080", Path("/data/packages"), Path("/tmp/nginx"),

@@ -17,9 +17,8 @@ from helperhub.pipelines.pins import check_pins
 from helperhub.registry.client import IndexSettings, parse_simple_page, yank_form, yanked_versions
 from helperhub.release.publish import publish
 from helperhub.stack.embedded import add_user
-
-from .conftest import ReleasedRepo, RunningIndex
-from .indexclients import build_wheel
+from tests.conftest import ReleasedRepo, RunningIndex
+from tests.indexclients import build_wheel
 
 PAGE = """<!DOCTYPE html><html><body>
 <a href="../../packages/t-1.0.0-py3-none-any.whl#sha256=aa" data-yanked="broken import">t-1.0.0-py3-none-any.whl</a>

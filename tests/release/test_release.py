@@ -20,8 +20,7 @@ from helperhub.release.publish import twine_upload
 from helperhub.release.run import release
 from helperhub.release.versions import parse_version, write_version
 from helperhub.release.wheel import WheelRelease, release_wheel
-
-from .conftest import RunningIndex, clean_env, commit_all, git, make_repo, release_settings
+from tests.conftest import RunningIndex, clean_env, commit_all, git, make_repo, release_settings
 
 
 @dataclass

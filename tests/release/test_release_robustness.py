@@ -18,9 +18,8 @@ from helperhub.lock.lockfile import load_lock
 from helperhub.registry.client import IndexSettings, project_files
 from helperhub.release.project import discover
 from helperhub.release.versions import parse_version, write_version
-
-from .conftest import ReleasedRepo, RunningIndex, clean_env, commit_all, git, make_repo, start_index
-from .sidebyside import make_wheel
+from tests.conftest import ReleasedRepo, RunningIndex, clean_env, commit_all, git, make_repo, start_index
+from tests.sidebyside import make_wheel
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -27,9 +27,8 @@ from helperhub.release.build import run_tests
 from helperhub.release.project import load_project
 from helperhub.release.publish import publish
 from helperhub.stack.manifests import HTPASSWD, write_manifests
-
-from .conftest import REPO, RunningIndex
-from .sidebyside import make_wheel
+from tests.conftest import REPO, RunningIndex
+from tests.sidebyside import make_wheel
 
 SECRET = "s3cret-that-must-not-leak"
 

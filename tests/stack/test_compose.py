@@ -43,8 +43,7 @@ from helperhub.stack.compose import (
 from helperhub.stack.compose_run import compose_down, compose_up, port_clashes
 from helperhub.stack.registry_image import project_sources
 from helperhub.stack.stack_images import StackImages, content_key, oci_config, stack_images
-
-from .conftest import FIXED_DATE, REPO, clean_env, free_port, git, make_repo, missing, release_settings
+from tests.conftest import FIXED_DATE, REPO, clean_env, free_port, git, make_repo, missing, release_settings
 
 STACK = ComposeStack(Path("/src/hub"), Path("/src/hub/.hub/compose/t1"), "t1", 18080, 15000)
 

@@ -22,10 +22,9 @@ import requests
 from helperhub.core.defaults import CLUSTER_MAX_UPLOAD_MB
 from helperhub.registry.server.upload import FORM_SLACK
 from helperhub.stack.manifests import FRONT_CONF, SIDECAR_APP
-
-from .conftest import REPO, RunningIndex, free_port, start_index
-from .sidebyside import PASSWORD, USER, make_wheel, stream_upload
-from .test_manifests import spools_chunked_uploads
+from tests.conftest import REPO, RunningIndex, free_port, start_index
+from tests.sidebyside import PASSWORD, USER, make_wheel, stream_upload
+from tests.stack.test_manifests import spools_chunked_uploads
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
 

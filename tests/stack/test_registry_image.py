@@ -24,8 +24,7 @@ from helperhub.registry.client import IndexSettings, health
 from helperhub.release.publish import publish
 from helperhub.stack.embedded import add_user
 from helperhub.stack.registry_image import REQUIREMENTS, UID, build_context, build_registry_image, plan_context
-
-from .conftest import REPO, free_port, missing
+from tests.conftest import REPO, free_port, missing
 
 USER, PASSWORD = "release", "upload-s3cret"
 
