@@ -1,20 +1,16 @@
 """Pure pieces of the modern index protocol: which format a client gets, the exact pages (HTML and
-JSON) with every fact, the owners file, the record's two forms, and the front's negotiation."""
+JSON) with every fact, and the record's two forms."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
-from helperhub.core.errors import ConfigError
 from helperhub.registry.server.metadata import FileFacts, parse_record, render_record, requires_python, upload_time
-from helperhub.registry.server.owners import Ownership, parse_owners
 from helperhub.registry.server.simple.negotiate import choose, from_accept
 from helperhub.registry.server.simple.pages import PageCache, render_project, render_project_json, render_root_json
-from helperhub.stack.front import FrontSettings, render_nginx_conf
 from tests.indexclients import PIP_ACCEPT, UV_ACCEPT
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -142,34 +138,3 @@ def test_requires_python_from_metadata(metadata: bytes, expected: str | None) ->
     assert requires_python(metadata) == expected
 
 
-def test_owners_file_maps_canonical_globs_to_users() -> None:
-    rules = parse_owners('[owners]\n"Tabular_*" = ["alice"]\n"vision-helpers" = ["alice", " bob "]\n', "owners.toml")
-    assert rules == (("tabular-*", ("alice",)), ("vision-helpers", ("alice", "bob")))
-    assert Ownership(("alice", "bob"), "owners file").refusal("vision-helpers", "release") == (
-        "vision-helpers belongs to alice, bob; ask one of them to release it, or to add you to the owners file")
-    assert Ownership((), "").allows("anyone") and not Ownership((), "owners file").allows("anyone")
-
-
-@pytest.mark.parametrize(("text", "says"), [
-    ("[owners\n", "is not valid TOML"),
-    ('owners = 1\n', "one [owners] table"),
-    ('[owners]\n"x" = "alice"\n', "must be a list of user names"),
-    ('[owners]\n"x" = [""]\n', "must be a list of user names"),
-    ('[owners]\n"x" = ["a"]\n[extra]\n', "found extra"),
-])
-def test_malformed_owners_file_is_one_line_config_error(text: str, says: str) -> None:
-    with pytest.raises(ConfigError, match=re.escape(says)) as raised:
-        parse_owners(text, "owners.toml")
-    assert "\n" not in str(raised.value) and "owners.toml" in str(raised.value)
-
-
-def test_front_negotiates_json_and_serves_metadata_files(tmp_path: Path) -> None:
-    conf = render_nginx_conf(FrontSettings("127.0.0.1:9000", tmp_path / "pk", tmp_path / "st", app="127.0.0.1:8080"))
-    pk = (tmp_path / "pk").resolve()
-    assert "rewrite ^/simple/(([a-z0-9][a-z0-9-]*/)?)$ /.json/$1 last;" in conf
-    assert "default_type application/vnd.pypi.simple.v1+json;" in conf and conf.count("add_header Vary Accept;") == 4
-    assert "try_files /$1/index.json @app_json;" in conf and "upstream hub_registry { server 127.0.0.1:8080; }" in conf
-    assert f"location ~ ^/packages/([^/.][^/]*\\.whl\\.metadata)$ {{\n      root {pk / '.metadata'};" in conf
-    assert conf.index("\\.whl\\.metadata)$") < conf.index("location ~ ^/packages/([^/.][^/]*)$")  # first match wins
-    static = render_nginx_conf(FrontSettings("127.0.0.1:9000", tmp_path / "pk", tmp_path / "st"))
-    assert "try_files /$1/index.json =404;" in static and "upstream" not in static
