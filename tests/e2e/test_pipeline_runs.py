@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,55 +15,77 @@ from helperhub.lock.lockfile import load_lock, save_lock
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.local_run import RunResult, run_local
 from helperhub.pipelines.pins import bump_pin, check_pins
+from helperhub.registry.client import IndexSettings
 from helperhub.release.project import discover
-from tests.conftest import ReleasedRepo
+from tests.conftest import ReleasedRepo, start_index
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-RESULTS: dict[str, RunResult] = {}
+
+# mode, runner, installer ("-": the image brings everything)
+RUNS = [(Mode.IMAGE, "docker", "-"), (Mode.PACKAGE, "docker", "uv"), (Mode.PACKAGE, "subprocess", "pip"),
+        (Mode.EMBEDDED, "subprocess", "uv")]
 
 
-@pytest.fixture
-def private_pip_only(released_all: ReleasedRepo) -> Iterator[None]:
+@contextmanager
+def private_pip_only(index: IndexSettings) -> Iterator[None]:
     """Local runs install from the private index alone, as pods do; nothing else is configured."""
     saved = dict(os.environ)
     for key in [k for k in os.environ if k.startswith("PIP_")]:
         del os.environ[key]
     os.environ["PIP_CONFIG_FILE"] = os.devnull
-    os.environ["PIP_INDEX_URL"] = released_all.index.settings.simple_url  # kfp.local's own pip calls
-    os.environ["PIP_TRUSTED_HOST"] = released_all.index.settings.host
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+    os.environ["PIP_INDEX_URL"] = index.simple_url  # kfp.local's own pip calls
+    os.environ["PIP_TRUSTED_HOST"] = index.host
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def delivery(repo: ReleasedRepo, mode: Mode, **kw: object) -> Delivery:
     return Delivery(lock=load_lock(repo.root / "pins.json"), mode=mode, source_root=repo.root, **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    ("mode", "runner", "installer"),
-    [(Mode.IMAGE, "docker", "-"), (Mode.PACKAGE, "docker", "uv"), (Mode.PACKAGE, "subprocess", "pip"),
-     (Mode.EMBEDDED, "subprocess", "uv")],
-)
-def test_example_pipeline_runs(
-    released_all: ReleasedRepo, private_pip_only: None, tmp_path: Path, mode: Mode, runner: str, installer: str
-) -> None:
-    kw = {} if installer == "-" else {"installer": installer}
-    result = run_local(delivery(released_all, mode, **kw), runner, tmp_path / "runs", n_samples=200, seed=3)
+Runs = Callable[[Mode, str, str], RunResult]
+
+
+@pytest.fixture(scope="module")
+def runs(released_all: ReleasedRepo, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """Each run once per module, whichever test asks first: a test that compares runs makes the
+    ones it needs itself, so it never depends on which other tests were selected or ran before."""
+    done: dict[tuple[Mode, str, str], RunResult | None] = {}  # None: the run failed (once is enough)
+
+    def run(mode: Mode, runner: str, installer: str) -> RunResult:
+        key = (mode, runner, installer)
+        if key not in done:
+            done[key] = None
+            kw = {} if installer == "-" else {"installer": installer}
+            out = tmp_path_factory.mktemp(f"runs-{mode}-{runner}-{installer}")
+            with private_pip_only(released_all.index.settings):
+                result = run_local(delivery(released_all, mode, **kw), runner, out, n_samples=200, seed=3)
+            assert list(out.glob("*/evaluate/plot")), "no plot artifact"
+            done[key] = result
+        result = done[key]
+        if result is None:
+            pytest.fail(f"the {mode} run ({runner}, {installer}) failed in an earlier test")
+        return result
+
+    return run
+
+
+@pytest.mark.parametrize(("mode", "runner", "installer"), RUNS)
+def test_example_pipeline_runs(runs: Runs, mode: Mode, runner: str, installer: str) -> None:
+    result = runs(mode, runner, installer)
     assert 0.75 <= result.accuracy <= 1.0, result
     assert result.metrics["accuracy"] == pytest.approx(result.accuracy)
     assert {"precision", "recall", "f1", "roc_auc"} <= set(result.metrics)
     assert result.quality["tabular_checks_passed"] == 1.0 and result.quality["rows"] == 200.0
-    assert list(tmp_path.glob("runs/*/evaluate/plot")), "no plot artifact"
-    RESULTS[f"{mode}-{runner}-{installer}"] = result
 
 
-def test_every_mode_gives_the_same_metrics() -> None:
-    if len(RESULTS) < 4:
-        pytest.skip("needs the four runs above")
-    first = next(iter(RESULTS.values()))
-    for key, result in RESULTS.items():
-        assert result.metrics == first.metrics, key
+def test_every_mode_gives_the_same_metrics(runs: Runs) -> None:
+    first, *others = (runs(*run) for run in RUNS)
+    for run, result in zip(RUNS[1:], others, strict=True):
+        assert result.metrics == first.metrics, run
 
 
 def test_pins_check_passes_on_a_fresh_release(released_all: ReleasedRepo) -> None:
@@ -79,8 +102,6 @@ def test_pins_check_fails_on_an_altered_sha(released_all: ReleasedRepo, tmp_path
 
 
 def test_pins_check_fails_when_the_registry_is_stopped(released_all: ReleasedRepo, tmp_path: Path) -> None:
-    from tests.conftest import start_index
-
     other = start_index(tmp_path / "idx")
     lock = load_lock(released_all.root / "pins.json")
     moved = lock.with_pin(dataclasses.replace(lock.require("tabular-helpers", fix="-"),

@@ -17,9 +17,7 @@ from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import PackagePin, load_lock
 from helperhub.release.project import discover
 from helperhub.release.run import ImageStage, bake_images
-from helperhub.release.uv_release import release_tools
-from helperhub.release.wheel import release_wheel
-from tests.conftest import RunningIndex, make_repo, release_settings, start_oci
+from tests.conftest import Released, RunningIndex, copy_repo, start_oci
 
 pytestmark = pytest.mark.docker
 
@@ -32,13 +30,10 @@ def oci(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def released_repo(tmp_path_factory: pytest.TempPathFactory, index: RunningIndex) -> Path:
-    root = make_repo(tmp_path_factory.mktemp("img") / "repo")
-    projects = discover(root)
-    settings = release_settings(root, index.settings)
-    release_tools(settings, Silent())  # uv, which the image builds install with
-    release_wheel(settings, projects["tabular-helpers"], projects, Silent())
-    return root
+def released_repo(tmp_path_factory: pytest.TempPathFactory, released: Released) -> Path:
+    """A copy of the session's release (wheels and uv, which the image builds install with, no
+    images yet): this module bakes images into its lock."""
+    return copy_repo(released.root, tmp_path_factory.mktemp("img") / "repo")
 
 
 def image_settings(oci: str, base_image: str, index: RunningIndex) -> ImageSettings:

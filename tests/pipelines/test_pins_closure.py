@@ -7,21 +7,17 @@ import dataclasses
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from helperhub.core.errors import LockError
-from helperhub.core.progress import Silent
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import Lock, PackagePin, load_lock, save_lock
 from helperhub.pipelines.pin_history import diff_lines, diff_pins, diff_rows, find_pin
 from helperhub.pipelines.pins import bump_pin, check_pins, closure_file_count, closure_rows, pins_rows
-from helperhub.registry.client import IndexSettings
 from helperhub.release.project import discover
-from helperhub.release.run import release
-from tests.conftest import RunningIndex, git, make_repo, release_settings
+from tests.conftest import Released, git
 
 A, B = "a" * 64, "b" * 64
 
@@ -103,20 +99,7 @@ def test_diff_finds_versions_in_the_git_history(tmp_path: Path) -> None:
         diff_pins(root, "tabular-helpers", "0.9.0")
 
 
-# -- a real registry holding a real release (no images) -------------------------------------------
-
-@dataclass
-class Released:
-    root: Path
-    index: IndexSettings
-
-
-@pytest.fixture(scope="module")
-def released(tmp_path_factory: pytest.TempPathFactory, index: RunningIndex) -> Released:
-    """Both helpers released into the session's registry, wheels and closures only."""
-    root = make_repo(tmp_path_factory.mktemp("pins-closure") / "repo")
-    release(release_settings(root, index.settings), [], Silent())
-    return Released(root, index.settings)
+# -- the session's release (wheels and closures, no images) in its real registry ------------------
 
 
 def test_check_passes_on_a_released_lock_and_names_a_bad_closure_file(released: Released) -> None:
@@ -151,7 +134,7 @@ def test_bump_locks_the_closure_the_release_locked(released: Released, tmp_path:
     original = lock.require("vision-helpers", fix="-")
     lock_path = tmp_path / "pins.json"
     save_lock(lock_path, lock.with_pin(dataclasses.replace(original, closure=())))
-    bumped = bump_pin(lock_path, "vision-helpers", original.version, released.index, None,
+    bumped = bump_pin(lock_path, "vision-helpers", original.version, released.index.settings, None,
                       set(discover(released.root)), original.kfp_version)
     assert bumped.closure == original.closure
     assert load_lock(lock_path).require("vision-helpers", fix="-").closure == original.closure

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import venv
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,25 +19,12 @@ from helperhub.release.publish import twine_upload
 from helperhub.release.run import release
 from helperhub.release.versions import parse_version, write_version
 from helperhub.release.wheel import WheelRelease, release_wheel
-from tests.conftest import RunningIndex, clean_env, commit_all, git, make_repo, release_settings
-
-
-@dataclass
-class Released:
-    root: Path
-    index: RunningIndex
-    results: dict[str, WheelRelease]
+from tests.conftest import Released, clean_env, commit_all, git, release_settings
 
 
 def release_all(root: Path, index: IndexSettings, **overrides: object) -> dict[str, WheelRelease]:
     results = release(release_settings(root, index, **overrides), [], Silent())
     return {r.wheel.pin.name: r.wheel for r in results}
-
-
-@pytest.fixture(scope="module")
-def released(tmp_path_factory: pytest.TempPathFactory, index: RunningIndex) -> Released:
-    root = make_repo(tmp_path_factory.mktemp("released") / "repo")
-    return Released(root, index, release_all(root, index.settings))
 
 
 def test_release_writes_pins_matching_served_files(released: Released) -> None:
@@ -81,15 +67,15 @@ def test_installs_from_the_private_index_alone(released: Released, tmp_path: Pat
     assert out == ["1.0.0", "1.0.0"]
 
 
-def test_rerelease_is_a_noop(released: Released) -> None:
+def test_rerelease_is_a_noop(released: Released, released_copy: Path) -> None:
     before = sorted(p.name for p in released.index.packages.iterdir())
-    again = release_all(released.root, released.index.settings)
+    again = release_all(released_copy, released.index.settings)
     assert all(r.noop and not r.uploaded for r in again.values())
     assert sorted(p.name for p in released.index.packages.iterdir()) == before
 
 
-def test_same_version_with_other_bytes_is_refused(released: Released) -> None:
-    root = released.root
+def test_same_version_with_other_bytes_is_refused(released: Released, released_copy: Path) -> None:
+    root = released_copy
     init = root / "helpers/tabular-helpers/src/tabular_helpers/__init__.py"
     init.write_text(init.read_text() + "\n# changed without a version bump\n")
     commit_all(root, "change without bump")
@@ -100,22 +86,20 @@ def test_same_version_with_other_bytes_is_refused(released: Released) -> None:
                       projects["tabular-helpers"], projects, Silent())
     after = {p.name: p.stat().st_mtime_ns for p in released.index.packages.iterdir()}
     assert after == before
-    git(root, "reset", "-q", "--hard", "HEAD~1")
 
 
-def test_lower_version_is_refused(released: Released) -> None:
-    root = released.root
+def test_lower_version_is_refused(released: Released, released_copy: Path) -> None:
+    root = released_copy
     projects = discover(root)
     project = projects["tabular-helpers"]
     write_version(project.version_source, parse_version("0.9.0"))
     commit_all(root, "go back")
     with pytest.raises(VersionError, match=r"lower than 1.0.0"):
         release_wheel(release_settings(root, released.index.settings), project, projects, Silent())
-    git(root, "reset", "-q", "--hard", "HEAD~1")
 
 
-def test_dirty_tree_is_refused_but_not_for_the_lock(released: Released) -> None:
-    root = released.root
+def test_dirty_tree_is_refused_but_not_for_the_lock(released: Released, released_copy: Path) -> None:
+    root = released_copy
     projects = discover(root)
     settings = release_settings(root, released.index.settings)
     (root / "pins.json").write_text((root / "pins.json").read_text() + " ")
@@ -123,7 +107,6 @@ def test_dirty_tree_is_refused_but_not_for_the_lock(released: Released) -> None:
     (root / "helpers/tabular-helpers/README.md").write_text("edited\n")
     with pytest.raises(GitError, match=r"uncommitted changes.*--allow-dirty"):
         release_wheel(settings, projects["tabular-helpers"], projects, Silent())
-    git(root, "checkout", "--", ".")
 
 
 @pytest.mark.parametrize(
@@ -146,16 +129,16 @@ def test_reads_are_anonymous(released: Released) -> None:
     assert resp.status_code == 200 and "tabular_helpers-1.0.0" in resp.text
 
 
-def test_cli_reports_bad_input_in_one_line(released: Released) -> None:
+def test_cli_reports_bad_input_in_one_line(released: Released, released_copy: Path) -> None:
     env = {**clean_env(), "HUB_INDEX_URL": released.index.settings.base}
     for args, expected in [
         (["release", "no-such-helper"], "no helper package 'no-such-helper'"),
         (["bump", "tabular-helpers", "1.0.x"], "not a valid PEP 440 version"),
         (["bump", "tabular-helpers", "0.1"], "not higher than the current"),
     ]:
-        cmd = [sys.executable, "-m", "helperhub", args[0], "--root", str(released.root)]
+        cmd = [sys.executable, "-m", "helperhub", args[0], "--root", str(released_copy)]
         proc = subprocess.run([*cmd, *args[1:]], capture_output=True, text=True, env=env)
         assert proc.returncode == 1, proc.stderr
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and expected in lines[0], proc.stderr
-    assert git(released.root, "status", "--porcelain", "--", "helpers") == ""
+    assert git(released_copy, "status", "--porcelain", "--", "helpers") == ""

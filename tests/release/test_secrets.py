@@ -307,7 +307,7 @@ def test_a_failing_helper_test_is_a_build_error(tmp_path: Path, monkeypatch: pyt
 # --- 4./5. files holding secrets ---------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.usefixtures("kubectl")  # skipped without it, a failure under CI=true
 def test_rendered_manifests_are_written_0600(tmp_path: Path) -> None:
     k8s = tmp_path / "k8s"
     shutil.copytree(REPO / "registry/k8s", k8s, ignore=shutil.ignore_patterns("htpasswd"))

@@ -42,7 +42,7 @@ OVERLAYS = ["local", "production", "shared-volume"]
 SIDECAR = ["local", "production"]
 Objects = dict[tuple[str, str], dict[str, Any]]  # (kind, name) -> object; generated names without their hash
 
-needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+needs_kubectl = pytest.mark.usefixtures("kubectl")  # skipped without it, a failure under CI=true
 
 
 def render(k8s: Path, overlay: str) -> Objects:
@@ -54,10 +54,8 @@ def render(k8s: Path, overlay: str) -> Objects:
 
 
 @pytest.fixture(scope="module")
-def k8s(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def k8s(tmp_path_factory: pytest.TempPathFactory, kubectl: str) -> Path:
     """A copy of registry/k8s without any local htpasswd: renders the same on every machine."""
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
     copy = tmp_path_factory.mktemp("k8s") / "k8s"
     shutil.copytree(K8S_DIR, copy, ignore=shutil.ignore_patterns("htpasswd"))
     return copy
