@@ -161,6 +161,16 @@ def kubectl() -> str:
     return found
 
 
+# a test that takes one of these waits for a release of both helpers (minutes): never the fast lane
+SLOW_FIXTURES = frozenset({"released", "released_copy", "released_all"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
     """Under CI=true a skip is a failure: a tool missing in CI (engine, kubectl, nginx, a browser,

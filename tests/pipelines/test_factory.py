@@ -284,6 +284,7 @@ def test_missing_pin_fails_at_definition_time_with_the_fix() -> None:
         helper_component(step, helpers=["tabular-helpers"], delivery=Delivery(lock=no_image, mode=Mode.IMAGE))
 
 
+@pytest.mark.slow
 def test_step_start_check_refuses_another_version(tmp_path: Path) -> None:
     src = REPO / "helpers/tabular-helpers/src"
     good = json.dumps([{"name": "tabular-helpers", "module": "tabular_helpers", "version": "1.0.0", "mode": "m"}])

@@ -13,6 +13,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from helperhub.core.uv import BOOTSTRAP, RECORD
 from helperhub.lock.closure import LockedFile
 from helperhub.pipelines.installer import uv_script
@@ -81,6 +83,7 @@ def locked_wheel(folder: Path, name: str, version: str) -> LockedFile:
     return LockedFile(name, version, wheel.name, hashlib.sha256(wheel.read_bytes()).hexdigest())
 
 
+@pytest.mark.slow
 def test_uv_install_leaves_the_locked_files_and_no_cache(tmp_path: Path) -> None:
     """The step's whole install command, run as a host run (kfp's subprocess runner) runs it:
     exactly the locked files end up in the environment, each a file of its own once uv's cache

@@ -37,6 +37,8 @@ from tests.browser import (
 )
 from tests.catalog_site import Registry, catalog_registry, free_port, sample_entries, sample_third_party
 
+pytestmark = pytest.mark.slow  # a real Chromium, pages from a real registry and nginx
+
 PWNED = "pwned"
 HOSTILE_README = f"""\
 # Hostile

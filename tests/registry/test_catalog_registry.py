@@ -68,6 +68,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.kill()
 
 
+@pytest.mark.slow
 def test_catalog_is_rendered_at_each_change_and_revalidated(hub: Server, tmp_path: Path) -> None:
     release(hub.url, tmp_path, ALICE, "route-lib", "1.0.0", "routing checks")
     release(hub.url, tmp_path, BOB, "numpy", "2.1.3", sdist=False)  # mirrored: not a helper
@@ -149,6 +150,7 @@ def test_an_owner_records_the_image_of_a_release(hub: Server, tmp_path: Path) ->
     assert snapshot(hub.packages) == before  # refused: no record, no page changed
 
 
+@pytest.mark.slow
 def test_images_and_pages_survive_a_restart(tmp_path: Path) -> None:
     server = start(tmp_path / "reg")
     try:
@@ -165,6 +167,7 @@ def test_images_and_pages_survive_a_restart(tmp_path: Path) -> None:
         server.kill()
 
 
+@pytest.mark.slow
 def test_owners_file_changes_reach_the_catalog_at_the_next_change(tmp_path: Path) -> None:
     server = start(tmp_path / "reg", owners='[owners]\n"team-*" = ["alice"]\n')
     try:
@@ -180,6 +183,7 @@ def test_owners_file_changes_reach_the_catalog_at_the_next_change(tmp_path: Path
         server.kill()
 
 
+@pytest.mark.slow
 def test_catalog_needs_a_login_when_reads_do(tmp_path: Path) -> None:
     server = start(tmp_path / "reg", options=("--auth-reads",))
     try:

@@ -23,7 +23,7 @@ import requests
 
 from tests.sidebyside import KINDS, PASSWORD, USER, Server, make_wheel, peak_rss_mb, stream_upload, write_wheel
 
-pytestmark = pytest.mark.sidebyside
+pytestmark = [pytest.mark.sidebyside, pytest.mark.slow]
 
 
 def stock_fails(reason: str, *, strict: bool = True) -> list[object]:

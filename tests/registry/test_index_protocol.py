@@ -210,6 +210,7 @@ def test_pages_are_negotiated_and_revalidated_per_format(hub: Server, tmp_path: 
     assert moved.url == page and moved.headers["Content-Type"] == JSON  # redirected to the canonical name
 
 
+@pytest.mark.slow
 def test_installers_resolve_from_metadata_files_without_downloading_wheels(
         hub: Server, tmp_path: Path, clients: Path) -> None:
     dists = [build_wheel(tmp_path, "meta-app", "1.0", requires=["meta-lib>=1"]),
@@ -231,6 +232,7 @@ def test_installers_resolve_from_metadata_files_without_downloading_wheels(
 # -- yanks -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_yanked_version_is_skipped_by_ranges_and_installed_by_pins(
         hub: Server, tmp_path: Path, clients: Path) -> None:
     for version in ("1.0.0", "1.1.0"):
@@ -328,6 +330,7 @@ def test_the_owners_file_gives_projects_to_teams(hub: Server, tmp_path: Path) ->
     assert "team-tools" not in claims  # the file's owners, not a claim
 
 
+@pytest.mark.slow
 def test_claims_survive_a_restart_and_the_owners_file_is_reread(tmp_path: Path) -> None:
     server = start(tmp_path / "reg", owners='[owners]\n"team-*" = ["alice"]\n')
     try:
@@ -399,6 +402,7 @@ def readable_tmp() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_the_front_serves_the_protocol_from_disk_with_the_registry_killed(
         readable_tmp: Path, tmp_path: Path) -> None:
     server = start(readable_tmp / "reg")
@@ -432,6 +436,7 @@ def test_the_front_serves_the_protocol_from_disk_with_the_registry_killed(
         front.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_reads_with_a_login_serve_the_protocol_too(tmp_path: Path) -> None:
     server = start(tmp_path / "reg", options=("--auth-reads",))
     try:

@@ -104,6 +104,7 @@ def test_yank_refusals_are_one_line(released_all: ReleasedRepo) -> None:
     assert no_login.exit_code == 1 and "the index login is needed to yank" in no_login.output
 
 
+@pytest.mark.slow
 def test_an_upload_into_another_users_project_stops_with_the_owners(fresh_index: RunningIndex, tmp_path: Path) -> None:
     """The release's upload step (twine) refused for ownership: one clear error naming the owner,
     no retry, nothing stored."""

@@ -60,6 +60,7 @@ def assert_bcrypt_login(htpasswd: Path, user: str, password: str) -> None:
 # --- 1. passwords never on argv ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_add_user_reads_the_password_from_the_environment(tmp_path: Path) -> None:
     htpasswd = tmp_path / "htpasswd"
     proc = helperhub("registry", "add-user", "alice", "--htpasswd", str(htpasswd),
@@ -69,6 +70,7 @@ def test_add_user_reads_the_password_from_the_environment(tmp_path: Path) -> Non
     assert_bcrypt_login(htpasswd, "alice", SECRET)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("via", ["flag", "env"])
 def test_add_user_reads_a_password_file(tmp_path: Path, via: str) -> None:
     htpasswd, secret_file = tmp_path / "htpasswd", tmp_path / "password"
@@ -80,6 +82,7 @@ def test_add_user_reads_a_password_file(tmp_path: Path, via: str) -> None:
     assert_bcrypt_login(htpasswd, "alice", SECRET)
 
 
+@pytest.mark.slow
 def test_add_user_keeps_other_users_and_changes_a_password(tmp_path: Path) -> None:
     htpasswd = tmp_path / "htpasswd"
     for user, password in (("alice", "one"), ("bob", "two"), ("alice", "three")):
@@ -92,6 +95,7 @@ def test_add_user_keeps_other_users_and_changes_a_password(tmp_path: Path) -> No
     assert mode(htpasswd) == 0o600
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [
     ["registry", "add-user", "alice", "--htpasswd", "{tmp}/htpasswd"],
     ["release", "--root", "{tmp}"],
@@ -117,6 +121,7 @@ def test_add_user_without_a_password_and_no_terminal_says_what_to_do(tmp_path: P
     assert not (tmp_path / "htpasswd").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("content", "says"), [
     (None, "cannot read the password file"),
     ("", "is empty"),
@@ -133,6 +138,7 @@ def test_a_bad_password_file_is_one_clear_line(tmp_path: Path, content: str | No
     assert not (tmp_path / "htpasswd").exists()
 
 
+@pytest.mark.slow
 def test_a_password_given_twice_is_refused(tmp_path: Path) -> None:
     secret_file = tmp_path / "password"
     secret_file.write_text(SECRET)
@@ -142,6 +148,7 @@ def test_a_password_given_twice_is_refused(tmp_path: Path) -> None:
     assert "HUB_NEW_PASSWORD" in line and "one way" in line
 
 
+@pytest.mark.slow
 def test_add_user_asks_twice_on_a_terminal_without_echo(tmp_path: Path) -> None:
     htpasswd = tmp_path / "htpasswd"
     master, slave = pty.openpty()
@@ -176,6 +183,7 @@ def test_add_user_asks_twice_on_a_terminal_without_echo(tmp_path: Path) -> None:
     assert_bcrypt_login(htpasswd, "bob", SECRET)
 
 
+@pytest.mark.slow
 def test_an_index_password_file_is_read_and_checked(tmp_path: Path) -> None:
     # the option is parsed before the command runs: an unreadable file stops it with one line
     missing = tmp_path / "nope"
@@ -216,6 +224,7 @@ def test_plain_index_urls_still_work() -> None:
     assert IndexSettings("http://127.0.0.1:8080/simple/", "u", "p").upload_url == "http://127.0.0.1:8080/"
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_an_index_url_with_credentials(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     line = one_line_error(helperhub("pins", "bump", "--root", str(tmp_path), "tabular-helpers", "1.0.0",
@@ -307,6 +316,7 @@ def test_a_failing_helper_test_is_a_build_error(tmp_path: Path, monkeypatch: pyt
 # --- 4./5. files holding secrets ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("kubectl")  # skipped without it, a failure under CI=true
 def test_rendered_manifests_are_written_0600(tmp_path: Path) -> None:
     k8s = tmp_path / "k8s"
@@ -359,6 +369,7 @@ def sdist_bytes(name: str, version: str, marker: Path) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_fetch_closure_takes_wheels_and_refuses_an_sdist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     links = tmp_path / "links"
     links.mkdir()
@@ -381,6 +392,7 @@ def test_fetch_closure_takes_wheels_and_refuses_an_sdist(tmp_path: Path, monkeyp
     assert not marker.exists(), "the sdist's setup.py ran"
 
 
+@pytest.mark.slow
 def test_a_mirrored_wheel_with_other_bytes_stops_the_release(fresh_index: RunningIndex, tmp_path: Path) -> None:
     name, first = make_wheel("third-party", "1.0", payload=b"genuine")
     _, second = make_wheel("third-party", "1.0", payload=b"tampered")

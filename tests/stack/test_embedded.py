@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from helperhub.stack.embedded import EmbeddedRegistry, start, stop
 from tests.conftest import free_port
 
 
+@pytest.mark.slow
 def test_embedded_registry_starts_and_stops(tmp_path: Path) -> None:
     reg = EmbeddedRegistry(state=tmp_path / ".hub", port=free_port())
     settings = start(reg)

@@ -26,6 +26,8 @@ from tests.conftest import REPO, RunningIndex, free_port, start_index
 from tests.sidebyside import PASSWORD, USER, make_wheel, stream_upload
 from tests.stack.test_manifests import spools_chunked_uploads
 
+pytestmark = pytest.mark.slow  # a real nginx in front of a real registry, restarted
+
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
 
 COMMITTED = (REPO / "registry/k8s/base" / FRONT_CONF).read_text()

@@ -34,8 +34,8 @@ from helperhub.stack.manifests import (
     set_image,
     write_manifests,
 )
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 K8S_DIR = REPO / "registry/k8s"
 K8S_VERSION = "1.30.0"
 OVERLAYS = ["local", "production", "shared-volume"]

@@ -97,6 +97,7 @@ def wait_healthy(settings: IndexSettings, container: Any, timeout: float = 30.0)
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_image_labels(client: Any, registry_image: str) -> None:
     config = client.images.get(registry_image).attrs["Config"]
@@ -111,6 +112,7 @@ def test_image_labels(client: Any, registry_image: str) -> None:
     assert config["StopSignal"] == "SIGINT"
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_runs_as_the_deployment_does(
     client: Any, registry_image: str, helper_wheel: Path, tmp_path: Path
