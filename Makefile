@@ -100,7 +100,7 @@ check: lint typecheck imports ## Lint, type-check and check the import contracts
 test: venv check ## Run every test (provisions the engine first); the 25 slowest are listed at the end
 	@eval "$$(bash scripts/engine.sh)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: venv ## The fast lane: every test not marked slow (a few minutes at most; no lint, no type check)
+test-fast: venv ## The fast lane: every test not marked slow (under two minutes; no lint, no type check)
 	@eval "$$(bash scripts/engine.sh)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 hardening-table: venv ## Run the side-by-side hardening tests and write docs/hardening.md from them
