@@ -154,7 +154,7 @@ def test_a_failing_service_shows_its_last_log_lines(client: Any, up: Stack, tmp_
 
 
 @pytest.fixture(scope="module")
-def released(up: Stack, client: Any, base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Stack:
+def stack_released(up: Stack, client: Any, base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Stack:
     """Both helpers released into the stack: wheels through its front, images to its OCI registry."""
     from helperhub.core.progress import Silent
     from helperhub.images.stage import ImageSettings
@@ -167,27 +167,27 @@ def released(up: Stack, client: Any, base_image: str, tmp_path_factory: pytest.T
     return up
 
 
-def pins(released: Stack) -> dict[str, Any]:
+def pins(stack_released: Stack) -> dict[str, Any]:
     from helperhub.lock.lockfile import load_lock
 
-    assert released.root is not None
-    return dict(load_lock(released.root / "pins.json").packages)
+    assert stack_released.root is not None
+    return dict(load_lock(stack_released.root / "pins.json").packages)
 
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_helper_installs_through_the_front_alone(released: Stack, tmp_path: Path) -> None:
-    pin = pins(released)["tabular-helpers"]
-    assert pin.index_url == released.index.simple_url
+def test_helper_installs_through_the_front_alone(stack_released: Stack, tmp_path: Path) -> None:
+    pin = pins(stack_released)["tabular-helpers"]
+    assert pin.index_url == stack_released.index.simple_url
     report = tmp_path / "report.json"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(tmp_path / "site"),
-         "--report", str(report), "--index-url", released.index.simple_url, "--trusted-host", "127.0.0.1",
+         "--report", str(report), "--index-url", stack_released.index.simple_url, "--trusted-host", "127.0.0.1",
          f"tabular-helpers=={pin.version}"],
         check=True, env=clean_env() | {"PIP_CONFIG_FILE": "/dev/null"}, capture_output=True, timeout=300,
     )
     (item,) = json.loads(report.read_text())["install"]
-    assert item["download_info"]["url"] == f"{released.index.url}/packages/{pin.wheel}"
+    assert item["download_info"]["url"] == f"{stack_released.index.url}/packages/{pin.wheel}"
     assert item["download_info"]["archive_info"]["hashes"]["sha256"] == pin.sha256
     assert (tmp_path / "site" / "tabular_helpers" / "__init__.py").is_file()
 
@@ -201,7 +201,7 @@ def small_step(x: int) -> int:
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_image_step_runs_from_the_stacks_registry(released: Stack, client: Any, tmp_path: Path) -> None:
+def test_image_step_runs_from_the_stacks_registry(stack_released: Stack, client: Any, tmp_path: Path) -> None:
     import docker.errors
     from kfp import local
 
@@ -210,10 +210,10 @@ def test_image_step_runs_from_the_stacks_registry(released: Stack, client: Any, 
     from helperhub.pipelines.factory import helper_component
     from helperhub.pipelines.local_run import docker_runner
 
-    assert released.root is not None
-    lock = load_lock(released.root / "pins.json")
+    assert stack_released.root is not None
+    lock = load_lock(stack_released.root / "pins.json")
     image = lock.require("tabular-helpers", fix="-").image
-    assert image is not None and image.ref.startswith(f"{released.stack.oci_registry}/tabular-helpers@sha256:")
+    assert image is not None and image.ref.startswith(f"{stack_released.stack.oci_registry}/tabular-helpers@sha256:")
     # the engine forgets the image under the stack's names, so the runner has to pull it from the stack
     for name in (image.tag, image.ref):
         with contextlib.suppress(docker.errors.ImageNotFound):
@@ -233,20 +233,20 @@ def served(index: IndexSettings) -> dict[str, dict[str, str]]:
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_down_and_up_keep_every_file_and_image(released: Stack, client: Any, base_image: str) -> None:
+def test_down_and_up_keep_every_file_and_image(stack_released: Stack, client: Any, base_image: str) -> None:
     from helperhub.images.oci import remote_image
 
-    stack, index = released.stack, released.index
+    stack, index = stack_released.stack, stack_released.index
     before = served(index)
     assert {"tabular-helpers", "vision-helpers", "kfp", "numpy"} <= set(before)
-    images = {name: pin.image.ref for name, pin in pins(released).items()}
+    images = {name: pin.image.ref for name, pin in pins(stack_released).items()}
     compose_down(stack)
     assert not health(index)
     assert client.containers.list(all=True, filters={"label": f"com.docker.compose.project={stack.project}"}) == []
     assert {v.name for v in client.volumes.list(filters={"label": f"com.docker.compose.project={stack.project}"})} == {
         f"{stack.project}_{v}" for v in ("packages", "images", "auth")}
 
-    assert cli_up(stack, base_image).stdout == released.exports  # the same login
+    assert cli_up(stack, base_image).stdout == stack_released.exports  # the same login
     assert served(index) == before
     for name, files in before.items():
         for filename, sha256 in files.items():
