@@ -13,7 +13,7 @@ MODE    ?= image
 PYTEST_ARGS ?=
 
 .PHONY: help venv release images bump registry-up registry-down registry-serve engine \
-        test check lint typecheck imports clean compose-up compose-down pins pins-bump pins-check \
+        test test-fast check lint typecheck imports clean compose-up compose-down pins pins-bump pins-check \
         who-pins compile demo hardening-table registry-image manifests bench test-tools docs-screenshots
 
 help: ## Show the targets
@@ -100,11 +100,14 @@ typecheck: venv ## mypy --strict, of the tooling and of each helper package
 
 check: lint typecheck imports ## Lint, type-check and check the import contracts
 
-test: venv check ## Run every test (provisions the engine first)
+test: venv check ## Run every test (provisions the engine first); the 25 slowest are listed at the end
 	@eval "$$(bash scripts/engine.sh)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+test-fast: venv ## The fast lane: every test not marked slow (under two minutes; no lint, no type check)
+	@eval "$$(bash scripts/engine.sh)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
 hardening-table: venv ## Run the side-by-side hardening tests and write docs/hardening.md from them
-	HUB_HARDENING_TABLE=docs/hardening.md $(BIN)/python -m pytest -q -m sidebyside tests/test_hardening.py
+	HUB_HARDENING_TABLE=docs/hardening.md $(BIN)/python -m pytest -q -m sidebyside tests/registry/test_hardening.py
 
 docs-screenshots: venv test-tools ## Photograph the catalog page of a sample index into docs/catalog.png
 	$(BIN)/python -m tests.screenshots --out docs/catalog.png

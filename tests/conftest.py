@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
@@ -21,12 +22,18 @@ from helperhub.core.errors import EngineError
 from helperhub.images.engine import docker_client
 from helperhub.images.oci import registry_answers
 from helperhub.registry.client import IndexSettings, health
-from helperhub.release.wheel import ReleaseSettings
+from helperhub.release.wheel import ReleaseSettings, WheelRelease
 from helperhub.stack.embedded import add_user
 from helperhub.stack.oci_registry import registry_config
 
 REPO = Path(__file__).resolve().parents[1]
 FIXED_DATE = "2026-01-01T00:00:00+00:00"
+
+# The test folders are imported now, before any test imports the registry server: its bottle puts
+# an importer without `find_spec` on sys.meta_path, on which pytest's importlib mode would stop
+# when it imports a folder's package later in the collection.
+for _folder in sorted(Path(__file__).parent.glob("*/__init__.py")):
+    importlib.import_module(f"{__name__.rpartition('.')[0]}.{_folder.parent.name}")
 
 
 def free_port() -> int:
@@ -136,11 +143,46 @@ def _git_identity() -> None:
     os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@example.invalid")
 
 
-def missing(reason: str) -> None:
-    """In CI a missing engine is a failure: the image tests must run there."""
+def missing(reason: str, fix: str = "run `make engine` first") -> None:
+    """A tool the test needs is missing: skipped on a workstation, a failure in CI (CI=true), where
+    every test must run."""
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: run `make engine` first)")
+        pytest.fail(f"{reason} (CI=true: {fix})")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    """kubectl, which renders the kustomize overlays offline (no cluster)."""
+    found = shutil.which("kubectl")
+    if found is None:
+        missing("kubectl is not installed", "install kubectl; it renders the manifests offline")
+    assert found is not None
+    return found
+
+
+# a test that takes one of these waits for a release of both helpers (minutes): never the fast lane
+SLOW_FIXTURES = frozenset({"released", "released_copy", "released_all"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Under CI=true a skip is a failure: a tool missing in CI (engine, kubectl, nginx, a browser,
+    uv...) would otherwise pass as a silently untested feature. Expected failures stay what they
+    are; a test that may skip in CI says so with `@pytest.mark.allow_skip`."""
+    report: pytest.TestReport = yield
+    if (os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail")
+            and item.get_closest_marker("allow_skip") is None):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where every test must run: {reason}"
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -179,9 +221,40 @@ def base_image() -> str:
     return os.environ.get("BASE_IMAGE", defaults.BASE_IMAGE)
 
 
+# -- one release of both helpers per session, shared by every test that only reads it ------------
+
+@dataclass(frozen=True)
+class Released:
+    root: Path
+    index: RunningIndex
+    results: dict[str, WheelRelease]
 
 
-@dataclass
+@pytest.fixture(scope="session")
+def released(tmp_path_factory: pytest.TempPathFactory, index: RunningIndex) -> Released:
+    """Both helpers released once into the session's index: wheels, sdists, closures and uv, the
+    lock and the tags in the repository. Read it only; a test that changes the repository takes
+    `released_copy`, one that changes the index starts its own (`fresh_index`)."""
+    from helperhub.core.progress import Silent
+    from helperhub.release.run import release
+
+    root = make_repo(tmp_path_factory.mktemp("released") / "repo")
+    results = release(release_settings(root, index.settings), [], Silent())
+    return Released(root, index, {r.wheel.pin.name: r.wheel for r in results})
+
+
+def copy_repo(root: Path, dest: Path) -> Path:
+    """A copy of a released repository (its history, tags and lock) that a test may change."""
+    shutil.copytree(root, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture
+def released_copy(released: Released, tmp_path: Path) -> Path:
+    return copy_repo(released.root, tmp_path / "repo")
+
+
+@dataclass(frozen=True)
 class ReleasedRepo:
     root: Path
     index: RunningIndex
@@ -191,17 +264,19 @@ class ReleasedRepo:
 
 @pytest.fixture(scope="session")
 def released_all(
-    tmp_path_factory: pytest.TempPathFactory, index: RunningIndex, client: Any, oci: str, base_image: str
+    released: Released, tmp_path_factory: pytest.TempPathFactory, client: Any, oci: str, base_image: str
 ) -> ReleasedRepo:
-    """Both helpers released into the session's index, their images pushed to its OCI registry."""
+    """The session's release with both helpers' images built, pushed to the session's OCI registry
+    and pinned, in a copy of its repository (what `release` with images leaves). Read it only."""
     from helperhub.core.progress import Silent
     from helperhub.images.stage import ImageSettings
-    from helperhub.release.run import ImageStage, release
+    from helperhub.release.project import discover, release_order
+    from helperhub.release.run import ImageStage, bake_images
 
-    root = make_repo(tmp_path_factory.mktemp("all") / "repo")
-    stage = ImageStage(ImageSettings(oci, base_image, index.settings), client)
-    release(release_settings(root, index.settings), [], Silent(), stage)
-    return ReleasedRepo(root, index, oci, base_image)
+    root = copy_repo(released.root, tmp_path_factory.mktemp("all") / "repo")
+    stage = ImageStage(ImageSettings(oci, base_image, released.index.settings), client)
+    bake_images(stage, root / "pins.json", release_order(discover(root), []), Silent())
+    return ReleasedRepo(root, released.index, oci, base_image)
 
 
 # -- the side-by-side table (docs/hardening.md), generated from the test run ---------------------
@@ -234,7 +309,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     lines = [
         "# Registry hardening: stock pypiserver vs helperhub's registry",
         "",
-        "Generated by `make hardening-table` from one run of `tests/test_hardening.py`: the same test",
+        "Generated by `make hardening-table` from one run of `tests/registry/test_hardening.py`: the same test",
         "functions against a real stock pypiserver 2.4.2 process and the project's registry.",
         "A stock failure is an expected failure with `strict=True`: the suite checks that it still fails.",
         "",
