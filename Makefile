@@ -89,13 +89,14 @@ compose-down: venv ## Stop the Compose stack (volumes stay)
 	@$(HUB) compose down
 
 lint: venv ## ruff
-	$(BIN)/ruff check helperhub bench tests helpers examples
+	$(BIN)/ruff check helperhub bench tests helpers examples images
 
 imports: venv ## The layering contracts (import-linter): one-way layers, a server without release code, no circles
 	$(BIN)/lint-imports --no-cache
 
 typecheck: venv ## mypy --strict, of the tooling and of each helper package
 	$(BIN)/mypy
+	$(BIN)/mypy --strict images/manifest.py
 	@for h in helpers/*/; do (cd $$h && MYPYPATH=src:../tabular-helpers/src ../../$(BIN)/mypy --strict src) || exit 1; done
 
 check: lint typecheck imports ## Lint, type-check and check the import contracts
