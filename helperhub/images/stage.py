@@ -15,8 +15,15 @@ from helperhub.core import defaults
 from helperhub.core.errors import EngineError, IntegrityError
 from helperhub.core.progress import Reporter
 from helperhub.images import engine
-from helperhub.images.context import ReleasedWheel, check_image_user, image_spec, label_mismatch
-from helperhub.images.oci import remote_image
+from helperhub.images.context import (
+    RECIPE_LABEL,
+    USER_LABEL,
+    ReleasedWheel,
+    check_image_user,
+    image_spec,
+    label_mismatch,
+)
+from helperhub.images.oci import RemoteImage, remote_image
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import ImagePin
 from helperhub.registry.client import IndexSettings
@@ -73,8 +80,9 @@ def release_image(
 ) -> ImageRelease:
     """Build and push the image of a released wheel, or confirm the existing one.
 
-    A tag that exists with the release's labels is reused (no build); one with other labels is
-    an error: a released image never changes."""
+    A tag that exists with the release's labels is reused (no build), and so is the image the
+    lock already pins for this release when only the tool's recipe changed since (a warning);
+    one with other content is an error: a released image never changes."""
     with tag_lock(settings.locks, f"{settings.registry}/{pin.name}:{pin.version}"):
         return _release_image(settings, pin, uv, client, report)
 
@@ -91,11 +99,14 @@ def _release_image(
     built = remote is None
     if remote is not None:
         bad = label_mismatch(dict(spec.labels), remote.labels)
-        if bad:
+        if bad and not earlier_recipe(pin, spec.repository, remote, dict(spec.labels)):
             raise IntegrityError(
                 f"{spec.ref} already exists with other content ({bad[0]}); released images "
                 "never change: bump the version"
             )
+        if bad:
+            report.warn(f"{spec.ref} was built by an earlier recipe ({bad[0]}) and stays as the lock pins it: "
+                        "released images never change; the next version's image is built by this one")
         digest = remote.digest
         base = remote.labels.get("org.opencontainers.image.base.name", base)
     else:
@@ -107,3 +118,16 @@ def _release_image(
         ref=f"{spec.repository}@{digest}", tag=spec.ref, base_image=base, registry=settings.registry
     )
     return ImageRelease(image, built)
+
+
+def earlier_recipe(pin: ReleasedWheel, repository: str, remote: RemoteImage, labels: dict[str, str]) -> bool:
+    """Whether the tag holds the image the lock already pins for this very release, built by an
+    earlier recipe of the tool: same digest, same content (wheel, closure, kfp); only the recipe
+    differs, or the image predates the image-user setting. That image is kept, not rebuilt: a
+    pinned image never changes. A user the release asks for that differs from the image's is
+    still refused (bump the version)."""
+    locked = getattr(pin, "image", None)
+    if not (isinstance(locked, ImagePin) and locked.ref == f"{repository}@{remote.digest}"):
+        return False
+    differ = {k for k, v in labels.items() if remote.labels.get(k) != v}
+    return differ <= {RECIPE_LABEL, USER_LABEL} and (USER_LABEL not in differ or not remote.labels.get(USER_LABEL))
