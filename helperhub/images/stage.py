@@ -80,8 +80,8 @@ def release_image(
 ) -> ImageRelease:
     """Build and push the image of a released wheel, or confirm the existing one.
 
-    A tag that exists with the release's labels is reused (no build), and so is the image the
-    lock already pins for this release when only the tool's recipe changed since (a warning);
+    A tag that exists with the release's labels is reused (no build), and so is one holding this
+    release built by an earlier recipe of the tool (a warning);
     one with other content is an error: a released image never changes."""
     with tag_lock(settings.locks, f"{settings.registry}/{pin.name}:{pin.version}"):
         return _release_image(settings, pin, uv, client, report)
@@ -99,13 +99,13 @@ def _release_image(
     built = remote is None
     if remote is not None:
         bad = label_mismatch(dict(spec.labels), remote.labels)
-        if bad and not earlier_recipe(pin, spec.repository, remote, dict(spec.labels)):
+        if bad and not earlier_recipe(remote, dict(spec.labels)):
             raise IntegrityError(
                 f"{spec.ref} already exists with other content ({bad[0]}); released images "
                 "never change: bump the version"
             )
         if bad:
-            report.warn(f"{spec.ref} was built by an earlier recipe ({bad[0]}) and stays as the lock pins it: "
+            report.warn(f"{spec.ref} was built by an earlier recipe of helperhub ({bad[0]}) and is kept: "
                         "released images never change; the next version's image is built by this one")
         digest = remote.digest
         base = remote.labels.get("org.opencontainers.image.base.name", base)
@@ -120,14 +120,11 @@ def _release_image(
     return ImageRelease(image, built)
 
 
-def earlier_recipe(pin: ReleasedWheel, repository: str, remote: RemoteImage, labels: dict[str, str]) -> bool:
-    """Whether the tag holds the image the lock already pins for this very release, built by an
-    earlier recipe of the tool: same digest, same content (wheel, closure, kfp); only the recipe
-    differs, or the image predates the image-user setting. That image is kept, not rebuilt: a
-    pinned image never changes. A user the release asks for that differs from the image's is
-    still refused (bump the version)."""
-    locked = getattr(pin, "image", None)
-    if not (isinstance(locked, ImagePin) and locked.ref == f"{repository}@{remote.digest}"):
-        return False
+def earlier_recipe(remote: RemoteImage, labels: dict[str, str]) -> bool:
+    """Whether an existing tag holds this very release (same wheel, closure and kfp) built by an
+    earlier recipe of the tool: only the recipe differs, or the image predates the image-user
+    setting. Such an image is kept, not rebuilt, so upgrading the tool never re-releases (or
+    refuses) an old version: a released image never changes. A user the release asks for that
+    differs from the image's is still refused (bump the version)."""
     differ = {k for k, v in labels.items() if remote.labels.get(k) != v}
     return differ <= {RECIPE_LABEL, USER_LABEL} and (USER_LABEL not in differ or not remote.labels.get(USER_LABEL))
