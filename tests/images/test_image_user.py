@@ -136,7 +136,8 @@ def test_image_user_precedence_flag_env_pyproject_default(tmp_path: Path, monkey
     repository's ``image-user``, else root."""
     from click.testing import CliRunner
 
-    from helperhub.cli import cli, release_cmds
+    from helperhub.cli import cli
+    from helperhub.release import run
 
     users: list[str] = []
 
@@ -144,8 +145,8 @@ def test_image_user_precedence_flag_env_pyproject_default(tmp_path: Path, monkey
         users.append(image_user)
         return object()
 
-    monkeypatch.setattr(release_cmds, "open_image_stage", record)
-    monkeypatch.setattr(release_cmds, "bake_images", lambda *args: [])
+    monkeypatch.setattr(run, "open_image_stage", record)  # the command imports them when it runs
+    monkeypatch.setattr(run, "bake_images", lambda *args: [])
     repo = make_repo(tmp_path / "repo")
     monkeypatch.chdir(repo)
 

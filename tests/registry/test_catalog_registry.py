@@ -10,15 +10,18 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from helperhub.core.errors import ConfigError, RegistryError
 from helperhub.core.progress import Silent
+from helperhub.images.stage import ImageSettings
 from helperhub.lock.lockfile import load_lock
 from helperhub.registry.client import IndexSettings, record_image_on_index
-from helperhub.release.run import show_image_in_index
+from helperhub.release.project import discover, release_order
+from helperhub.release.run import ImageStage, bake_images, show_image_in_index
 from tests.catalog_site import password, upload, write_sdist, write_wheel
 from tests.conftest import ReleasedRepo, free_port
 from tests.sidebyside import Server
@@ -220,8 +223,12 @@ def test_a_release_that_cannot_record_its_image_warns_and_goes_on(hub: Server, t
     assert IMAGE in requests.get(f"{hub.url}/helpers/warn-lib/", timeout=10).text
 
 
-def test_a_release_shows_its_image_in_the_catalog(released_all: ReleasedRepo) -> None:
-    """The release pipeline records each image it pushed, as pinned in the lock."""
+def test_a_release_shows_its_image_in_the_catalog(released_all: ReleasedRepo, client: Any) -> None:
+    """The release pipeline records each image it pushed, as pinned in the lock. The session's
+    index is shared (other tests bake the same versions into registries of their own and record
+    those), so the image stage runs again here: unchanged images, recorded once more."""
+    stage = ImageStage(ImageSettings(released_all.oci, released_all.base_image, released_all.index.settings), client)
+    bake_images(stage, released_all.root / "pins.json", release_order(discover(released_all.root), []), Silent())
     lock = load_lock(released_all.root / "pins.json")
     url = released_all.index.settings.url
     for name in ("tabular-helpers", "vision-helpers"):
