@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,19 +31,17 @@ from helperhub.lock.target_pins import ImagePin as ImagePin  # its callers impor
 
 LOCK_FORMAT = 3  # 3: per target and platform; 2: one closure and tools
 READS = (1, 2, LOCK_FORMAT)  # an older lock is read as the one target "default"; a release rewrites it
-_UNSET: Any = object()  # a closure or image not given to ``PackagePin``
 # a pin's own values, as the lock writes them (beside requires, depends and its targets)
 SCALARS = ("version", "wheel", "sha256", "url", "index_url", "kfp_version", "commit", "released_at",
            "source_sha256", "sdist", "sdist_sha256")
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class PackagePin:
     """One released version of one helper package, for each target it was released for.
 
-    ``closure`` and ``image`` (and the same arguments of the constructor) are those of the
-    default target, on its first platform: what the release and the steps use until they pick a
-    target."""
+    ``closure`` and ``image`` are those of the default target, on its first platform: what the
+    release and the steps use until they pick a target (``with_closure``/``with_image`` set them)."""
 
     name: str
     version: str
@@ -54,38 +52,26 @@ class PackagePin:
     kfp_version: str
     commit: str
     released_at: str
-    source_sha256: str
-    sdist: str
-    sdist_sha256: str
-    requires: tuple[str, ...]  # third-party closure roots, kfp included
-    depends: tuple[str, ...]  # the repository's other helpers it depends on
+    source_sha256: str = ""
+    sdist: str = ""
+    sdist_sha256: str = ""
+    requires: tuple[str, ...] = ()  # third-party closure roots, kfp included
+    depends: tuple[str, ...] = ()  # the repository's other helpers it depends on
     # every distribution installed with it (kfp and the helpers it depends on included) and its
     # image, per target: resolved at release for each target's platforms, what steps install
-    targets: dict[str, TargetPin]
-    default_target: str  # the target steps use unless they name one; "" without targets
+    targets: dict[str, TargetPin] = field(default_factory=dict)
+    default_target: str = ""  # the target steps use unless they name one; "" without targets
 
-    def __init__(
-        self, name: str, version: str, wheel: str, sha256: str, url: str, index_url: str, kfp_version: str,
-        commit: str, released_at: str, source_sha256: str = "", sdist: str = "", sdist_sha256: str = "",
-        requires: tuple[str, ...] = (), depends: tuple[str, ...] = (), closure: tuple[LockedFile, ...] = _UNSET,
-        image: ImagePin | None = _UNSET, *, targets: dict[str, TargetPin] | None = None, default_target: str = "",
-    ) -> None:
-        targets = dict(targets or {})
-        if closure is not _UNSET or image is not _UNSET:  # given (or changed by ``replace``) as the views
-            targets, default_target = _set_default(targets, default_target, closure, image)
-        default_target = default_target or next(iter(targets), "")
-        if (default_target in targets) != bool(targets):
-            raise LockError(f"pins.json entry {name!r} has the default target {default_target!r} but the targets "
-                            f"{sorted(targets)}; restore pins.json from git or re-run the release")
-        order = [default_target, *sorted(set(targets) - {default_target})] if targets else []
-        values = dict(
-            name=name, version=version, wheel=wheel, sha256=sha256, url=url, index_url=index_url,
-            kfp_version=kfp_version, commit=commit, released_at=released_at, source_sha256=source_sha256,
-            sdist=sdist, sdist_sha256=sdist_sha256, requires=tuple(requires), depends=tuple(depends),
-            targets={t: targets[t] for t in order}, default_target=default_target,
-        )
-        for key, value in values.items():
-            object.__setattr__(self, key, value)
+    def __post_init__(self) -> None:
+        default = self.default_target or next(iter(self.targets), "")
+        if (default in self.targets) != bool(self.targets):
+            raise LockError(f"pins.json entry {self.name!r} has the default target {default!r} but the targets "
+                            f"{sorted(self.targets)}; {FIX}")
+        order = [default, *sorted(set(self.targets) - {default})] if self.targets else []
+        object.__setattr__(self, "default_target", default)  # normalised: the default first, then sorted
+        object.__setattr__(self, "targets", {n: self.targets[n] for n in order})
+        object.__setattr__(self, "requires", tuple(self.requires))
+        object.__setattr__(self, "depends", tuple(self.depends))
 
     @property
     def closure(self) -> tuple[LockedFile, ...]:
@@ -123,9 +109,9 @@ class PackagePin:
             requires, depends = tuple(data.get("requires", ())), tuple(data.get("depends", ()))
             if fmt < 3:
                 image = data.get("image")
-                return cls(name=name, **values, requires=requires, depends=depends,
-                           closure=tuple(LockedFile.from_json(name, f) for f in data.get("closure", ())),
-                           image=ImagePin.from_json(name, image) if image else None)
+                pin = cls(name=name, **values, requires=requires, depends=depends).with_closure(
+                    tuple(LockedFile.from_json(name, f) for f in data.get("closure", ())))
+                return pin.with_image(ImagePin.from_json(name, image)) if image else pin
             targets = data.get("targets", {})
             if not isinstance(targets, dict):
                 raise LockError(f"pins.json entry {name!r} has targets that are not a table; {FIX}")
@@ -135,15 +121,31 @@ class PackagePin:
         except TypeError as exc:
             raise LockError(f"pins.json entry {name!r} is incomplete ({exc}); re-run the release") from None
 
-    def with_image(self, image: ImagePin) -> PackagePin:
+    def with_image(self, image: ImagePin | None) -> PackagePin:
         """The pin with ``image`` as its default target's (built from that target's base)."""
-        targets, default = _set_default(self.targets, self.default_target, _UNSET, image)
-        return replace(self, targets=targets, default_target=default)
+        if image is None and not self.targets:
+            return self
+        return self._with_default(lambda t: replace(t, image=image,
+                                                    base_image=(image.base_image if image else "") or t.base_image))
 
     def with_closure(self, files: tuple[LockedFile, ...]) -> PackagePin:
         """The pin with ``files`` as its default target's closure on its first platform."""
-        targets, default = _set_default(self.targets, self.default_target, files, _UNSET)
-        return replace(self, targets=targets, default_target=default)
+        if not files and not self.targets:
+            return self
+
+        def update(target: TargetPin) -> TargetPin:
+            platform = next(iter(target.platforms), defaults.TARGET_PLATFORM)
+            kept = {p: f for p, f in target.closure.items() if p != platform}
+            return replace(target, closure={**kept, platform: tuple(files)} if files else kept)
+
+        return self._with_default(update)
+
+    def _with_default(self, update: Callable[[TargetPin], TargetPin]) -> PackagePin:
+        """The pin with its default target changed by ``update``. Without targets, that is the
+        target ``default``, resolved for ``TARGET_*`` (a format-2 lock's pin, or today's release's)."""
+        name = self.default_target or defaults.TARGET_NAME
+        target = self.targets.get(name) or TargetPin.of(default_facts())
+        return replace(self, targets={**self.targets, name: update(target)}, default_target=name)
 
     def with_target(self, name: str, target: TargetPin) -> PackagePin:
         """The pin with ``target`` as its target ``name`` (the default stays the default)."""
@@ -172,47 +174,20 @@ class PackagePin:
         return self.closure
 
 
-def _set_default(targets: dict[str, TargetPin], default: str, closure: tuple[LockedFile, ...],
-                 image: ImagePin | None) -> tuple[dict[str, TargetPin], str]:
-    """``targets`` and their default with ``closure`` (on the first platform) and ``image`` given
-    as the default target's, each unless ``_UNSET``. Without targets, that is the target
-    ``default``: resolved for ``TARGET_*``, its closure on ``TARGET_PLATFORM`` (a format-2 lock's
-    pin, or today's release's); with neither a closure nor an image, there is no target."""
-    name = default or next(iter(targets), "") or defaults.TARGET_NAME
-    target = targets.get(name)
-    if target is None:
-        if (closure is _UNSET or not closure) and (image is _UNSET or image is None):
-            return targets, default
-        target = TargetPin.of(default_facts())
-    if closure is not _UNSET:
-        platform = next(iter(target.platforms), defaults.TARGET_PLATFORM)
-        files = {p: f for p, f in target.closure.items() if p != platform}
-        target = replace(target, closure={**files, platform: tuple(closure)} if closure else files)
-    if image is not _UNSET:
-        target = replace(target, image=image, base_image=(image.base_image if image else "") or target.base_image)
-    return {**targets, name: target}, name
-
-
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Lock:
     """All pins, keyed by normalised package name, and the tools steps bootstrap.
 
-    ``tools`` (and the constructor's argument) are the tools of the first platform each is pinned
-    for; ``platform_tools`` holds them all."""
+    ``tools`` are the tools of the first platform each is pinned for; ``platform_tools`` holds them
+    all (``with_tool`` adds one)."""
 
-    packages: dict[str, PackagePin]
+    packages: dict[str, PackagePin] = field(default_factory=dict)
     # the installers steps and image builds bootstrap (``uv``), pinned like the closure: per platform
-    platform_tools: dict[str, dict[str, LockedFile]]
+    platform_tools: dict[str, dict[str, LockedFile]] = field(default_factory=dict)
 
-    def __init__(self, packages: dict[str, PackagePin] | None = None, tools: dict[str, LockedFile] | None = None,
-                 *, platform_tools: dict[str, dict[str, LockedFile]] | None = None) -> None:
-        if platform_tools is None:
-            platform_tools = {n: {defaults.TARGET_PLATFORM: f} for n, f in (tools or {}).items()}
-        elif tools:
-            raise TypeError("a lock takes its tools per platform, or those of the default platform, not both")
-        object.__setattr__(self, "packages", dict(packages or {}))
-        object.__setattr__(self, "platform_tools", {
-            n: {p: files[p] for p in MACHINES if p in files} for n, files in platform_tools.items() if files
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "platform_tools", {  # platforms in MACHINES order: amd64 first
+            n: {p: files[p] for p in MACHINES if p in files} for n, files in self.platform_tools.items() if files
         })
 
     @property
@@ -276,9 +251,8 @@ def pin_released_wheel(
         commit=(previous.commit or commit) if same and previous else commit,
         released_at=previous.released_at if same and previous else release_time(),
         source_sha256=source_sha256 or (previous.source_sha256 if same and previous else ""),
-        sdist=sdist, sdist_sha256=sdist_sha256, requires=tuple(requires), depends=tuple(depends), closure=closure,
-        image=previous.image if same and previous else None,
-    )
+        sdist=sdist, sdist_sha256=sdist_sha256, requires=tuple(requires), depends=tuple(depends),
+    ).with_closure(closure).with_image(previous.image if same and previous else None)
 
 
 def dependency_roots(lock: Lock, names: Iterable[str], *, required: bool = False) -> tuple[list[str], list[LockedFile]]:
@@ -337,7 +311,7 @@ def parse_lock(raw: str, source: str) -> Lock:
         raise LockError(f"{source} has no table of packages and tools; restore it from git")
     pins = {n: PackagePin.from_json(n, d, fmt) for n, d in packages.items()}
     if fmt < 3:  # one file per tool, for the one platform there was
-        return Lock(pins, {n: LockedFile.from_json(n, d) for n, d in tools.items()})
+        return Lock(pins, {n: {defaults.TARGET_PLATFORM: LockedFile.from_json(n, d)} for n, d in tools.items()})
     if not all(set(files) <= set(MACHINES) for files in tools.values()):
         raise LockError(f"{source} pins tools for platforms other than {' and '.join(MACHINES)}; "
                         "upgrade helperhub, or restore it from git")

@@ -55,10 +55,9 @@ def fake_pin(name: str, depends: tuple[str, ...] = ()) -> PackagePin:
         url=f"http://127.0.0.1:8080/packages/{wheel}", index_url="http://127.0.0.1:8080/simple/",
         kfp_version="2.17.3", commit="c" * 40, released_at="2026-01-01T00:00:00Z",
         requires=("kfp==2.17.3",), depends=depends,
-        closure=(LockedFile("kfp", "2.17.3", "kfp-2.17.3-py3-none-any.whl", "1" * 64),),
-        image=ImagePin(f"127.0.0.1:5000/{name}@{DIGEST}", f"127.0.0.1:5000/{name}:1.0.0",
-                       "127.0.0.1:5000/python@sha256:" + "d" * 64, "127.0.0.1:5000"),
-    )
+    ).with_closure((LockedFile("kfp", "2.17.3", "kfp-2.17.3-py3-none-any.whl", "1" * 64),)).with_image(
+        ImagePin(f"127.0.0.1:5000/{name}@{DIGEST}", f"127.0.0.1:5000/{name}:1.0.0",
+                 "127.0.0.1:5000/python@sha256:" + "d" * 64, "127.0.0.1:5000"))
 
 
 CONSUMER = """\

@@ -104,17 +104,17 @@ def test_two_targets_on_two_platforms_round_trip_byte_for_byte(tmp_path: Path) -
 def test_the_old_views_read_and_change_the_default_target_only() -> None:
     lock = two_targets()
     pin = lock.require("t", fix="-")
-    moved = replace(pin, closure=(replace(NUMPY, version="2.4.6"),))  # as callers of today write it
+    moved = pin.with_closure((replace(NUMPY, version="2.4.6"),))
     assert moved.targets["py313"].closure["linux/amd64"][0].version == "2.4.6"
     assert moved.targets["py311"] == pin.targets["py311"]
     image = ImagePin("r:5000/t@sha256:" + "7" * 64, "r:5000/t:1.0.0", "b@sha256:" + "8" * 64, "r:5000")
     built = pin.with_image(image)
     assert built.image == image and built.targets["py313"].base_image == "b@sha256:" + "8" * 64
     assert built.targets["py311"] == pin.targets["py311"] and built.default_target == "py313"
-    assert replace(pin, closure=()).closure == () and replace(pin, closure=()).targets["py311"].files()
+    assert pin.with_closure(()).closure == () and pin.with_closure(()).targets["py311"].files()
     assert pin.with_closure((NUMPY,)).closure == (NUMPY,)
     # a pin made the way of today's release: its closure and image are the target "default"
-    legacy = PackagePin("t", "1.0.0", "w", D, "u", "i", "2.17.3", "c", "r", closure=(NUMPY,), image=image)
+    legacy = PackagePin("t", "1.0.0", "w", D, "u", "i", "2.17.3", "c", "r").with_closure((NUMPY,)).with_image(image)
     assert legacy.targets == {"default": TargetPin.of(default_facts(), base_image=image.base_image, image=image,
                                                       closure={"linux/amd64": (NUMPY,)})}
     bare = PackagePin("t", "1.0.0", "w", D, "u", "i", "2.17.3", "c", "r")
