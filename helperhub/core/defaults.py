@@ -47,6 +47,10 @@ TARGET_PYTHON = "3.11"
 TARGET_IMPLEMENTATION = "cp"
 TARGET_MACHINE = "x86_64"
 TARGET_GLIBC = (2, 36)
+# That runtime as a target: the one a repository without [tool.helperhub.targets.<name>] releases
+# for, and the one a lock of format 2 (before targets) was resolved for.
+TARGET_NAME = "default"
+TARGET_PLATFORM = "linux/amd64"  # TARGET_MACHINE's platform
 # The installer of package-mode steps and image builds: mirrored into the private index and
 # pinned in the lock by sha256 like every other file a step installs.
 UV_VERSION = "0.13.8"

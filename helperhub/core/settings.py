@@ -12,6 +12,10 @@ the file with ``repository_settings``.
     image-user = "10001:10001"   # clusters that enforce runAsNonRoot; default root
     profile = "staging"
 
+    [tool.helperhub.targets.py311]   # declared; the release uses the first until multi-target releases land
+    base-image = "python:3.11-slim"
+    platforms = ["linux/amd64", "linux/arm64"]
+
     [tool.helperhub.profiles.staging]
     index_url = "http://pypi.staging.svc:8080/simple/"
     image_registry = "registry.staging.svc:5000"
@@ -25,6 +29,7 @@ from typing import Any
 
 from helperhub.core.errors import ConfigError, GitError
 from helperhub.core.git import repo_root
+from helperhub.core.targets import TARGETS, parse_targets
 
 PYPROJECT = "pyproject.toml"
 TABLE = "[tool.helperhub]"
@@ -58,7 +63,7 @@ def repository_settings(start: Path) -> dict[str, Any]:
 
 def load_settings(root: Path) -> dict[str, Any]:
     """``[tool.helperhub]`` of ``root/pyproject.toml`` as ``{"index_url": ..., "profiles": {name:
-    {key: value}}}``, only the keys it sets; no file or no table: ``{}``."""
+    {key: value}}, "targets": (TargetSpec, ...)}``, only the keys it sets; no file or no table: ``{}``."""
     return _table(root) or {}
 
 
@@ -87,11 +92,13 @@ def parse_settings(table: object, source: str) -> dict[str, Any]:
     """Validate a ``[tool.helperhub]`` table (``source`` names its file in errors)."""
     if not isinstance(table, dict):
         raise ConfigError(f"{TABLE} in {source} is not a table; write it as a [tool.helperhub] section")
-    known = sorted([*KEYS, PROFILES])
+    known = sorted([*KEYS, PROFILES, TARGETS])
     settings: dict[str, Any] = {}
     for key, value in table.items():
         if key == PROFILES:
             settings[PROFILES] = _profiles(value, source)
+        elif key == TARGETS:
+            settings[TARGETS] = parse_targets(value, source)
         elif key in KEYS:
             settings[KEYS[key]] = _text(value, f"{TABLE} {key}", source)
         else:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from helperhub.core.errors import EngineError
+from helperhub.core.targets import TargetFacts
 
 # ELF e_machine -> what platform.machine() says on that CPU.
 ELF_MACHINES = {3: "i686", 21: "ppc64", 22: "s390x", 40: "armv7l", 62: "x86_64", 183: "aarch64"}
@@ -22,14 +23,6 @@ PYTHON_DIRS = ("/usr/local", "/usr")  # the official python images, then Debian'
 _PYTHON_NAME = re.compile(r"^python(\d+)\.(\d+)$")
 _SOABI = re.compile(r"\.(cpython|pypy)-?(\d+)[^.]*\.so$")
 _GLIBC_BANNER = re.compile(rb"GNU C Library [^\n\0]*?release version (\d+)\.(\d+)")
-
-
-@dataclass(frozen=True)
-class RuntimeFacts:
-    python: str  # "3.13"
-    implementation: str  # "cp" (CPython) or "pp" (PyPy), as in wheel tags
-    glibc: tuple[int, int]  # (2, 41)
-    machine: str  # "x86_64", "aarch64": platform.machine() inside the image
 
 
 @dataclass(frozen=True)
@@ -121,7 +114,7 @@ def _one(client: Any, container: str, path: str) -> FileEntry | None:
     return entries[0] if entries else None
 
 
-def runtime_facts(client: Any, image: str) -> RuntimeFacts:
+def runtime_facts(client: Any, image: str) -> TargetFacts:
     """The facts of ``image`` (pulled when the engine lacks it). Give a reference that names one
     platform (a digest from the index, or a TAG-ARCH tag): the engine keeps one platform a tag."""
     import docker.errors
@@ -140,7 +133,7 @@ def runtime_facts(client: Any, image: str) -> RuntimeFacts:
         client.api.remove_container(container, force=True)
 
 
-def _facts(client: Any, container: str, image: str) -> RuntimeFacts:
+def _facts(client: Any, container: str, image: str) -> TargetFacts:
     for prefix in PYTHON_DIRS:
         entry = _one(client, container, f"{prefix}/bin/python3")
         if entry is None:
@@ -157,5 +150,5 @@ def _facts(client: Any, container: str, image: str) -> RuntimeFacts:
         libc = None if status else _one(client, container, f"/usr/lib/{machine}-linux-gnu/libc.so.6")
         glibc = glibc_version(status.data.decode("utf-8", "replace") if status else None,
                               libc.data if libc else None)
-        return RuntimeFacts(python, impl, glibc, machine)
+        return TargetFacts(python, impl, glibc, machine)
     raise EngineError(f"{image} has no python3 in {' or '.join(p + '/bin' for p in PYTHON_DIRS)}")

@@ -3,6 +3,9 @@
 It is read by the pin commands and the component factories and written by releases, so it is
 always written atomically (temp file in the same folder, fsync, rename) and deterministically
 (sorted keys, fixed indentation) so that git diffs show only real changes.
+
+Format 3 holds each helper per target (``target_pins.TargetPin``: facts, base, image, a closure
+per platform) and the tools per platform; a format-2 lock reads as the one target ``default``.
 """
 
 from __future__ import annotations
@@ -10,35 +13,35 @@ from __future__ import annotations
 import fcntl
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from helperhub.core import defaults
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import LockError
 from helperhub.core.fs import atomic_write_text
+from helperhub.core.targets import MACHINES, default_facts, machine_of
 from helperhub.lock.closure import LockedFile
+from helperhub.lock.target_pins import FIX, TargetPin
+from helperhub.lock.target_pins import ImagePin as ImagePin  # its callers import it from here
 
-LOCK_FORMAT = 2  # 2: closures and tools
-READS = (1, LOCK_FORMAT)  # a format-1 lock (no closures) is still read; a release rewrites it
-
-
-@dataclass(frozen=True)
-class ImagePin:
-    """A base image with the helper baked in, pinned by digest."""
-
-    ref: str  # repo@sha256:...
-    tag: str  # repo:version, for people; never used as a pin
-    base_image: str  # the base it was built from, repo@sha256:... when known
-    registry: str
+LOCK_FORMAT = 3  # 3: per target and platform; 2: one closure and tools
+READS = (1, 2, LOCK_FORMAT)  # an older lock is read as the one target "default"; a release rewrites it
+# a pin's own values, as the lock writes them (beside requires, depends and its targets)
+SCALARS = ("version", "wheel", "sha256", "url", "index_url", "kfp_version", "commit", "released_at",
+           "source_sha256", "sdist", "sdist_sha256")
 
 
 @dataclass(frozen=True)
 class PackagePin:
-    """One released version of one helper package."""
+    """One released version of one helper package, for each target it was released for.
+
+    ``closure`` and ``image`` are those of the default target, on its first platform: what the
+    release and the steps use until they pick a target (``with_closure``/``with_image`` set them)."""
 
     name: str
     version: str
@@ -54,47 +57,108 @@ class PackagePin:
     sdist_sha256: str = ""
     requires: tuple[str, ...] = ()  # third-party closure roots, kfp included
     depends: tuple[str, ...] = ()  # the repository's other helpers it depends on
-    # every distribution installed with it (kfp and the helpers it depends on included), resolved
-    # once at release for the steps' platform: what package mode and the image install, no more
-    closure: tuple[LockedFile, ...] = ()
-    image: ImagePin | None = None
+    # every distribution installed with it (kfp and the helpers it depends on included) and its
+    # image, per target: resolved at release for each target's platforms, what steps install
+    targets: dict[str, TargetPin] = field(default_factory=dict)
+    default_target: str = ""  # the target steps use unless they name one; "" without targets
+
+    def __post_init__(self) -> None:
+        default = self.default_target or next(iter(self.targets), "")
+        if (default in self.targets) != bool(self.targets):
+            raise LockError(f"pins.json entry {self.name!r} has the default target {default!r} but the targets "
+                            f"{sorted(self.targets)}; {FIX}")
+        order = [default, *sorted(set(self.targets) - {default})] if self.targets else []
+        object.__setattr__(self, "default_target", default)  # normalised: the default first, then sorted
+        object.__setattr__(self, "targets", {n: self.targets[n] for n in order})
+        object.__setattr__(self, "requires", tuple(self.requires))
+        object.__setattr__(self, "depends", tuple(self.depends))
+
+    @property
+    def closure(self) -> tuple[LockedFile, ...]:
+        """The default target's closure on its first platform (``()`` before closures were locked)."""
+        target = self.targets.get(self.default_target)
+        return target.files() if target else ()
+
+    @property
+    def image(self) -> ImagePin | None:
+        """The default target's image."""
+        target = self.targets.get(self.default_target)
+        return target.image if target else None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["name"]
+        data: dict[str, Any] = {k: getattr(self, k) for k in SCALARS}
         data["requires"] = list(self.requires)
         data["depends"] = list(self.depends)
-        data["closure"] = [f.to_json() for f in self.closure]
-        if not self.closure:
-            del data["closure"]
-        if self.image is None:
-            del data["image"]
+        data["targets"] = {n: t.to_json() for n, t in self.targets.items()}
+        if self.targets:
+            data["default_target"] = self.default_target
         return data
 
     @classmethod
-    def from_json(cls, name: str, data: dict[str, Any]) -> PackagePin:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+    def from_json(cls, name: str, data: dict[str, Any], fmt: int = LOCK_FORMAT) -> PackagePin:
+        """Read one entry; one of a format-1 or -2 lock is read as the single target ``default``."""
+        nested = ("targets", "default_target") if fmt >= 3 else ("closure", "image")
+        unknown = set(data) - {*SCALARS, "requires", "depends", *nested}
         if unknown:
             raise LockError(
                 f"pins.json entry {name!r} has unknown keys {sorted(unknown)}; "
                 "upgrade helperhub or fix the entry"
             )
         try:
-            image = data.get("image")
-            return cls(
-                name=name,
-                **{k: v for k, v in data.items() if k not in ("image", "requires", "depends", "closure")},
-                requires=tuple(data.get("requires", ())),
-                depends=tuple(data.get("depends", ())),
-                closure=tuple(LockedFile.from_json(name, f) for f in data.get("closure", ())),
-                image=ImagePin(**image) if image else None,
-            )
+            values = {k: v for k, v in data.items() if k not in ("requires", "depends", *nested)}
+            requires, depends = tuple(data.get("requires", ())), tuple(data.get("depends", ()))
+            if fmt < 3:
+                image = data.get("image")
+                pin = cls(name=name, **values, requires=requires, depends=depends).with_closure(
+                    tuple(LockedFile.from_json(name, f) for f in data.get("closure", ())))
+                return pin.with_image(ImagePin.from_json(name, image)) if image else pin
+            targets = data.get("targets", {})
+            if not isinstance(targets, dict):
+                raise LockError(f"pins.json entry {name!r} has targets that are not a table; {FIX}")
+            return cls(name=name, **values, requires=requires, depends=depends,
+                       targets={t: TargetPin.from_json(name, t, d) for t, d in targets.items()},
+                       default_target=data.get("default_target", ""))
         except TypeError as exc:
             raise LockError(f"pins.json entry {name!r} is incomplete ({exc}); re-run the release") from None
 
-    def with_image(self, image: ImagePin) -> PackagePin:
-        return replace(self, image=image)
+    def with_image(self, image: ImagePin | None) -> PackagePin:
+        """The pin with ``image`` as its default target's (built from that target's base)."""
+        if image is None and not self.targets:
+            return self
+        return self._with_default(lambda t: replace(t, image=image,
+                                                    base_image=(image.base_image if image else "") or t.base_image))
+
+    def with_closure(self, files: tuple[LockedFile, ...]) -> PackagePin:
+        """The pin with ``files`` as its default target's closure on its first platform."""
+        if not files and not self.targets:
+            return self
+
+        def update(target: TargetPin) -> TargetPin:
+            platform = next(iter(target.platforms), defaults.TARGET_PLATFORM)
+            kept = {p: f for p, f in target.closure.items() if p != platform}
+            return replace(target, closure={**kept, platform: tuple(files)} if files else kept)
+
+        return self._with_default(update)
+
+    def _with_default(self, update: Callable[[TargetPin], TargetPin]) -> PackagePin:
+        """The pin with its default target changed by ``update``. Without targets, that is the
+        target ``default``, resolved for ``TARGET_*`` (a format-2 lock's pin, or today's release's)."""
+        name = self.default_target or defaults.TARGET_NAME
+        target = self.targets.get(name) or TargetPin.of(default_facts())
+        return replace(self, targets={**self.targets, name: update(target)}, default_target=name)
+
+    def with_target(self, name: str, target: TargetPin) -> PackagePin:
+        """The pin with ``target`` as its target ``name`` (the default stays the default)."""
+        return replace(self, targets={**self.targets, name: target}, default_target=self.default_target or name)
+
+    def require_target(self, name: str | None = None) -> TargetPin:
+        """The target ``name`` (None: the default); one the pin lacks is an error naming those it has."""
+        key = name or self.default_target
+        target = self.targets.get(key)
+        if target is None:
+            raise LockError(f"the pin of {self.name} {self.version} has no target {key!r}; it has "
+                            f"{', '.join(self.targets) or 'none'}: re-release it for that target, or pick one of them")
+        return target
 
     def wheel_file(self) -> LockedFile:
         """The helper's own wheel as a file of a closure (a dependent helper's, or a step's)."""
@@ -112,11 +176,24 @@ class PackagePin:
 
 @dataclass(frozen=True)
 class Lock:
-    """All pins, keyed by normalised package name."""
+    """All pins, keyed by normalised package name, and the tools steps bootstrap.
+
+    ``tools`` are the tools of the first platform each is pinned for; ``platform_tools`` holds them
+    all (``with_tool`` adds one)."""
 
     packages: dict[str, PackagePin] = field(default_factory=dict)
-    # the installers steps and image builds bootstrap, pinned like the closure (``uv``)
-    tools: dict[str, LockedFile] = field(default_factory=dict)
+    # the installers steps and image builds bootstrap (``uv``), pinned like the closure: per platform
+    platform_tools: dict[str, dict[str, LockedFile]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "platform_tools", {  # platforms in MACHINES order: amd64 first
+            n: {p: files[p] for p in MACHINES if p in files} for n, files in self.platform_tools.items() if files
+        })
+
+    @property
+    def tools(self) -> dict[str, LockedFile]:
+        """Each tool's file on the first platform it is pinned for (amd64 first)."""
+        return {n: next(iter(files.values())) for n, files in self.platform_tools.items()}
 
     def get(self, name: str) -> PackagePin | None:
         return self.packages.get(name)
@@ -130,16 +207,19 @@ class Lock:
     def with_pin(self, pin: PackagePin) -> Lock:
         return replace(self, packages={**self.packages, pin.name: pin})
 
-    def with_tool(self, tool: LockedFile) -> Lock:
-        """The lock with ``tool`` (uv) pinned."""
-        return replace(self, tools={**self.tools, tool.name: tool})
+    def with_tool(self, tool: LockedFile, platform: str = defaults.TARGET_PLATFORM) -> Lock:
+        """The lock with ``tool`` (uv) pinned for ``platform``."""
+        machine_of(platform)  # a known platform, or an error
+        tools = {**self.platform_tools, tool.name: {**self.platform_tools.get(tool.name, {}), platform: tool}}
+        return replace(self, platform_tools=tools)
 
-    def require_tool(self, name: str) -> LockedFile:
-        """A pinned tool; without one, the error says how to get it."""
-        tool = self.tools.get(name)
+    def require_tool(self, name: str, platform: str | None = None) -> LockedFile:
+        """A pinned tool (on ``platform``; None: its first); without one, the error says how to get it."""
+        files = self.platform_tools.get(name, {})
+        tool = files.get(platform) if platform else next(iter(files.values()), None)
         if tool is None:
-            raise LockError(f"{LOCK_NAME} pins no {name}; run `make release` (it mirrors and pins {name}), "
-                            f"or choose installer='pip'")
+            raise LockError(f"{LOCK_NAME} pins no {name}{f' for {platform}' if platform else ''}; run `make release` "
+                            f"(it mirrors and pins {name}), or choose installer='pip'")
         return tool
 
     def to_json(self) -> dict[str, Any]:
@@ -147,8 +227,9 @@ class Lock:
             "format": LOCK_FORMAT,
             "packages": {n: self.packages[n].to_json() for n in sorted(self.packages)},
         }
-        if self.tools:
-            data["tools"] = {n: self.tools[n].to_json() for n in sorted(self.tools)}
+        if self.platform_tools:
+            data["tools"] = {n: {p: f.to_json() for p, f in files.items()}
+                             for n, files in sorted(self.platform_tools.items())}
         return data
 
 
@@ -170,9 +251,8 @@ def pin_released_wheel(
         commit=(previous.commit or commit) if same and previous else commit,
         released_at=previous.released_at if same and previous else release_time(),
         source_sha256=source_sha256 or (previous.source_sha256 if same and previous else ""),
-        sdist=sdist, sdist_sha256=sdist_sha256, requires=tuple(requires), depends=tuple(depends), closure=closure,
-        image=previous.image if same and previous else None,
-    )
+        sdist=sdist, sdist_sha256=sdist_sha256, requires=tuple(requires), depends=tuple(depends),
+    ).with_closure(closure).with_image(previous.image if same and previous else None)
 
 
 def dependency_roots(lock: Lock, names: Iterable[str], *, required: bool = False) -> tuple[list[str], list[LockedFile]]:
@@ -226,11 +306,18 @@ def parse_lock(raw: str, source: str) -> Lock:
         raise LockError(f"{source} is not a format-{LOCK_FORMAT} lock; restore it from git")
     packages, tools = data.get("packages", {}), data.get("tools", {})
     if not isinstance(packages, dict) or not isinstance(tools, dict) or not all(
-        isinstance(d, dict) for d in packages.values()
+        isinstance(d, dict) for d in (*packages.values(), *tools.values())
     ):
         raise LockError(f"{source} has no table of packages and tools; restore it from git")
-    return Lock({n: PackagePin.from_json(n, d) for n, d in packages.items()},
-                {n: LockedFile.from_json(n, d) for n, d in tools.items()})
+    pins = {n: PackagePin.from_json(n, d, fmt) for n, d in packages.items()}
+    if fmt < 3:  # one file per tool, for the one platform there was
+        return Lock(pins, {n: {defaults.TARGET_PLATFORM: LockedFile.from_json(n, d)} for n, d in tools.items()})
+    if not all(set(files) <= set(MACHINES) for files in tools.values()):
+        raise LockError(f"{source} pins tools for platforms other than {' and '.join(MACHINES)}; "
+                        "upgrade helperhub, or restore it from git")
+    return Lock(pins, platform_tools={
+        n: {p: LockedFile.from_json(n, f) for p, f in files.items()} for n, files in tools.items()
+    })
 
 
 def dump_lock(lock: Lock) -> str:

@@ -189,7 +189,7 @@ def check_pins(lock: Lock, *, download: bool = False) -> list[PinProblem]:
             problems.append(PinProblem(name, str(exc)))
     first = lock.packages[min(lock.packages)]
     for tool in lock.tools.values():  # uv: every package-mode step bootstraps it from the index
-        checked = dataclasses.replace(first, name=tool.name, closure=(tool,))
+        checked = dataclasses.replace(first, name=tool.name).with_closure((tool,))
         try:
             problems.extend(_closure_problems(checked, listings, fetched if download else None))
         except HubError as exc:

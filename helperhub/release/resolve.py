@@ -10,54 +10,28 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from helperhub.core import defaults
 from helperhub.core.errors import IntegrityError, RegistryError
 from helperhub.core.fs import sha256_file
+from helperhub.core.targets import TargetFacts, default_facts
 from helperhub.core.tools import clean_pip_env, run_tool
 from helperhub.core.wheelhouse import pip_wheel_args, sdist_build_env
 from helperhub.lock.closure import LockedFile
 from helperhub.registry.client import IndexSettings
 
 
-@dataclass(frozen=True)
-class Target:
-    """The interpreter and platform the steps run on (the base image's)."""
-
-    python: str = defaults.TARGET_PYTHON
-    implementation: str = defaults.TARGET_IMPLEMENTATION
-    machine: str = defaults.TARGET_MACHINE
-    glibc: tuple[int, int] = defaults.TARGET_GLIBC
-    platforms: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        major, minor = self.glibc
-        perennial = [f"manylinux_{major}_{m}_{self.machine}" for m in range(minor, 4, -1)]
-        legacy = [f"manylinux{tag}_{self.machine}" for tag in ("2014", "2010", "1")]
-        object.__setattr__(self, "platforms", (*perennial, *legacy, f"linux_{self.machine}"))
-
-    def marker_environment(self) -> dict[str, str]:
-        env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
-        env.update(python_version=self.python, python_full_version=f"{self.python}.0", sys_platform="linux",
-                   platform_system="Linux", platform_machine=self.machine, os_name="posix",
-                   implementation_name="cpython", platform_python_implementation="CPython")
-        return env
-
-
-def resolve_args(index: IndexSettings, requirements: Sequence[str], target: Target, scratch: Path,
+def resolve_args(index: IndexSettings, requirements: Sequence[str], target: TargetFacts, scratch: Path,
                  constraints: Path | None = None) -> list[str]:
     """The pip command that resolves ``requirements`` from the private index alone, wheels only,
     for ``target``, installing nothing and printing its report on stdout. (``--target`` into an
     empty ``scratch`` folder: pip before 23.3 takes platform options only with it, even with
     ``--dry-run``; nothing is written there.)"""
-    platforms = [arg for p in target.platforms for arg in ("--platform", p)]
+    platforms = [arg for p in target.platform_tags for arg in ("--platform", p)]
     trusted = [arg for h in index.trusted_hosts for arg in ("--trusted-host", h)]
     return [
         "pip", "--isolated", "install", "--dry-run", "--target", str(scratch), "--quiet", "--report", "-",
@@ -118,7 +92,7 @@ def _reach(items: Mapping[str, Any], roots: Iterable[str], env: Mapping[str, str
 
 def resolve_closure(
     index: IndexSettings, root: str, version: str, extras: Sequence[str], kfp_version: str,
-    *, also: Sequence[str] = (), locked: Iterable[LockedFile] = (), target: Target | None = None,
+    *, also: Sequence[str] = (), locked: Iterable[LockedFile] = (), target: TargetFacts | None = None,
     wheel: Path | None = None,
 ) -> tuple[LockedFile, ...]:
     """Resolve ``root==version`` with all ``extras`` (and kfp, and ``also``: the helpers it
@@ -126,7 +100,7 @@ def resolve_closure(
     steps' platform. ``locked``: versions that must hold (the locked closures of the helpers it
     depends on, so that one step can install both). ``wheel``: the built wheel of ``root``, to
     resolve before it is uploaded (its own file is not part of the closure)."""
-    target = target or Target()
+    target = target or default_facts()
     extra = f"[{','.join(sorted(extras))}]" if extras else ""
     roots = [f"kfp=={kfp_version}", *also]
     root_req = f"{root}{extra} @ {wheel.resolve().as_uri()}" if wheel else f"{root}{extra}=={version}"
@@ -184,9 +158,9 @@ def _matches(path: Path, locked: LockedFile) -> bool:
     return path.is_file() and sha256_file(path) == locked.sha256
 
 
-def download_args(requirements: Sequence[str], dest: Path | str, target: Target) -> list[str]:
+def download_args(requirements: Sequence[str], dest: Path | str, target: TargetFacts) -> list[str]:
     """`pip download` of wheels for ``target`` (not this host) from the host's indexes, no deps."""
-    platforms = [arg for p in target.platforms for arg in ("--platform", p)]
+    platforms = [arg for p in target.platform_tags for arg in ("--platform", p)]
     return [
         "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version", target.python,
         "--implementation", target.implementation, *platforms, "--dest", str(dest), *requirements,
@@ -194,10 +168,10 @@ def download_args(requirements: Sequence[str], dest: Path | str, target: Target)
 
 
 def resolve_tool(index: IndexSettings, name: str, version: str, cache: Path,
-                 target: Target | None = None) -> tuple[LockedFile, Path]:
+                 target: TargetFacts | None = None) -> tuple[LockedFile, Path]:
     """A tool the steps run (uv): its wheel for ``target`` fetched on the host, and the file the
     private index will serve for it, once the returned path is published."""
-    target = target or Target()
+    target = target or default_facts()
     wheelhouse = cache / "wheelhouse"
     wheelhouse.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
@@ -212,10 +186,10 @@ def resolve_tool(index: IndexSettings, name: str, version: str, cache: Path,
     return LockedFile(canonicalize_name(name), version, path.name, sha256_file(path)), path
 
 
-def served_tool(index: IndexSettings, name: str, version: str, target: Target | None = None) -> LockedFile:
+def served_tool(index: IndexSettings, name: str, version: str, target: TargetFacts | None = None) -> LockedFile:
     """The file the private index serves for a tool (uv) at ``version`` on the steps' platform,
     as pip picks it: what a consumer's lock pins without releasing anything."""
-    target = target or Target()
+    target = target or default_facts()
     with tempfile.TemporaryDirectory(prefix="helperhub-resolve-") as tmp:
         out = run_tool(resolve_args(index, [f"{name}=={version}"], target, Path(tmp) / "none"), error=RegistryError,
                        what=f"finding {name} {version} in {index.simple_url}", env=clean_pip_env())

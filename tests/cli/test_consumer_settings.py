@@ -55,10 +55,9 @@ def fake_pin(name: str, depends: tuple[str, ...] = ()) -> PackagePin:
         url=f"http://127.0.0.1:8080/packages/{wheel}", index_url="http://127.0.0.1:8080/simple/",
         kfp_version="2.17.3", commit="c" * 40, released_at="2026-01-01T00:00:00Z",
         requires=("kfp==2.17.3",), depends=depends,
-        closure=(LockedFile("kfp", "2.17.3", "kfp-2.17.3-py3-none-any.whl", "1" * 64),),
-        image=ImagePin(f"127.0.0.1:5000/{name}@{DIGEST}", f"127.0.0.1:5000/{name}:1.0.0",
-                       "127.0.0.1:5000/python@sha256:" + "d" * 64, "127.0.0.1:5000"),
-    )
+    ).with_closure((LockedFile("kfp", "2.17.3", "kfp-2.17.3-py3-none-any.whl", "1" * 64),)).with_image(
+        ImagePin(f"127.0.0.1:5000/{name}@{DIGEST}", f"127.0.0.1:5000/{name}:1.0.0",
+                 "127.0.0.1:5000/python@sha256:" + "d" * 64, "127.0.0.1:5000"))
 
 
 CONSUMER = """\
@@ -288,7 +287,7 @@ def test_pins_show_in_a_repository_without_helpers(consumer: Path, monkeypatch: 
 
 
 def test_a_lock_of_a_newer_format_says_to_upgrade(tmp_path: Path) -> None:
-    raw = json.dumps({"format": 3, "packages": {}})
+    raw = json.dumps({"format": 4, "packages": {}})
     with pytest.raises(LockError) as err:
         parse_lock(raw, "pins.json")
     assert "written by a newer helperhub; upgrade helperhub (pip install -U helperhub)" in str(err.value)
@@ -296,10 +295,11 @@ def test_a_lock_of_a_newer_format_says_to_upgrade(tmp_path: Path) -> None:
     (tmp_path / "pins.json").write_text(raw)
     with pytest.raises(LockError, match="newer helperhub"):
         load_lock(tmp_path / "pins.json")
-    with pytest.raises(LockError, match="not a format-2 lock"):
+    with pytest.raises(LockError, match="not a format-3 lock"):
         parse_lock(json.dumps({"format": 0}), "pins.json")
-    with pytest.raises(LockError, match="not a format-2 lock"):
+    with pytest.raises(LockError, match="not a format-3 lock"):
         parse_lock(json.dumps({"format": True}), "pins.json")  # True == 1, but not a format
     with pytest.raises(LockError, match="no table of packages"):
         parse_lock(json.dumps({"format": 2, "tools": []}), "pins.json")
-    assert parse_lock(json.dumps({"format": 1, "packages": {}}), "pins.json").packages == {}  # still read
+    for older in (1, 2):  # still read
+        assert parse_lock(json.dumps({"format": older, "packages": {}}), "pins.json").packages == {}

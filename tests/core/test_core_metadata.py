@@ -97,8 +97,8 @@ def released(previous: PackagePin | None, sha256: str = SHA, **kw: str) -> Packa
 
 
 def test_the_same_wheel_released_or_bumped_again_keeps_its_entry() -> None:
-    first = replace(released(None, commit="c1", source_sha256="s1"), released_at="2026-01-01T00:00:00Z",
-                    image=IMAGE)
+    first = replace(released(None, commit="c1", source_sha256="s1"), released_at="2026-01-01T00:00:00Z").with_image(
+        IMAGE)
     assert first.commit == "c1" and first.source_sha256 == "s1"
     # a bump knows no commit or source: the lock's stay
     assert released(first) == first
@@ -112,7 +112,7 @@ def test_the_same_wheel_released_or_bumped_again_keeps_its_entry() -> None:
 def test_dependency_roots_pinned_with_their_closures_extras() -> None:
     kfp = LockedFile("kfp", "2.17.3", "kfp-2.17.3-py3-none-any.whl", SHA)
     mpl = LockedFile("matplotlib", "3.9.0", "matplotlib-3.9.0-py3-none-any.whl", SHA, ("plots",))
-    dep = replace(released(None), name="tab", closure=(kfp, mpl))
+    dep = replace(released(None), name="tab").with_closure((kfp, mpl))
     lock = Lock({"tab": dep})
     roots, locked = dependency_roots(lock, ["Tab", "vision"])
     assert roots == ["tab[plots]", "vision"]  # an unpinned one is resolved from the index
@@ -120,4 +120,4 @@ def test_dependency_roots_pinned_with_their_closures_extras() -> None:
     with pytest.raises(LockError, match=r"no pin for 'vision'.*make release PACKAGE=vision"):
         dependency_roots(lock, ["tab", "vision"], required=True)
     with pytest.raises(LockError, match="no locked closure"):
-        dependency_roots(Lock({"tab": replace(dep, closure=())}), ["tab"], required=True)
+        dependency_roots(Lock({"tab": dep.with_closure(())}), ["tab"], required=True)

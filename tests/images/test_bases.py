@@ -14,7 +14,8 @@ import pytest
 import requests
 
 from helperhub.core import defaults
-from helperhub.images.facts import RuntimeFacts, runtime_facts
+from helperhub.core.targets import TargetFacts, default_facts
+from helperhub.images.facts import runtime_facts
 from helperhub.images.oci import registry_answers
 from tests.conftest import REPO, missing
 
@@ -103,12 +104,11 @@ def test_the_arm64_base_runs_under_emulation(bases: Bases, client: Any) -> None:
 
 def test_facts_are_read_from_the_files_of_each_base(bases: Bases, client: Any) -> None:
     amd64 = runtime_facts(client, bases.platform_ref("amd64"))
-    assert amd64 == RuntimeFacts("3.11", "cp", (2, 36), "x86_64")
+    assert amd64 == TargetFacts("3.11", "cp", (2, 36), "x86_64")
     # The defaults the lock is resolved for are the facts of the default base.
-    assert amd64 == RuntimeFacts(defaults.TARGET_PYTHON, defaults.TARGET_IMPLEMENTATION,
-                                 defaults.TARGET_GLIBC, defaults.TARGET_MACHINE)
-    assert runtime_facts(client, bases.platform_ref("arm64")) == RuntimeFacts("3.11", "cp", (2, 36), "aarch64")
-    assert runtime_facts(client, f"{bases.oci}/python:3.13-slim") == RuntimeFacts("3.13", "cp", (2, 41), "x86_64")
+    assert amd64 == default_facts()
+    assert runtime_facts(client, bases.platform_ref("arm64")) == TargetFacts("3.11", "cp", (2, 36), "aarch64")
+    assert runtime_facts(client, f"{bases.oci}/python:3.13-slim") == TargetFacts("3.13", "cp", (2, 41), "x86_64")
 
 
 def test_a_second_run_builds_and_pushes_nothing(bases: Bases) -> None:

@@ -49,17 +49,16 @@ def fake_pin(name: str, depends: tuple[str, ...] = (), image: bool = True) -> Pa
         url=f"http://127.0.0.1:8080/packages/{wheel}", index_url="http://127.0.0.1:8080/simple/",
         kfp_version="2.17.3", commit="c" * 40, released_at="2026-01-01T00:00:00Z",
         requires=("kfp==2.17.3", "numpy>=1.26", "pandas>=2.1"), depends=depends,
-        closure=tuple(sorted((*CLOSURE, *helpers))),
-        image=ImagePin(f"127.0.0.1:5000/{name}@{DIGEST}", f"127.0.0.1:5000/{name}:1.0.0", BASE,
-                       "127.0.0.1:5000") if image else None,
-    )
+    ).with_closure(tuple(sorted((*CLOSURE, *helpers)))).with_image(
+        ImagePin(f"127.0.0.1:5000/{name}@{DIGEST}", f"127.0.0.1:5000/{name}:1.0.0", BASE, "127.0.0.1:5000")
+        if image else None)
 
 
 UV = LockedFile("uv", "0.13.8", "uv-0.13.8-py3-none-manylinux_2_17_x86_64.whl", "5" * 64)
 LOCK = Lock({
     "tabular-helpers": fake_pin("tabular-helpers"),
     "vision-helpers": fake_pin("vision-helpers", ("tabular-helpers<2,>=1",)),
-}, {"uv": UV})
+}, {"uv": {"linux/amd64": UV}})
 
 
 def compiled(mode: Mode, tmp_path: Path, **kw: object) -> dict[str, object]:
@@ -92,11 +91,11 @@ def test_install_set_takes_the_extras_used_and_refuses_two_files_of_one_name() -
     names = [f.name for f, _ in install_set([tab, vis], refs, helpers=True)]
     assert names == ["kfp", "numpy", "scikit-learn", "tabular-helpers", "vision-helpers"]
     assert [f.name for f, _ in install_set([tab, vis], refs, helpers=False)] == ["kfp", "numpy", "scikit-learn"]
-    other = dataclasses.replace(vis, closure=(locked("numpy", "2.1.0"),))
+    other = vis.with_closure((locked("numpy", "2.1.0"),))
     with pytest.raises(ConfigError, match=r"numpy-2\.0\.0.*numpy-2\.1\.0.*cannot install both"):
         install_set([tab, other], refs, helpers=True)
     with pytest.raises(LockError, match="no locked closure"):
-        install_set([dataclasses.replace(tab, closure=())], refs[:1], helpers=True)
+        install_set([tab.with_closure(())], refs[:1], helpers=True)
 
 
 def test_trusted_host_follows_the_scheme() -> None:

@@ -27,8 +27,8 @@ def pin(name: str, version: str, *files: LockedFile) -> PackagePin:
     return PackagePin(
         name=name, version=version, wheel=wheel, sha256=A, url=f"http://127.0.0.1:8080/packages/{wheel}",
         index_url="http://127.0.0.1:8080/simple/", kfp_version="2.17.3", commit="c" * 40,
-        released_at="2026-01-01T00:00:00Z", closure=files,
-    )
+        released_at="2026-01-01T00:00:00Z",
+    ).with_closure(files)
 
 
 def whl(name: str, version: str, sha: str = A, extras: tuple[str, ...] = ()) -> LockedFile:
@@ -109,7 +109,7 @@ def test_check_passes_on_a_released_lock_and_names_a_bad_closure_file(released: 
     assert closure_file_count(lock) >= len(vision.closure) > 0
 
     bad = next(f for f in vision.closure if f.name == "numpy")
-    altered = dataclasses.replace(vision, closure=tuple(
+    altered = vision.with_closure(tuple(
         dataclasses.replace(f, sha256="0" * 64) if f == bad else f for f in vision.closure
     ))
     problems = check_pins(lock.with_pin(altered))
@@ -117,13 +117,13 @@ def test_check_passes_on_a_released_lock_and_names_a_bad_closure_file(released: 
         ("vision-helpers", True, True)
     ]
 
-    gone = dataclasses.replace(vision, closure=(*vision.closure, whl("nothere", "1.0")))
+    gone = vision.with_closure((*vision.closure, whl("nothere", "1.0")))
     problems = check_pins(lock.with_pin(gone))
     assert [p.message for p in problems] == [
         f"closure file nothere-1.0-py3-none-any.whl is not in the index {vision.index_url}"
     ]
 
-    problems = check_pins(lock.with_pin(dataclasses.replace(vision, closure=())))
+    problems = check_pins(lock.with_pin(vision.with_closure(())))
     assert len(problems) == 1 and "no locked closure; re-run `make release PACKAGE=vision-helpers`" in (
         problems[0].message
     )
@@ -133,7 +133,7 @@ def test_bump_locks_the_closure_the_release_locked(released: Released, tmp_path:
     lock = load_lock(released.root / "pins.json")
     original = lock.require("vision-helpers", fix="-")
     lock_path = tmp_path / "pins.json"
-    save_lock(lock_path, lock.with_pin(dataclasses.replace(original, closure=())))
+    save_lock(lock_path, lock.with_pin(original.with_closure(())))
     bumped = bump_pin(lock_path, "vision-helpers", original.version, released.index.settings, None,
                       set(discover(released.root)), original.kfp_version)
     assert bumped.closure == original.closure

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from helperhub.core.targets import default_facts
 from helperhub.lock.closure import LockedFile, for_extras
 from helperhub.registry.client import IndexSettings
-from helperhub.release.resolve import Target, closure_from_report, resolve_args
+from helperhub.release.resolve import closure_from_report, resolve_args
 
 REPORT = {"install": [
     {"metadata": {"name": "Helper", "version": "1.0", "requires_dist": [
@@ -25,7 +26,8 @@ REPORT = {"install": [
 
 
 def test_closure_from_report_tags_what_only_an_extra_brings() -> None:
-    closure = closure_from_report(REPORT, "helper", ["model", "plots"], ["kfp==2.17.3"], Target().marker_environment())
+    closure = closure_from_report(REPORT, "helper", ["model", "plots"], ["kfp==2.17.3"],
+                                  default_facts().marker_environment())
     assert [(f.name, f.version, f.extras) for f in closure] == [
         ("kfp", "2.17.3", ()), ("matplotlib", "3.9", ("plots",)), ("numpy", "2.0", ()),
         ("scikit-learn", "1.5", ("model",)), ("scipy", "1.14", ("model",))]
@@ -39,11 +41,11 @@ def test_a_report_with_an_unasked_distribution_is_refused() -> None:
 
     with pytest.raises(RegistryError, match="stray"):
         closure_from_report({"install": [*REPORT["install"], extra]}, "helper", ["model", "plots"],
-                            ["kfp==2.17.3"], Target().marker_environment())
+                            ["kfp==2.17.3"], default_facts().marker_environment())
 
 
 def test_resolve_args_ask_the_private_index_alone_for_the_target() -> None:
-    args = resolve_args(IndexSettings("http://127.0.0.1:9/"), ["h==1"], Target(), Path("/tmp/x"))
+    args = resolve_args(IndexSettings("http://127.0.0.1:9/"), ["h==1"], default_facts(), Path("/tmp/x"))
     text = " ".join(args)
     assert text.startswith("pip --isolated install --dry-run --target /tmp/x --quiet --report - ")
     assert "--only-binary=:all: --python-version 3.11 --implementation cp --platform manylinux_2_36_x86_64" in text
