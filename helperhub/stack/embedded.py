@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helperhub.core import defaults
-from helperhub.core.background import start_background
 from helperhub.core.errors import RegistryError
 from helperhub.core.fs import atomic_write_text
 from helperhub.registry.client import IndexSettings, health
+from helperhub.stack.background import start_background
 
 UPLOADER = "release"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from helperhub.core.background import start_background
 from helperhub.core.errors import EngineError
 from helperhub.core.fs import atomic_write_text
 from helperhub.images.oci import registry_answers
+from helperhub.stack.background import start_background
 
 BINARY = "docker-registry"
 
