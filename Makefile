@@ -89,7 +89,7 @@ compose-down: venv ## Stop the Compose stack (volumes stay)
 	@$(HUB) compose down
 
 lint: venv ## ruff
-	$(BIN)/ruff check helperhub bench tests helpers examples images
+	$(BIN)/ruff check helperhub bench tests helpers examples images conftest.py
 
 imports: venv ## The layering contracts (import-linter): one-way layers, a server without release code, no circles
 	$(BIN)/lint-imports --no-cache
