@@ -82,7 +82,7 @@ manifests: venv ## Render the registry's kustomize overlays into build/manifests
 	$(HUB) registry manifests --out build/manifests
 
 compose-up: venv ## Start the Compose stack (index front, registry, OCI registry) on images built here; prints export lines
-	@docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null || bash scripts/engine.sh >/dev/null
+	@docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null || bash scripts/engine.sh --compose >/dev/null
 	@$(ENGINE_ENV) $(HUB) compose up
 
 compose-down: venv ## Stop the Compose stack (volumes stay)

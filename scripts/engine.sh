@@ -7,6 +7,8 @@
 #   scripts/engine.sh --env         only print the settings of an engine provisioned already
 #   scripts/engine.sh --emulation   provision, and let this kernel run arm64 programs (containers
 #                                   too) under qemu-user-static: for tests only, never for a release
+#   scripts/engine.sh --compose     provision, and install Debian's docker-compose (make compose-up)
+# Each step installs only the Debian packages it needs, and only when it has something to do.
 # More base images (images/base.sh), opt-in: HUB_ENGINE_BASES="SUITE:ARCH[,ARCH]:TAG ...", e.g.
 #   HUB_ENGINE_BASES="bookworm:amd64,arm64:python:3.11-slim trixie:amd64:python:3.13-slim"
 set -euo pipefail
@@ -16,31 +18,30 @@ OCI_ADDR=${HUB_OCI_ADDR:-127.0.0.1:5000}
 BASE_TAG=${HUB_BASE_TAG:-python:3.11-slim}
 SUITE=${HUB_BASE_SUITE:-bookworm}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MANIFESTS="application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
 log() { printf 'engine: %s\n' "$*" >&2; }
 die() { printf 'engine: error: %s\n' "$*" >&2; exit 1; }
-
-need_apt=()
-command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
-command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
-command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)  # images/base.sh
-command -v python3 >/dev/null 2>&1 || need_apt+=(python3)  # images/manifest.py
-command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)  # Compose v1: make compose-up
 
 docker_ok() { docker info >/dev/null 2>&1; }
 registry_ok() { curl -fsS "http://$OCI_ADDR/v2/" >/dev/null 2>&1; }
 
-install_missing() {
-  [ ${#need_apt[@]} -eq 0 ] && return 0
-  [ "$(id -u)" = 0 ] || die "missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root"
-  log "installing ${need_apt[*]} from Debian"
+install() {
+  # Debian's packages for the commands named (command:package ...) that are missing; only what the
+  # step at hand needs, so a machine whose engine and registry already answer installs nothing.
+  local need=() entry
+  for entry in "$@"; do command -v "${entry%%:*}" >/dev/null 2>&1 || need+=("${entry#*:}"); done
+  [ ${#need[@]} -eq 0 ] && return 0
+  [ "$(id -u)" = 0 ] || die "missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root"
+  log "installing ${need[*]} from Debian"
   mkdir -p "$STATE"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      "${need_apt[@]}"; } >"$STATE/apt.log" 2>&1 || { tail -20 "$STATE/apt.log" >&2; die "apt-get failed (log: $STATE/apt.log)"; }
+      "${need[@]}"; } >"$STATE/apt.log" 2>&1 || { tail -20 "$STATE/apt.log" >&2; die "apt-get failed (log: $STATE/apt.log)"; }
 }
 
 start_docker() {
   docker_ok && { log "docker engine already answers"; return 0; }
-  command -v dockerd >/dev/null 2>&1 || install_missing
+  install dockerd:docker.io
   mkdir -p "$STATE"
   # A machine that was stopped leaves pid files behind; dockerd refuses to start if their pid now
   # belongs to another process.
@@ -57,7 +58,7 @@ start_docker() {
 
 start_registry() {
   registry_ok && { log "OCI registry already answers on $OCI_ADDR"; return 0; }
-  command -v docker-registry >/dev/null 2>&1 || install_missing
+  install docker-registry:docker-registry curl:curl
   mkdir -p "$STATE/oci"
   cat >"$STATE/oci-registry.yml" <<YAML
 version: 0.1
@@ -79,6 +80,12 @@ build_bases() {
   # The default base for this host's CPU, then the opt-in ones; images/base.sh skips what the
   # registry has already.
   local spec suite archs tag
+  if [ -z "${HUB_ENGINE_BASES:-}" ] && docker image inspect "$OCI_ADDR/$BASE_TAG" >/dev/null 2>&1 \
+      && curl -fsS -o /dev/null -H "Accept: $MANIFESTS" "http://$OCI_ADDR/v2/${BASE_TAG%%:*}/manifests/${BASE_TAG#*:}"; then
+    log "base image $OCI_ADDR/$BASE_TAG is built and pushed already"
+    return 0
+  fi
+  install mmdebstrap:mmdebstrap python3:python3  # images/base.sh, images/manifest.py
   for spec in "$SUITE:$(dpkg --print-architecture):$BASE_TAG" ${HUB_ENGINE_BASES:-}; do
     suite=${spec%%:*} spec=${spec#*:}
     archs=${spec%%:*} tag=${spec#*:}
@@ -92,10 +99,7 @@ enable_emulation() {
   # qemu-user-static ships binfmt_misc entries that only systemd would register; register the arm64
   # one by hand. Its F flag makes the kernel keep the interpreter open, so containers use it too.
   local conf=/usr/lib/binfmt.d/qemu-aarch64.conf dir=/proc/sys/fs/binfmt_misc
-  if [ ! -e "$conf" ]; then
-    need_apt=(qemu-user-static)
-    install_missing
-  fi
+  [ -e "$conf" ] || install qemu-aarch64-static:qemu-user-static
   [ -e "$dir/register" ] || mount -t binfmt_misc binfmt_misc "$dir" 2>/dev/null \
     || die "cannot mount binfmt_misc on $dir (needs root and a kernel with binfmt_misc)"
   if [ -e "$dir/qemu-aarch64" ]; then
@@ -112,16 +116,18 @@ if [ "${1:-}" = "--env" ]; then
     && docker image inspect "$OCI_ADDR/$BASE_TAG" >/dev/null 2>&1 || exit 0
 else
   case "${1:-}" in
-    ""|--emulation) ;;
-    *) die "unknown option ${1}; use --env or --emulation" ;;
+    ""|--emulation|--compose) ;;
+    *) die "unknown option ${1}; use --env, --emulation or --compose" ;;
   esac
-  install_missing
+  [ "${1:-}" != "--compose" ] || install docker-compose:docker-compose  # Compose v1: make compose-up
   start_docker
   start_registry
   [ "${1:-}" != "--emulation" ] || enable_emulation
   build_bases
 fi
-digest=$(docker image inspect --format '{{index .RepoDigests 0}}' "$OCI_ADDR/$BASE_TAG")
+# the base's own digest (an image pushed under other names too lists those as well)
+digest=$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$OCI_ADDR/$BASE_TAG" \
+  | grep -m1 "^$OCI_ADDR/${BASE_TAG%%:*}@" || true)
 # Settings the caller already chose win over the provisioned defaults.
 echo "export DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}"
 echo "export HUB_OCI_REGISTRY=${HUB_OCI_REGISTRY:-$OCI_ADDR}"

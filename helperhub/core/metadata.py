@@ -49,8 +49,9 @@ def _one_line(value: object) -> str:
 def _first(raw: RawMetadata, unparsed: dict[str, list[str]], key: str) -> object:
     """A single-use field; written twice, the first one counts (as ``email.message.Message.get``)."""
     value = raw.get(key)
-    if value is None and unparsed.get(key):
-        value = unparsed[key][0]
+    header = key.replace("_", "-")  # parse_email keys what it could not parse by the header's name
+    if value is None and unparsed.get(header):
+        value = unparsed[header][0]
     return value
 
 

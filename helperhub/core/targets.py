@@ -26,6 +26,8 @@ from helperhub.core.errors import ConfigError
 
 # OCI platform -> what platform.machine() says on it (and the machine of its manylinux tags)
 MACHINES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+# wheel tag's implementation -> PEP 508's implementation_name and platform_python_implementation
+IMPLEMENTATIONS = {"cp": ("cpython", "CPython"), "pp": ("pypy", "PyPy")}
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 TARGETS = "targets"  # the settings' key, as in [tool.helperhub.targets.<name>]
 TARGET_KEYS = ("base-image", "platforms")
@@ -63,7 +65,8 @@ class TargetFacts:
         env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
         env.update(python_version=self.python, python_full_version=f"{self.python}.0", sys_platform="linux",
                    platform_system="Linux", platform_machine=self.machine, os_name="posix",
-                   implementation_name="cpython", platform_python_implementation="CPython")
+                   implementation_name=IMPLEMENTATIONS[self.implementation][0],
+                   platform_python_implementation=IMPLEMENTATIONS[self.implementation][1])
         return env
 
 

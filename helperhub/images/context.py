@@ -25,6 +25,8 @@ LABEL_PREFIX = "io.helperhub."
 RECIPE_LABEL = f"{LABEL_PREFIX}recipe-sha256"
 CLOSURE_LABEL = f"{LABEL_PREFIX}closure-sha256"
 USER_LABEL = f"{LABEL_PREFIX}image-user"
+# the user images ran as before the image-user setting (and its label) existed: helperhub < 0.2
+LEGACY_IMAGE_USER = "10001:10001"
 ROOT = "root"
 _NUMERIC_USER = re.compile(r"(0|[1-9][0-9]{0,9}):(0|[1-9][0-9]{0,9})")  # no leading zeros: one spelling
 
@@ -120,8 +122,8 @@ def check_image_user(user: str) -> str:
 
 def recipe_sha256(uv: LockedFile) -> str:
     """The identity of how helper images are built (the Dockerfile, uv and the programs that come
-    with it): an existing tag is reused only if it was built by the same recipe, so a changed
-    recipe never hides behind an old tag."""
+    with it), a label of every image: an existing tag of the same release built by another recipe
+    is kept with a warning that says so (``stage.earlier_recipe``), never taken for this one's."""
     parts = [hashlib.sha256(DOCKERFILE.read_bytes()).hexdigest(), uv.sha256, programs_sha256()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 

@@ -16,6 +16,7 @@ from helperhub.core.errors import EngineError, IntegrityError
 from helperhub.core.progress import Reporter
 from helperhub.images import engine
 from helperhub.images.context import (
+    LEGACY_IMAGE_USER,
     RECIPE_LABEL,
     USER_LABEL,
     ReleasedWheel,
@@ -105,8 +106,7 @@ def _release_image(
                 "never change: bump the version"
             )
         if bad:
-            report.warn(f"{spec.ref} was built by an earlier recipe of helperhub ({bad[0]}) and is kept: "
-                        "released images never change; the next version's image is built by this one")
+            report.warn(earlier_recipe_warning(spec.ref, remote, settings.user))
         digest = remote.digest
         base = remote.labels.get("org.opencontainers.image.base.name", base)
     else:
@@ -128,3 +128,13 @@ def earlier_recipe(remote: RemoteImage, labels: dict[str, str]) -> bool:
     differs from the image's is still refused (bump the version)."""
     differ = {k for k, v in labels.items() if remote.labels.get(k) != v}
     return differ <= {RECIPE_LABEL, USER_LABEL} and (USER_LABEL not in differ or not remote.labels.get(USER_LABEL))
+
+
+def earlier_recipe_warning(ref: str, remote: RemoteImage, user: str) -> str:
+    """What a kept image of an earlier recipe means for its steps: above all which user it runs as."""
+    ran_as = remote.labels.get(USER_LABEL) or LEGACY_IMAGE_USER
+    runs = "" if ran_as == user else (
+        f"; it runs as {ran_as}, not {user}: its steps need a pipeline root that user can write"
+    )
+    return (f"{ref} was built by an earlier recipe of helperhub and is kept (released images never change){runs}; "
+            "the next version's image is built by this one")

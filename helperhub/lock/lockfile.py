@@ -147,10 +147,6 @@ class PackagePin:
         target = self.targets.get(name) or TargetPin.of(default_facts())
         return replace(self, targets={**self.targets, name: update(target)}, default_target=name)
 
-    def with_target(self, name: str, target: TargetPin) -> PackagePin:
-        """The pin with ``target`` as its target ``name`` (the default stays the default)."""
-        return replace(self, targets={**self.targets, name: target}, default_target=self.default_target or name)
-
     def require_target(self, name: str | None = None) -> TargetPin:
         """The target ``name`` (None: the default); one the pin lacks is an error naming those it has."""
         key = name or self.default_target

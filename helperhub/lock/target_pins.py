@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helperhub.core.errors import LockError
-from helperhub.core.targets import MACHINES, NAME_PATTERN, TargetFacts, machine_of
+from helperhub.core.targets import IMPLEMENTATIONS, MACHINES, NAME_PATTERN, TargetFacts, machine_of
 from helperhub.lock.closure import LockedFile
 
 IMAGE_KEYS = ("ref", "tag", "base_image", "registry")
@@ -105,7 +105,7 @@ class TargetPin:
         if not isinstance(data, dict) or set(data) - {*PIN_KEYS, "image"} or set(PIN_KEYS) - set(data):
             raise LockError(f"{where} is not {', '.join(PIN_KEYS)} (and image); {FIX}")
         python, impl, glibc, base, closure = (data[k] for k in PIN_KEYS)
-        if not (isinstance(python, str) and PYTHON.fullmatch(python) and impl in ("cp", "pp")
+        if not (isinstance(python, str) and PYTHON.fullmatch(python) and impl in IMPLEMENTATIONS
                 and isinstance(glibc, list) and len(glibc) == 2 and all(type(v) is int for v in glibc)
                 and isinstance(base, str)):
             raise LockError(f"{where} has facts that are not a Python 3.x, cp or pp, a glibc [2, N] and a base; {FIX}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from helperhub.images.context import RECIPE_LABEL, USER_LABEL, expected_labels
 from helperhub.images.oci import RemoteImage
-from helperhub.images.stage import earlier_recipe
+from helperhub.images.stage import earlier_recipe, earlier_recipe_warning
 from tests.pipelines.test_factory import DIGEST, fake_pin
 
 PIN = fake_pin("tabular-helpers")
@@ -31,3 +31,13 @@ def test_another_user_asked_for_is_refused() -> None:
 def test_other_content_is_refused() -> None:
     assert not earlier_recipe(remote(**{"io.helperhub.wheel-sha256": "f" * 64}), WANTED)
     assert not earlier_recipe(remote(**{"io.helperhub.closure-sha256": "<drop>"}), WANTED)
+
+
+def test_the_warning_says_which_user_a_kept_image_runs_as() -> None:
+    ref = "127.0.0.1:5000/tabular-helpers:1.0.0"
+    old = earlier_recipe_warning(ref, remote(), "root")  # no label: helperhub < 0.2 built it for 10001:10001
+    assert old == (f"{ref} was built by an earlier recipe of helperhub and is kept (released images never change); "
+                   "it runs as 10001:10001, not root: its steps need a pipeline root that user can write; "
+                   "the next version's image is built by this one")
+    same = earlier_recipe_warning(ref, remote(**{USER_LABEL: "root"}), "root")
+    assert "runs as" not in same and same.startswith(f"{ref} was built by an earlier recipe")
