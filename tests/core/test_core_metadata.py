@@ -121,3 +121,11 @@ def test_dependency_roots_pinned_with_their_closures_extras() -> None:
         dependency_roots(lock, ["tab", "vision"], required=True)
     with pytest.raises(LockError, match="no locked closure"):
         dependency_roots(Lock({"tab": dep.with_closure(())}), ["tab"], required=True)
+
+
+def test_a_single_use_field_written_twice_keeps_the_first() -> None:
+    meta = parse_core_metadata(b"Metadata-Version: 2.1\nName: x\nVersion: 1\nRequires-Python: >=3.11\n"
+                               b"Requires-Python: >=3.9\nDescription-Content-Type: text/markdown\n"
+                               b"Description-Content-Type: text/x-rst\n\n")
+    assert meta.requires_python == ">=3.11"
+    assert meta.description_content_type == "text/markdown"
