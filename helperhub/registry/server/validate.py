@@ -17,7 +17,6 @@ import re
 import struct
 import tarfile
 import zipfile
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +31,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from helperhub.core.metadata import metadata_members, parse_core_metadata
+from helperhub.core.metadata import UNREADABLE_ZIP, metadata_members, parse_core_metadata
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -71,8 +70,7 @@ CD_ENTRY_SIZE = 46  # fixed part of a central directory entry; name, extra, comm
 CD_SIGNATURE = b"PK\x01\x02"
 
 # what a malformed archive makes the standard library raise (UploadRefused is handled first)
-UNREADABLE = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, OSError, UnicodeDecodeError,
-              NotImplementedError, RuntimeError, ValueError, struct.error, zlib.error, lzma.LZMAError)
+UNREADABLE = (*UNREADABLE_ZIP, tarfile.TarError, UnicodeDecodeError, struct.error, lzma.LZMAError)
 
 
 class UploadRefused(ValueError):
