@@ -254,14 +254,16 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             wheel = filename.endswith(".whl")
             if wheel:  # PEP 658: the wheel's METADATA, served beside it
                 meta_tmp = write_metadata_temp(self.root, raw, TEMP_PREFIX)
+            # the facts are worked out before the store's lock: other uploads do not wait for them
+            requires_python, metadata_sha256 = parse_core_metadata(raw).requires_python, (
+                sha256_bytes(raw) if wheel else None)
             with self._lock:
                 if user is not None:
                     self._check_owner(project, user, "release")
                 self._check_new(filename)
                 if user is not None:
                     self.owners.claim(project, user)
-                stored = FileFacts(filename, digest.hexdigest(), size, upload_time(),
-                                   parse_core_metadata(raw).requires_python, sha256_bytes(raw) if wheel else None)
+                stored = FileFacts(filename, digest.hexdigest(), size, upload_time(), requires_python, metadata_sha256)
                 target = metadata_path(self.root, filename)
                 if meta_tmp is not None:  # first the metadata, so a served wheel always has it
                     os.replace(meta_tmp, target)
