@@ -6,6 +6,7 @@ What a command runs is imported in it (kfp for `compile` and `demo`, the registr
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -207,9 +208,11 @@ def compile_cmd(
     from helperhub.pipelines.local_run import compile_pipeline
 
     repo = o.resolve_root(root)
-    for mode in modes or MODES:
-        delivery = make_delivery(repo, profile, mode, pin_by, installer, pipeline_index_url, pipeline_base_image)
-        path = compile_pipeline(delivery, out or repo / "pipelines" / "compiled" / profile)
+    chosen = modes or MODES
+    # the lock and the repository's settings are read once; each mode is the same delivery's
+    delivery = make_delivery(repo, profile, chosen[0], pin_by, installer, pipeline_index_url, pipeline_base_image)
+    for mode in chosen:
+        path = compile_pipeline(replace(delivery, mode=Mode(mode)), out or repo / "pipelines" / "compiled" / profile)
         results.print(f"{mode}: {path.relative_to(repo) if path.is_relative_to(repo) else path}")
 
 
