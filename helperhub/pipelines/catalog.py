@@ -19,17 +19,24 @@ from email.utils import parsedate_to_datetime
 import requests
 from packaging.utils import canonicalize_name
 
-from helperhub.core.defaults import TOOL_PROJECT
+from helperhub.core.defaults import INDEX_READERS, TOOL_PROJECT
 from helperhub.core.dists import files_by_version
 from helperhub.core.errors import ConfigError, EngineError, IntegrityError, RegistryError
 from helperhub.core.metadata import CoreMetadata, wheel_metadata
 from helperhub.images.oci import remote_image
-from helperhub.registry.client import TIMEOUT, IndexFile, IndexSettings, project_files, project_names, yanked_versions
+from helperhub.registry.client import (
+    TIMEOUT,
+    IndexFile,
+    IndexSettings,
+    project_files,
+    project_names,
+    projects_files,
+    yanked_versions,
+)
 from helperhub.registry.server.catalog.data import is_helper
 
 WHEEL_SHA_LABEL = "io.helperhub.wheel-sha256"
 MAX_WHEEL_BYTES = 64 << 20  # helper wheels are small; refuse to pull something huge for its METADATA
-WORKERS = 8  # concurrent page reads of `list`: one per project of the index
 
 
 @dataclass(frozen=True)
@@ -134,10 +141,9 @@ def list_helpers(settings: IndexSettings) -> list[HelperRow]:
     download per helper."""
     with requests.Session() as session:
         names = project_names(settings, session)
-        with ThreadPoolExecutor(WORKERS) as pool:
-            pages = list(pool.map(lambda n: project_files(settings, n, session), names))
-            helpers = [(n, files) for n, files in zip(names, pages, strict=True)
-                       if is_helper(n, files)]
+        pages = projects_files(settings, names)
+        helpers = [(n, files) for n in names if is_helper(n, files := pages[canonicalize_name(n)])]
+        with ThreadPoolExecutor(INDEX_READERS) as pool:
             return list(pool.map(lambda h: _row(settings, session, *h), helpers))
 
 

@@ -12,7 +12,7 @@ from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel
 from helperhub.core.errors import ConfigError, IntegrityError, OwnershipError, RegistryError
 from helperhub.core.fs import sha256_file
 from helperhub.core.tools import clean_pip_env, run_tool
-from helperhub.registry.client import IndexFile, IndexSettings, project_files, projects_files, verify_served
+from helperhub.registry.client import IndexSettings, projects_files, verify_served
 
 
 def dist_project(filename: str) -> str:
@@ -111,10 +111,9 @@ def publish(settings: IndexSettings, files: list[Path]) -> PublishPlan:
             if again.upload == pending or attempt == 2:
                 raise  # no progress: a real failure (credentials, a refused file, the network)
             pending = again.upload
-    served: dict[str, IndexFile] = {}
+    pages = projects_files(settings, {dist_project(p.name) for p in plan.upload})
+    served = {f: listed for files in pages.values() for f, listed in files.items()}
     for path in plan.upload:
-        name = dist_project(path.name)
-        served.update(project_files(settings, name))
         if path.name not in served:
             raise RegistryError(f"{path.name} was uploaded but the index does not list it")
         verify_served(settings, served[path.name], hashes[path.name])
