@@ -110,6 +110,12 @@ image_options = stack(
                  "[env HUB_REQUIRE_IMAGES]"),
 )
 
+target_option = click.option(
+    "--target", envvar="HUB_TARGET", default=None, metavar="NAME",
+    help="Target (runtime: base image, Python, platforms) of the lock the steps use; default: each "
+         "helper's first target. [env HUB_TARGET]",
+)
+
 cache_option = click.option(
     "--cache", envvar="HUB_CACHE", type=click.Path(file_okay=False, path_type=Path), default=None,
     help=f"Wheelhouse and build folder. [env HUB_CACHE; default {defaults.cache_dir()}]",

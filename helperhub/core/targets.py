@@ -77,6 +77,12 @@ def default_facts() -> TargetFacts:
                        defaults.TARGET_MACHINE)
 
 
+def image_tag(version: str, target: str) -> str:
+    """The tag of a helper image for ``target``: ``1.2.0-py313``; the target ``default`` (a
+    repository without declared targets) keeps the plain version, as before targets."""
+    return version if target == defaults.TARGET_NAME else f"{version}-{target}"
+
+
 def machine_of(platform: str) -> str:
     """``linux/arm64`` -> ``aarch64``."""
     try:
