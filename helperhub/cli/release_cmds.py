@@ -39,15 +39,17 @@ def release_cmd(
     re-running one that stopped half-way completes it.
     """
     from helperhub.release.project import discover
-    from helperhub.release.run import open_image_stage
+    from helperhub.release.run import open_image_stage, release_targets
     from helperhub.release.run import release as run_release
     from helperhub.release.wheel import ReleaseSettings
 
     repo = o.resolve_root(root)
+    cache = cache or defaults.cache_dir()
+    targets = release_targets(repo, oci_registry, base_image, cache)
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
     settings = ReleaseSettings(
-        root=repo, index=index, cache=cache or defaults.cache_dir(), kfp_version=o.kfp_version(),
-        allow_dirty=allow_dirty, run_tests=not skip_tests, tag=not no_tag,
+        root=repo, index=index, cache=cache, kfp_version=o.kfp_version(),
+        allow_dirty=allow_dirty, run_tests=not skip_tests, tag=not no_tag, targets=targets,
     )
     reporter = RichReporter()
     discover(repo)  # a checkout without helpers/ fails before the image stage is opened

@@ -38,6 +38,11 @@ class ResolvedTarget:
         return self.spec.platforms
 
     @property
+    def pinned_base(self) -> str:
+        """The base by digest, as the lock records it; "" when it is only known by name."""
+        return self.base if "@" in self.base else ""
+
+    @property
     def shared(self) -> TargetFacts:
         """The facts every platform shares but the CPU (those of the first platform)."""
         return self.facts[self.spec.platforms[0]]

@@ -233,31 +233,55 @@ def pin_released_wheel(
     previous: PackagePin | None, *, name: str, version: str, wheel: str, sha256: str, url: str, index_url: str,
     kfp_version: str, sdist: str = "", sdist_sha256: str = "", requires: Iterable[str] = (),
     depends: Iterable[str] = (), closure: tuple[LockedFile, ...] = (), commit: str = "", source_sha256: str = "",
+    targets: dict[str, TargetPin] | None = None,
 ) -> PackagePin:
     """The pin of a released wheel, by one rule for the release and for ``pins bump``.
 
     The lock's earlier pin of the same wheel (same version and sha256) is the same release: its
     commit, release time and image stay, so that releasing or bumping it again leaves its entry
     byte for byte (the source digest is the caller's when it knows one). Any other wheel is a new
-    release, made now: the caller's commit and source digest (or none), and no image yet."""
+    release, made now: the caller's commit and source digest (or none), and no image yet.
+
+    ``targets``: the release's targets in order, the first the default (their images are kept as
+    above, target by target, where the runtime is the same); without: ``closure`` is the one target
+    ``default``'s."""
     same = previous is not None and (previous.version, previous.sha256) == (version, sha256)
-    return PackagePin(
+    if targets is not None:
+        kept = {n: _kept_image(t, previous.targets.get(n) if same and previous else None) for n, t in targets.items()}
+        closure, targets = (), kept
+    pin = PackagePin(
         name=name, version=version, wheel=wheel, sha256=sha256, url=url, index_url=index_url,
         kfp_version=kfp_version,
         commit=(previous.commit or commit) if same and previous else commit,
         released_at=previous.released_at if same and previous else release_time(),
         source_sha256=source_sha256 or (previous.source_sha256 if same and previous else ""),
         sdist=sdist, sdist_sha256=sdist_sha256, requires=tuple(requires), depends=tuple(depends),
-    ).with_closure(closure).with_image(previous.image if same and previous else None)
+        targets=dict(targets or {}), default_target=next(iter(targets or {}), ""),
+    )
+    if targets:
+        return pin
+    return pin.with_closure(closure).with_image(previous.image if same and previous else None)
 
 
-def dependency_roots(lock: Lock, names: Iterable[str], *, required: bool = False) -> tuple[list[str], list[LockedFile]]:
+def _kept_image(target: TargetPin, previous: TargetPin | None) -> TargetPin:
+    """``target`` with the image of the same release's earlier pin of it, if it ran the same runtime."""
+    if previous is None or previous.image is None or (target.python, target.implementation, target.glibc) != (
+        previous.python, previous.implementation, previous.glibc
+    ) or target.closure != previous.closure:
+        return target
+    return replace(target, image=previous.image, base_image=previous.base_image or target.base_image)
+
+
+def dependency_roots(lock: Lock, names: Iterable[str], *, required: bool = False, target: str | None = None,
+                     platform: str | None = None) -> tuple[list[str], list[LockedFile]]:
     """The helpers a helper depends on, as roots of its resolution, and the files it must keep.
 
     A pinned helper is a root with every extra its locked closure was resolved for (its image holds
     them all), and its wheel and closure are kept, so that one step can install both. An unpinned
     one is an error when ``required`` (a release needs its dependencies released first), else a
-    bare root resolved from the index (``pins bump`` in a repository that pins only some helpers)."""
+    bare root resolved from the index (``pins bump`` in a repository that pins only some helpers).
+    ``target``/``platform``: whose closure to keep (None: the default target's first platform); a
+    dependency not released for that target is an error that says so."""
     roots: list[str] = []
     locked: list[LockedFile] = []
     for raw in names:
@@ -266,9 +290,15 @@ def dependency_roots(lock: Lock, names: Iterable[str], *, required: bool = False
         if dep is None:
             roots.append(name)
             continue
-        extras = sorted({e for f in dep.closure for e in f.extras})
+        files = dep.require_target(target).files(platform) if target else dep.closure
+        if required and not files:
+            files = dep.require_closure() if target is None else ()
+            if not files:
+                raise LockError(f"the pin of {dep.name} {dep.version} has no closure for target {target} on "
+                                f"{platform}; release it for that target first: make release PACKAGE={dep.name}")
+        extras = sorted({e for f in files for e in f.extras})
         roots.append(f"{dep.name}[{','.join(extras)}]" if extras else dep.name)
-        locked.extend([dep.wheel_file(), *(dep.require_closure() if required else dep.closure)])
+        locked.extend([dep.wheel_file(), *files])
     return roots, locked
 
 
@@ -347,13 +377,20 @@ def update_lock(path: Path, pin: PackagePin) -> Lock:
     return modify_lock(path, lambda lock: lock.with_pin(pin))
 
 
-def record_image_in_lock(path: Path, name: str, version: str, image: ImagePin) -> Lock:
-    """Record the image of ``name`` in the lock, if the lock still pins that version."""
+def record_image_in_lock(path: Path, name: str, version: str, image: ImagePin, target: str | None = None) -> Lock:
+    """Record the image of ``name`` (for ``target``; None: its default) in the lock, if the lock
+    still pins that version."""
 
     def change(lock: Lock) -> Lock:
         pin = lock.get(name)
-        if pin is None or pin.version != version or pin.image == image:
+        if pin is None or pin.version != version:
             return lock
-        return lock.with_pin(pin.with_image(image))
+        if target is None or target == pin.default_target:
+            return lock if pin.image == image else lock.with_pin(pin.with_image(image))
+        old = pin.require_target(target)
+        if old.image == image:
+            return lock
+        new = replace(old, image=image, base_image=image.base_image or old.base_image)
+        return lock.with_pin(replace(pin, targets={**pin.targets, target: new}))
 
     return modify_lock(path, change)

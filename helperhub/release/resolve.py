@@ -20,7 +20,7 @@ from helperhub.core.errors import IntegrityError, RegistryError
 from helperhub.core.fs import sha256_file
 from helperhub.core.targets import TargetFacts, default_facts
 from helperhub.core.tools import clean_pip_env, run_tool
-from helperhub.core.wheelhouse import pip_wheel_args, sdist_build_env
+from helperhub.core.wheelhouse import pip_wheel_args, runs_here, sdist_build_env, target_download_args
 from helperhub.lock.closure import LockedFile
 from helperhub.registry.client import IndexSettings
 
@@ -93,20 +93,21 @@ def _reach(items: Mapping[str, Any], roots: Iterable[str], env: Mapping[str, str
 def resolve_closure(
     index: IndexSettings, root: str, version: str, extras: Sequence[str], kfp_version: str,
     *, also: Sequence[str] = (), locked: Iterable[LockedFile] = (), target: TargetFacts | None = None,
-    wheel: Path | None = None,
+    wheel: Path | None = None, held: Iterable[str] = (),
 ) -> tuple[LockedFile, ...]:
     """Resolve ``root==version`` with all ``extras`` (and kfp, and ``also``: the helpers it
     depends on with all their extras, as its image holds them) from the private index for the
     steps' platform. ``locked``: versions that must hold (the locked closures of the helpers it
     depends on, so that one step can install both). ``wheel``: the built wheel of ``root``, to
-    resolve before it is uploaded (its own file is not part of the closure)."""
+    resolve before it is uploaded (its own file is not part of the closure). ``held``: more
+    ``name==version`` constraints (the versions mirrored for this target)."""
     target = target or default_facts()
     extra = f"[{','.join(sorted(extras))}]" if extras else ""
     roots = [f"kfp=={kfp_version}", *also]
     root_req = f"{root}{extra} @ {wheel.resolve().as_uri()}" if wheel else f"{root}{extra}=={version}"
     with tempfile.TemporaryDirectory(prefix="helperhub-resolve-") as tmp:
         constraints = None
-        pins = sorted({f"{f.name}=={f.version}" for f in locked})
+        pins = sorted({f"{f.name}=={f.version}" for f in locked} | set(held))
         if pins:
             constraints = Path(tmp) / "constraints.txt"
             constraints.write_text("\n".join(pins) + "\n", encoding="utf-8")
@@ -122,9 +123,11 @@ def resolve_closure(
     return closure_from_report(report, root, sorted(extras), roots, target.marker_environment())
 
 
-def fetch_locked(closure: Iterable[LockedFile], cache: Path, skip: Iterable[str] = ()) -> list[Path]:
+def fetch_locked(closure: Iterable[LockedFile], cache: Path, skip: Iterable[str] = (),
+                 target: TargetFacts | None = None) -> list[Path]:
     """The files of a locked closure, from the host's wheelhouse or fetched from the host's indexes
-    by exact version, each checked against its locked sha256 (``skip``: names not to fetch)."""
+    by exact version (for ``target``'s platform; None: this host's), each checked against its
+    locked sha256 (``skip``: names not to fetch)."""
     wheelhouse = cache / "wheelhouse"
     wheelhouse.mkdir(parents=True, exist_ok=True)
     skipped = set(skip)
@@ -132,11 +135,17 @@ def fetch_locked(closure: Iterable[LockedFile], cache: Path, skip: Iterable[str]
     missing = [f for f in wanted if not _matches(wheelhouse / f.filename, f)]
     if missing:
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            run_tool(
-                [*pip_wheel_args([f"{f.name}=={f.version}" for f in missing], tmp), "--no-deps"],
-                error=RegistryError, what="fetching the locked closure with pip",
-                env=sdist_build_env(Path(tmp)),
-            )
+            # another target's wheels by download; pure-Python ones (the sdists built here) as here
+            downloads = [f for f in missing if target is not None and not runs_here(target)
+                         and not f.filename.endswith("-none-any.whl")]
+            builds = [f for f in missing if f not in downloads]
+            what, env = "fetching the locked closure with pip", sdist_build_env(Path(tmp))
+            if downloads and target is not None:
+                run_tool(target_download_args([f"{f.name}=={f.version}" for f in downloads], tmp, target, no_deps=True),
+                         error=RegistryError, what=what, env=env)
+            if builds:
+                run_tool([*pip_wheel_args([f"{f.name}=={f.version}" for f in builds], tmp), "--no-deps"],
+                         error=RegistryError, what=what, env=env)
             for f in missing:
                 got = Path(tmp) / f.filename
                 if not got.is_file():
@@ -158,15 +167,6 @@ def _matches(path: Path, locked: LockedFile) -> bool:
     return path.is_file() and sha256_file(path) == locked.sha256
 
 
-def download_args(requirements: Sequence[str], dest: Path | str, target: TargetFacts) -> list[str]:
-    """`pip download` of wheels for ``target`` (not this host) from the host's indexes, no deps."""
-    platforms = [arg for p in target.platform_tags for arg in ("--platform", p)]
-    return [
-        "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version", target.python,
-        "--implementation", target.implementation, *platforms, "--dest", str(dest), *requirements,
-    ]
-
-
 def resolve_tool(index: IndexSettings, name: str, version: str, cache: Path,
                  target: TargetFacts | None = None) -> tuple[LockedFile, Path]:
     """A tool the steps run (uv): its wheel for ``target`` fetched on the host, and the file the
@@ -175,7 +175,7 @@ def resolve_tool(index: IndexSettings, name: str, version: str, cache: Path,
     wheelhouse = cache / "wheelhouse"
     wheelhouse.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        run_tool(download_args([f"{name}=={version}"], tmp, target), error=RegistryError,
+        run_tool(target_download_args([f"{name}=={version}"], tmp, target, no_deps=True), error=RegistryError,
                  what=f"fetching {name} {version} for the steps' platform",
                  env=sdist_build_env(Path(tmp)))
         wheels = sorted(Path(tmp).glob("*.whl"))

@@ -4,7 +4,7 @@ image stage, each result recorded in the lock. The CLI, the tests and the bench 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,14 +12,17 @@ from typing import Any
 from helperhub.core import defaults
 from helperhub.core.errors import EngineError, HubError
 from helperhub.core.progress import Reporter
+from helperhub.core.settings import load_settings
+from helperhub.core.targets import TARGETS
 from helperhub.images.engine import docker_client
 from helperhub.images.stage import ImageRelease, ImageSettings, release_image
+from helperhub.images.targets import ResolvedTarget, resolve_targets
 from helperhub.lock.lockfile import load_lock, record_image_in_lock
 from helperhub.registry.client import IndexSettings, record_image_on_index
 from helperhub.release.project import HelperProject, discover, release_order
 from helperhub.release.self_release import TOOL, release_self
 from helperhub.release.uv_release import release_tools
-from helperhub.release.wheel import ReleaseSettings, WheelRelease, release_wheel
+from helperhub.release.wheel import ReleaseSettings, WheelRelease, plan_wheel, release_wheel
 from helperhub.stack.oci_registry import ensure_oci_registry
 
 
@@ -59,6 +62,15 @@ def open_image_stage(
     return ImageStage(settings, client)
 
 
+def release_targets(root: Path, oci_registry: str, base_image: str, cache: Path,
+                    client: Callable[[], Any] = docker_client) -> tuple[ResolvedTarget, ...]:
+    """The targets ``[tool.helperhub.targets]`` of the repository at ``root`` declares, each base
+    pinned in the OCI registry and each platform's facts read from it (the engine is asked only
+    for facts not cached); none declared: today's one target on ``base_image``."""
+    declared = load_settings(root).get(TARGETS, ())
+    return resolve_targets(declared, oci_registry, client, cache, base_image)
+
+
 def bake_images(
     stage: ImageStage, lock_path: Path, projects: Sequence[HelperProject], report: Reporter
 ) -> list[ImageRelease]:
@@ -91,20 +103,25 @@ def release(
 ) -> list[HelperRelease]:
     """Release ``packages`` (all helpers when empty) end to end.
 
-    First uv (the installer steps bootstrap) and, in the tool's own repository, the tool itself,
-    each with its closure. Per helper: version check, tests, reproducible sdist and wheel, the dependency closure
-    mirrored, upload, read-back verification, lock entry; then, with an image stage, its image
-    built, pushed and pinned by digest. Re-running a finished release changes nothing;
+    First every helper is checked and its closure fetched for every target (nothing uploaded yet:
+    a target no wheel meets stops the release here). Then uv (the installer steps bootstrap) and,
+    in the tool's own repository, the tool itself, each with its closure. Per helper: tests,
+    reproducible sdist and wheel, the closures mirrored, upload, read-back verification, lock
+    entry per target; then, with an image stage, its image per target built, pushed and pinned by
+    digest. Re-running a finished release changes nothing;
     re-running one that stopped half-way completes it."""
     projects = discover(settings.root)
     order = release_order(projects, list(packages))
+    # every helper checked and every target's closure fetched before anything is uploaded
+    with report.step(f"fetching the closures for {', '.join(t.name for t in settings.targets)}"):
+        plans = [plan_wheel(settings, project, projects) for project in order]
     release_tools(settings, report)
     tool = release_self(settings, report)
     if tool is not None:
         report.info(f"{TOOL} {tool.version} {tool.state}: {tool.wheel} sha256:{tool.sha256[:12]}")
     wheels = []
-    for project in order:
-        result = release_wheel(settings, project, projects, report)
+    for project, plan in zip(order, plans, strict=True):
+        result = release_wheel(settings, project, projects, report, plan)
         pin = result.pin
         state = "unchanged" if result.noop else (
             f"released ({len(result.uploaded)} files uploaded, {len(result.mirrored)} wheels mirrored)"

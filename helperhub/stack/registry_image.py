@@ -200,7 +200,7 @@ def push_registry_image(client: Any, tag: str, log: Log = lambda _line: None) ->
     return f"{repository}@{digest}"
 
 
-def image_tag(registry: str, revision: str) -> str:
+def registry_image_tag(registry: str, revision: str) -> str:
     """``<registry>/helperhub-registry:<pypiserver version>-<commit>``: one tag per source."""
     return f"{registry.rstrip('/')}/{IMAGE_NAME}:{PYPISERVER_VERSION}-{revision[:12]}"
 
@@ -222,7 +222,7 @@ def release_registry_image(
 
     revision = head_commit(root)
     base = repo_digest(client, base_image)
-    tag = image_tag(registry, revision)
+    tag = registry_image_tag(registry, revision)
     with tempfile.TemporaryDirectory(prefix="registry-context-") as ctx:
         log(f"building {tag} on {base}")
         context = build_context(Path(ctx, "context"), root, cache=cache)
