@@ -51,6 +51,11 @@ TARGET_GLIBC = (2, 36)
 # for, and the one a lock of format 2 (before targets) was resolved for.
 TARGET_NAME = "default"
 TARGET_PLATFORM = "linux/amd64"  # TARGET_MACHINE's platform
+# The Pythons and CPUs the tool itself installs on (pyproject's requires-python): a release of the
+# tool mirrors the closure of its base install and [local] for each, so that any team's runtime
+# gets it from the private index alone.
+TOOL_PYTHONS = ("3.11", "3.12", "3.13")
+TOOL_MACHINES = ("x86_64", "aarch64")
 # The installer of package-mode steps and image builds: mirrored into the private index and
 # pinned in the lock by sha256 like every other file a step installs.
 UV_VERSION = "0.13.8"

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from helperhub.core.defaults import TOOL_PROJECT
+from helperhub.core.defaults import TARGET_GLIBC, TOOL_MACHINES, TOOL_PROJECT, TOOL_PYTHONS
 from helperhub.core.errors import BuildError
 from helperhub.core.fs import sha256_file
 from helperhub.core.git import ensure_clean, run_git
 from helperhub.core.progress import Reporter
+from helperhub.core.targets import TargetFacts
 from helperhub.core.tools import run_tool, scrubbed_env
 from helperhub.core.wheelhouse import fetch_closure
 from helperhub.registry.client import project_files
@@ -111,6 +112,12 @@ def build_tool_wheel(root: Path, outdir: Path, files: list[str], epoch: str) -> 
     return wheels[0]
 
 
+def tool_runtimes() -> list[TargetFacts]:
+    """Where the tool installs: each of ``TOOL_PYTHONS`` on each of ``TOOL_MACHINES``, CPython with
+    the default target's glibc (its wheels' manylinux tags reach down to glibc 2.5)."""
+    return [TargetFacts(python, "cp", TARGET_GLIBC, machine) for python in TOOL_PYTHONS for machine in TOOL_MACHINES]
+
+
 def release_self(settings: ReleaseSettings, report: Reporter) -> ToolRelease | None:
     """Publish the tool's wheel and mirror its base closure; None outside the tool's repository.
 
@@ -127,8 +134,10 @@ def release_self(settings: ReleaseSettings, report: Reporter) -> ToolRelease | N
     with report.step(f"building {TOOL} {project['version']}"):
         wheel = cached_tool_wheel(settings.root, settings.cache)
     sha = sha256_file(wheel)
-    with report.step(f"mirroring the closure of {TOOL} ({len(requirements)} requirements)"):
-        mirrored = publish(settings.index, fetch_closure(requirements, settings.cache))
+    with report.step(f"mirroring the closure of {TOOL} ({len(requirements)} requirements) for Python "
+                     f"{', '.join(TOOL_PYTHONS)} on {', '.join(TOOL_MACHINES)}"):
+        wheels = {p.name: p for facts in tool_runtimes() for p in fetch_closure(requirements, settings.cache, facts)}
+        mirrored = publish(settings.index, sorted(wheels.values()))
     served = project_files(settings.index, TOOL).get(wheel.name)
     if served is None:
         with report.step(f"uploading {wheel.name}"):
