@@ -69,7 +69,7 @@ compile: venv ## Compile the example pipeline for every delivery mode into pipel
 demo: venv ## Run the example pipeline locally: MODE=image|package|embedded
 	@$(ENGINE_ENV) $(HUB) demo --mode $(MODE)
 
-engine: ## Provision a Docker engine, the OCI registry and the base image if missing
+engine: ## Provision a Docker engine, the OCI registry and the targets' base images if missing
 	@bash scripts/engine.sh >/dev/null
 
 test-tools: ## Install what the tests need besides the engine (Debian's chromium, chromedriver, nginx), if missing
@@ -101,11 +101,11 @@ typecheck: venv ## mypy --strict, of the tooling and of each helper package
 
 check: lint typecheck imports ## Lint, type-check and check the import contracts
 
-test: venv check ## Run every test (provisions the engine first); the 25 slowest are listed at the end
-	@eval "$$(bash scripts/engine.sh)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest $(PYTEST_ARGS)
+test: venv check ## Run every test (provisions the engine, with arm64 emulation, first); the 25 slowest are listed at the end
+	@eval "$$(bash scripts/engine.sh --emulation)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: venv ## The fast lane: every test not marked slow (under two minutes; no lint, no type check)
-	@eval "$$(bash scripts/engine.sh)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	@eval "$$(bash scripts/engine.sh --emulation)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 hardening-table: venv ## Run the side-by-side hardening tests and write docs/hardening.md from them
 	HUB_HARDENING_TABLE=docs/hardening.md $(BIN)/python -m pytest -q -m sidebyside tests/registry/test_hardening.py

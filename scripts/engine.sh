@@ -9,14 +9,17 @@
 #                                   too) under qemu-user-static: for tests only, never for a release
 #   scripts/engine.sh --compose     provision, and install Debian's docker-compose (make compose-up)
 # Each step installs only the Debian packages it needs, and only when it has something to do.
-# More base images (images/base.sh), opt-in: HUB_ENGINE_BASES="SUITE:ARCH[,ARCH]:TAG ...", e.g.
-#   HUB_ENGINE_BASES="bookworm:amd64,arm64:python:3.11-slim trixie:amd64:python:3.13-slim"
+# The bases of this repository's targets ([tool.helperhub.targets] in pyproject.toml) are built too
+# (images/base.sh): HUB_ENGINE_BASES="SUITE:ARCH[,ARCH]:TAG ...", by default
+#   "bookworm:amd64,arm64:python:3.11-slim trixie:amd64:python:3.13-slim"   (py311 and py313)
+# A team adds a target's base here (or in the variable): Debian's suite, its CPUs and the tag.
 set -euo pipefail
 
 STATE=${HUB_ENGINE_STATE:-/var/lib/helperhub}
 OCI_ADDR=${HUB_OCI_ADDR:-127.0.0.1:5000}
 BASE_TAG=${HUB_BASE_TAG:-python:3.11-slim}
 SUITE=${HUB_BASE_SUITE:-bookworm}
+HUB_ENGINE_BASES=${HUB_ENGINE_BASES-bookworm:amd64,arm64:python:3.11-slim trixie:amd64:python:3.13-slim}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MANIFESTS="application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
@@ -77,7 +80,7 @@ YAML
 }
 
 build_bases() {
-  # The default base for this host's CPU, then the opt-in ones; images/base.sh skips what the
+  # The default base for this host's CPU, then the targets' ones; images/base.sh skips what the
   # registry has already.
   local spec suite archs tag
   if [ -z "${HUB_ENGINE_BASES:-}" ] && docker image inspect "$OCI_ADDR/$BASE_TAG" >/dev/null 2>&1 \
