@@ -44,11 +44,13 @@ delivery_options = o.stack(
     click.option("--pipeline-base-image", envvar="HUB_PIPELINE_BASE_IMAGE", default=None,
                  help="Base image of non-image modes (default: the images' base, by digest). "
                  "[env HUB_PIPELINE_BASE_IMAGE]"),
+    o.target_option,
 )
 
 
 def make_delivery(
-    root: Path, profile: str, mode: str, pin_by: str, installer: str, index_url: str | None, base_image: str | None
+    root: Path, profile: str, mode: str, pin_by: str, installer: str, index_url: str | None, base_image: str | None,
+    target: str | None = None,
 ) -> Delivery:
     from helperhub.lock.lockfile import load_lock
     from helperhub.pipelines.delivery import Delivery
@@ -57,6 +59,7 @@ def make_delivery(
     return Delivery.for_profile(
         load_profile(profile, settings=repository_settings(root)), load_lock(root / LOCK_NAME), Mode(mode),
         pin_by=pin_by, installer=installer, index_url=index_url, base_image=base_image, source_root=root,
+        target=target,
     )
 
 
@@ -201,7 +204,7 @@ def who_pins_cmd(root: Path | None) -> None:
               help="Output folder [default: pipelines/compiled/<profile>].")
 def compile_cmd(
     root: Path | None, profile: str, pin_by: str, installer: str, pipeline_index_url: str | None,
-    pipeline_base_image: str | None,
+    pipeline_base_image: str | None, target: str | None,
     modes: tuple[str, ...], out: Path | None,
 ) -> None:
     """Compile the example pipeline to KFP IR YAML, one file per delivery mode."""
@@ -210,7 +213,8 @@ def compile_cmd(
     repo = o.resolve_root(root)
     chosen = modes or MODES
     # the lock and the repository's settings are read once; each mode is the same delivery's
-    delivery = make_delivery(repo, profile, chosen[0], pin_by, installer, pipeline_index_url, pipeline_base_image)
+    delivery = make_delivery(repo, profile, chosen[0], pin_by, installer, pipeline_index_url, pipeline_base_image,
+                             target)
     for mode in chosen:
         path = compile_pipeline(replace(delivery, mode=Mode(mode)), out or repo / "pipelines" / "compiled" / profile)
         results.print(f"{mode}: {path.relative_to(repo) if path.is_relative_to(repo) else path}")
@@ -224,7 +228,7 @@ def compile_cmd(
               help="kfp.local runner [default: docker for image, subprocess otherwise].")
 def demo(
     root: Path | None, profile: str, pin_by: str, installer: str, pipeline_index_url: str | None,
-    pipeline_base_image: str | None,
+    pipeline_base_image: str | None, target: str | None,
     mode: str, runner: str | None,
 ) -> None:
     """Run the example pipeline locally with kfp.local and print its metrics."""
@@ -237,10 +241,12 @@ def demo(
     for key in [k for k in os.environ if k.startswith("PIP_")]:
         del os.environ[key]
     os.environ["PIP_CONFIG_FILE"] = os.devnull
-    delivery = make_delivery(repo, profile, mode, pin_by, installer, pipeline_index_url, pipeline_base_image)
+    delivery = make_delivery(repo, profile, mode, pin_by, installer, pipeline_index_url, pipeline_base_image,
+                             target)
     result = run_local(delivery, runner or ("docker" if mode == "image" else "subprocess"),
                        o.state_dir(repo) / "runs")
-    table = Table("metric", "value", title=f"example pipeline, {mode} mode")
+    on = f", target {target}" if target else ""
+    table = Table("metric", "value", title=f"example pipeline, {mode} mode{on}")
     for name, value in sorted({**result.metrics, **result.quality}.items()):
         table.add_row(name, f"{value:.4f}")
     results.print(table)

@@ -7,10 +7,47 @@ import base64
 import gzip
 import io
 import re
+import shlex
 import tarfile
 from pathlib import Path
 
-CHECK_TEMPLATE = '''
+# Whether this interpreter is what each pin's target was locked for (Python major.minor and
+# platform.machine()): its one-line complaint, or None. Run by the step-start check, and before
+# any install (a cp313 closure on Python 3.11 fails in the installer with a less clear message).
+# Pins compiled before targets name none and are not checked. (No "python3" word in this text:
+# kfp.local's SubprocessRunner rewrites it in the command.)
+RUNTIME = '''
+def __helperhub_runtime(pins_json):
+    import json
+    import platform
+    import sys
+
+    running = "%d.%d" % sys.version_info[:2]
+    machine = platform.machine()
+    for pin in json.loads(pins_json):
+        if "target" not in pin:
+            continue
+        targets, name = pin["targets"], pin["target"]
+        own = targets[name]
+        if own["python"] == running and machine in own["machines"]:
+            continue
+        where = "Python " + own["python"]
+        fixes = []
+        if own["python"] != running:
+            fixes.append("a " + name + " base image")
+        if machine not in own["machines"]:
+            where += " on " + " or ".join(own["machines"])
+            fixes.append("a node of " + " or ".join(own["machines"]))
+        fits = [n for n, t in targets.items() if t["python"] == running and machine in t["machines"]]
+        pick = "target " + fits[0] if fits else "a target released for Python " + running + " on " + machine
+        return (
+            f"helperhub: this step runs Python {running} on {machine}, but {pin['name']} {pin['version']} "
+            f"is pinned for target {name} ({where}): pick {pick} or {' on '.join(fixes)}"
+        )
+    return None
+'''
+
+CHECK_TEMPLATE = RUNTIME + '''
 
 # helperhub: the helpers this step was pinned to, checked before the step runs.
 def __helperhub_check(pins_json):
@@ -20,6 +57,10 @@ def __helperhub_check(pins_json):
     import os
     import re
     import sys
+
+    wrong = __helperhub_runtime(pins_json)
+    if wrong:
+        raise RuntimeError(wrong)
 
     def canonical(name):
         return re.sub(r"[-_.]+", "-", name).lower()
@@ -72,6 +113,14 @@ ARCHIVE_LINE = re.compile(r"^__KFP_EMBEDDED_ARCHIVE_B64 = '[A-Za-z0-9+/=]*'$", r
 
 def check_source(pins_json: str) -> str:
     return CHECK_TEMPLATE.replace("__HELPERHUB_PINS__", repr(pins_json))
+
+
+def runtime_guard(pins_json: str) -> str:
+    """Shell text, put before a step's install: it stops the step with the runtime check's one
+    line when this interpreter or machine is not what the pins' target was locked for."""
+    return (f"\npython3 - {shlex.quote(pins_json)} <<'HELPERHUB_RUNTIME' || exit 1\n"
+            f"import sys\n{RUNTIME.lstrip()}\nwrong = __helperhub_runtime(sys.argv[1])\n"
+            "if wrong:\n    sys.exit(wrong)\nHELPERHUB_RUNTIME\n")
 
 
 def deterministic_archive(folder: Path) -> str:

@@ -12,10 +12,13 @@ from urllib.parse import urlsplit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from helperhub.core import defaults
 from helperhub.core.errors import ConfigError, LockError
 from helperhub.core.settings import repository_settings
+from helperhub.core.targets import MACHINES, machine_of
 from helperhub.lock.closure import LockedFile, for_extras, merge, rebase_url
-from helperhub.lock.lockfile import Lock, PackagePin, load_lock
+from helperhub.lock.lockfile import ImagePin, Lock, PackagePin, load_lock
+from helperhub.lock.target_pins import TargetPin
 from helperhub.pipelines.modes import Mode as Mode  # re-exported: Mode was defined here
 from helperhub.pipelines.profiles import Profile, chosen_profile, load_profile, retarget
 
@@ -42,6 +45,8 @@ class Delivery:
     image_registry: str | None = None  # None: the registry each image was pushed to
     source_root: Path | None = None  # repository root, for the working-tree modes
     volume_claim: str = "helpers-src"
+    # the target of the lock steps use (its image, its closures); None: each helper's first
+    target: str | None = None
 
     def __post_init__(self) -> None:
         if self.pin_by not in ("version", "hash"):
@@ -62,11 +67,13 @@ class Delivery:
     @classmethod
     def from_lock(
         cls, path: str | Path, mode: Mode | str = Mode.IMAGE, profile: str | None = None,
-        source: str | Path | None = None, **kw: Any,
+        source: str | Path | None = None, target: str | None = None, **kw: Any,
     ) -> Delivery:
         """The delivery a pipeline repository compiles with: its lock, its profile (None: the
         ``profile`` of its ``[tool.helperhub]``, else local) and its own profiles; ``kw`` as for
-        ``Delivery`` (pin_by, installer, index_url, ...). Working-tree modes run helper code from
+        ``Delivery`` (pin_by, installer, index_url, ...). ``target``: the target of the lock its
+        steps use (None: each helper's first); a helper released without it fails when a
+        component using it is defined. Working-tree modes run helper code from
         ``source`` (the folder holding ``helpers/``), which is never guessed: a pipeline repository
         usually has no helper sources, and the wrong folder would ship the wrong code."""
         lock_path = Path(path)
@@ -86,7 +93,7 @@ class Delivery:
         settings = repository_settings(lock_path.resolve().parent)
         return cls.for_profile(
             load_profile(chosen_profile(profile, settings), settings=settings), load_lock(lock_path), chosen,
-            source_root=Path(source) if source is not None else None, **kw,
+            source_root=Path(source) if source is not None else None, target=target, **kw,
         )
 
 
@@ -128,13 +135,58 @@ def locked_requirement(
     return f"{file.name}=={file.version}"
 
 
-def install_set(pins: list[PackagePin], refs: list[HelperRef], *, helpers: bool) -> list[tuple[LockedFile, str]]:
-    """What a step installs: each helper's locked closure for the extras it is used with (and,
-    with ``helpers``, the helper wheels themselves), as (file, the URL of the pin it came from)."""
+def step_target(pins: list[PackagePin], target: str | None) -> str:
+    """The target a step uses: ``target``, else its helpers' first one, which must be the same."""
+    if target is not None:
+        return target
+    firsts = {p.default_target for p in pins if p.targets}
+    if len(firsts) > 1:
+        named = ", ".join(f"{p.name} {p.default_target}" for p in pins if p.targets)
+        raise ConfigError(f"the helpers of one step are released first for different targets ({named}); "
+                          "pick one with target= (--target, HUB_TARGET)")
+    return next(iter(firsts), "")
+
+
+def pin_target(pin: PackagePin, target: str) -> TargetPin | None:
+    """The pin's target ``target`` (an error naming those it has); None for a pin without any."""
+    return pin.require_target(target) if pin.targets else None
+
+
+def step_platforms(pins: list[PackagePin], target: str) -> tuple[str, ...]:
+    """The platforms a step can run on: those every helper's target has a closure for."""
+    found = [(p, t.platforms) for p in pins if (t := pin_target(p, target)) is not None]
+    shared = tuple(m for m in MACHINES if all(m in platforms for _, platforms in found))
+    if found and not shared:
+        named = "; ".join(f"{p.name} for {', '.join(platforms) or 'none'}" for p, platforms in found)
+        raise ConfigError(f"the helpers of one step have files of target {target} for no common platform ({named}); "
+                          "release them for one platform, or split the step")
+    return shared if found else (defaults.TARGET_PLATFORM,)
+
+
+def closure_of(pin: PackagePin, target: str, platform: str | None) -> tuple[LockedFile, ...]:
+    """The pin's locked files on ``platform`` of ``target`` (None: its first platform); none
+    locked is an error that says how to lock them."""
+    chosen = pin_target(pin, target)
+    if chosen is None:
+        return pin.require_closure()
+    files = chosen.files(platform)
+    if not files:
+        raise LockError(f"the pin of {pin.name} {pin.version} has no locked closure for "
+                        f"{platform or 'any platform'} of target {target or pin.default_target}; "
+                        f"re-run `make release PACKAGE={pin.name}` for it")
+    return files
+
+
+def install_set(pins: list[PackagePin], refs: list[HelperRef], *, helpers: bool, target: str | None = None,
+                platform: str | None = None) -> list[tuple[LockedFile, str]]:
+    """What a step installs on ``platform`` of ``target`` (None: each helper's first target and
+    its first platform): each helper's locked closure for the extras it is used with (and, with
+    ``helpers``, the helper wheels themselves), as (file, the URL of the pin it came from)."""
     beside: dict[str, str] = {}
     groups = []
     for ref, pin in zip(refs, pins, strict=True):
-        files = for_extras(pin.require_closure(), ref.extras)
+        closure = pin.require_closure() if target is None else closure_of(pin, target, platform)
+        files = for_extras(closure, ref.extras)
         if helpers:
             files.append(pin.wheel_file())
         else:
@@ -152,39 +204,53 @@ def trusted_hosts(index_url: str) -> list[str]:
     return [parts.hostname or ""] if parts.scheme == "http" else []
 
 
+def runtimes(pin: PackagePin) -> dict[str, dict[str, Any]]:
+    """Per target of the pin, the Python and the machines it was locked for: what the step-start
+    check compares with the interpreter, and where it finds a target that fits it instead."""
+    return {name: {"python": t.python, "machines": [machine_of(p) for p in t.platforms]}
+            for name, t in pin.targets.items()}
+
+
 def provenance(pins: list[PackagePin], refs: list[HelperRef], mode: Mode, versions: dict[str, str],
-               sources: dict[str, str], image_registry: str | None = None) -> list[dict[str, str]]:
-    """What each task records about the helpers it was pinned to (also checked at step start)."""
+               sources: dict[str, str], image_registry: str | None = None,
+               target: str = "") -> list[dict[str, Any]]:
+    """What each task records about the helpers it was pinned to (also checked at step start):
+    version and wheel (or working-tree source), image, and the target of the lock it uses."""
     out = []
     for ref, pin in zip(refs, pins, strict=True):
-        entry = {"name": ref.name, "module": ref.module, "mode": str(mode)}
+        entry: dict[str, Any] = {"name": ref.name, "module": ref.module, "mode": str(mode)}
+        chosen = pin_target(pin, target)
         if mode.released:
             entry |= {"version": pin.version, "sha256": pin.sha256}
-            if pin.image is not None:
-                entry["image"] = retarget(pin.image.ref, image_registry)
+            if chosen is not None and chosen.image is not None:
+                entry["image"] = retarget(chosen.image.ref, image_registry)
         else:
             entry |= {"version": versions[ref.name], "source_sha256": sources[ref.name]}
+        if chosen is not None:
+            entry |= {"target": target, "targets": runtimes(pin)}
         out.append(entry)
     return out
 
 
-def provenance_json(entries: list[dict[str, str]]) -> str:
+def provenance_json(entries: list[dict[str, Any]]) -> str:
     return json.dumps(entries, sort_keys=True, separators=(",", ":"))
 
 
-def image_for(lock: Lock, refs: list[HelperRef]) -> PackagePin:
-    """The one pinned image that contains every helper named (an image holds its helper's
-    local dependencies too)."""
+def image_for(lock: Lock, refs: list[HelperRef], target: str = "") -> ImagePin:
+    """The one pinned image of ``target`` ("": the default) that contains every helper named (an
+    image holds its helper's local dependencies too); for a multi-platform target, the digest of
+    its index, from which each node pulls its own platform."""
     names = {r.name for r in refs}
     for ref in refs:
         pin = require_pin(lock, ref.name)
         covered = {pin.name} | {n for n in names if _depends_on(lock, pin, n)}
         if covered >= names:
-            if pin.image is None:
-                raise LockError(
-                    f"{pin.name} {pin.version} has no image in pins.json; run `make images PACKAGE={pin.name}`"
-                )
-            return pin
+            chosen = pin_target(pin, target)
+            if chosen is None or chosen.image is None:
+                where = f" for target {target}" if target and target != defaults.TARGET_NAME else ""
+                raise LockError(f"{pin.name} {pin.version} has no image{where} in pins.json; "
+                                f"run `make images PACKAGE={pin.name}`")
+            return chosen.image
     raise ConfigError(
         f"no single helper image contains all of {sorted(names)}; use mode='package' or split the step"
     )

@@ -7,11 +7,13 @@ what they use inside their bodies.
 
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
+from helperhub.core import defaults
 from helperhub.pipelines.delivery import Delivery
 from helperhub.pipelines.factory import helper_component
 
@@ -116,8 +118,11 @@ def evaluate(features: Input[Dataset], trained: Input[Model], metrics: Output[Me
     return round(float(scores["accuracy"]), 6)
 
 
-def build_pipeline(delivery: Delivery) -> Callable[..., Any]:
-    """The example pipeline with every step's helpers delivered as ``delivery`` says."""
+def build_pipeline(delivery: Delivery, target: str | None = None) -> Callable[..., Any]:
+    """The example pipeline with every step's helpers delivered as ``delivery`` says, for
+    ``target`` of the lock (None: the delivery's, else each helper's first)."""
+    if target is not None:
+        delivery = replace(delivery, target=target)
     tab, tab_model, tab_plots = [TABULAR], [f"{TABULAR}[model]"], [f"{TABULAR}[model,plots]"]
     load_c = helper_component(load_data, helpers=tab, delivery=delivery)
     pre_c = helper_component(preprocess, helpers=[TABULAR, VISION], delivery=delivery)
@@ -125,7 +130,9 @@ def build_pipeline(delivery: Delivery) -> Callable[..., Any]:
     train_c = helper_component(train, helpers=tab_model, delivery=delivery)
     eval_c = helper_component(evaluate, helpers=tab_plots, delivery=delivery)
 
-    @dsl.pipeline(name=PIPELINE_NAME, description=f"Shared helpers delivered as {delivery.mode}")  # type: ignore[untyped-decorator]
+    on = f" for target {delivery.target}" if delivery.target not in (None, defaults.TARGET_NAME) else ""
+
+    @dsl.pipeline(name=PIPELINE_NAME, description=f"Shared helpers delivered as {delivery.mode}{on}")  # type: ignore[untyped-decorator]
     def helper_example(n_samples: int = 240, seed: int = 7, kind: str = "logistic") -> float:
         data = load_c(n_samples=n_samples, seed=seed)
         pre = pre_c(table=data.outputs["table"], images=data.outputs["images"])

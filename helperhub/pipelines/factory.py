@@ -7,6 +7,10 @@
 pinned wheel and its locked closure from the private index only; ``embedded``, ``volume`` and
 ``configmap`` run helper code from the working tree (for code not yet released) with the locked
 closure of the released pin.
+
+Every step uses one target of the lock (``Delivery.target``, else its helpers' first): that
+target's image (by the digest of its index, for several platforms) or that target's closure of
+every platform, of which the step installs the files of the machine it runs on.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any
 
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
+from helperhub.core.targets import machine_of
 from helperhub.lock.closure import LockedFile, rebase_url
 from helperhub.lock.lockfile import PackagePin
-from helperhub.pipelines.checks import check_source, deterministic_archive, replace_archive
+from helperhub.pipelines.checks import check_source, deterministic_archive, replace_archive, runtime_guard
 from helperhub.pipelines.delivery import (
     CONFIGMAP_MOUNT,
     VOLUME_MOUNT,
@@ -33,12 +38,15 @@ from helperhub.pipelines.delivery import (
     install_set,
     locked_requirement,
     parse_helper,
+    pin_target,
     provenance,
     provenance_json,
     require_pin,
+    step_platforms,
+    step_target,
     trusted_hosts,
 )
-from helperhub.pipelines.installer import REPORT_ENV, uv_script
+from helperhub.pipelines.installer import REPORT_ENV, MachineInstall, marked_requirements, uv_script
 from helperhub.pipelines.profiles import retarget
 from helperhub.release.project import discover, source_digest
 from helperhub.release.versions import read_version
@@ -64,7 +72,7 @@ class HelperComponent:
     component: Any  # kfp.dsl.python_component.PythonComponent
     delivery: Delivery
     refs: tuple[HelperRef, ...]
-    pins: list[dict[str, str]] = field(default_factory=list)
+    pins: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         task = self.component(*args, **kwargs)
@@ -110,50 +118,72 @@ def _working_tree(delivery: Delivery, refs: list[HelperRef]) -> tuple[dict[str, 
     return versions, sources, srcs
 
 
-def step_installs(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin]) -> list[tuple[str, LockedFile]]:
-    """What a non-image step installs: the locked closure, kfp included (and the helper wheels in
-    package mode), each file exact: ``name @ url`` (its sha256 checked), or ``name==version``
-    with ``pin_by="version"``; pip's form carries the sha256 in the URL, uv's beside it."""
+def step_installs(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin], target: str,
+                  platform: str) -> list[tuple[str, LockedFile]]:
+    """What a non-image step installs on ``platform`` of ``target``: the locked closure, kfp
+    included (and the helper wheels in package mode), each file exact: ``name @ url`` (its sha256
+    checked), or ``name==version`` with ``pin_by="version"``; pip's form carries the sha256 in
+    the URL, uv's beside it."""
     fragment = delivery.installer == "pip"
     return [
         (locked_requirement(f, beside, delivery.pin_by, delivery.index_url, fragment=fragment), f)
-        for f, beside in install_set(pins, refs, helpers=delivery.mode is Mode.PACKAGE)
+        for f, beside in install_set(pins, refs, helpers=delivery.mode is Mode.PACKAGE, target=target,
+                                     platform=platform)
     ]
 
 
-def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin]) -> dict[str, Any]:
-    """The kfp.dsl.component arguments of a mode (without embedded_artifact_path)."""
+def base_of(pins: list[PackagePin], target: str) -> str | None:
+    """The base the target's images were built from (by digest; an index for several platforms)."""
+    for pin in pins:
+        chosen = pin_target(pin, target)
+        if chosen is not None and (base := (chosen.image.base_image if chosen.image else "") or chosen.base_image):
+            return base
+    return None
+
+
+def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin],
+                      target: str = "") -> dict[str, Any]:
+    """The kfp.dsl.component arguments of a mode (without embedded_artifact_path), for ``target``."""
     mode = delivery.mode
     if mode is Mode.IMAGE:
-        pin = image_for(delivery.lock, refs)
-        assert pin.image is not None
-        return {"base_image": retarget(pin.image.ref, delivery.image_registry), "install_kfp_package": False}
-    released_base = next((p.image.base_image for p in pins if p.image), None)
+        image = image_for(delivery.lock, refs, target)
+        return {"base_image": retarget(image.ref, delivery.image_registry), "install_kfp_package": False}
+    released_base = base_of(pins, target)
     base = delivery.base_image or (retarget(released_base, delivery.image_registry) if released_base else DEFAULT_BASE)
     # kfp is in the closure, locked like the rest: KFP must not add its own
     options: dict[str, Any] = {"base_image": base, "install_kfp_package": False}
     if delivery.installer == "uv":
         return options  # the install command is put in front of the step (uv_command)
     index_url = delivery.index_url or pins[0].index_url
+    # one list for every platform of the target: pip skips the files of other machines by marker
+    requirements = marked_requirements([(machine_of(p), step_installs(delivery, refs, pins, target, p))
+                                        for p in step_platforms(pins, target)])
     # pip resolves nothing at step start (--no-deps), so what the index gained since cannot come in
     return options | {
         # --isolated: no PIP_* variable of the base image (an extra index in its environment) can
         # add another index, and NO_PIP_CONFIG (the step's env) no config file of it can either:
         # the private index below is the only one pip sees
-        "packages_to_install": [ISOLATED, NO_DEPS, *(req for req, _ in step_installs(delivery, refs, pins))],
+        "packages_to_install": [ISOLATED, NO_DEPS, *requirements],
         "pip_index_urls": [index_url],
         "pip_trusted_hosts": trusted_hosts(index_url),
     }
 
 
-def uv_command(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin]) -> list[str]:
-    """``sh -c <uv install>`` to put in front of a non-image step's command (installer="uv")."""
-    uv = delivery.lock.require_tool("uv")
-    uv_url = rebase_url(uv.url(pins[0].url), delivery.index_url)
+def uv_command(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin], target: str = "",
+               pins_json: str = "[]") -> list[str]:
+    """``sh -c <uv install>`` to put in front of a non-image step's command (installer="uv"):
+    the runtime check of ``pins_json``, then each platform's files of ``target`` and uv, of which
+    the step installs those of the machine it runs on."""
+    installs = []
+    for platform in step_platforms(pins, target):
+        uv = delivery.lock.require_tool("uv", platform)
+        installs.append(MachineInstall(machine_of(platform), uv, rebase_url(uv.url(pins[0].url), delivery.index_url),
+                                       tuple(step_installs(delivery, refs, pins, target, platform))))
     index_url = None if delivery.pin_by == "hash" else delivery.index_url or pins[0].index_url
     reinstall = [p.name for p in pins] if delivery.mode is Mode.PACKAGE else []
-    return ["sh", "-c", uv_script(uv, uv_url, step_installs(delivery, refs, pins), index_url=index_url,
-                                  reinstall=reinstall)]
+    what = f"target {target or defaults.TARGET_NAME} of {', '.join(f'{p.name} {p.version}' for p in pins)}"
+    script = uv_script(installs, index_url=index_url, reinstall=reinstall, what=what)
+    return ["sh", "-c", runtime_guard(pins_json) + script]
 
 
 def record_install(script: str) -> str:
@@ -176,7 +206,10 @@ def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: 
         raise ConfigError(f"{func.__name__}: name at least one helper package")
     refs = [parse_helper(h) for h in helpers]
     pins = [require_pin(delivery.lock, r.name) for r in refs]
-    options = component_options(delivery, refs, pins)
+    target = step_target(pins, delivery.target)
+    for pin in pins:  # a target the lock lacks fails here, when the component is defined
+        pin_target(pin, target)
+    options = component_options(delivery, refs, pins, target)
     versions: dict[str, str] = {}
     sources: dict[str, str] = {}
     staged: Path | None = None
@@ -190,6 +223,8 @@ def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: 
             options["embedded_artifact_path"] = str(staged)
     else:
         env_paths = {}
+    entries = provenance(pins, refs, delivery.mode, versions, sources, delivery.image_registry, target)
+    pins_json = provenance_json(entries)
     try:
         comp = dsl.component(func, **options)
         container = comp.component_spec.implementation.container
@@ -199,14 +234,14 @@ def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: 
     finally:
         if staged is not None:
             shutil.rmtree(staged, ignore_errors=True)
-    entries = provenance(pins, refs, delivery.mode, versions, sources, delivery.image_registry)
-    pins_json = provenance_json(entries)
     container.command[-1] = source + check_source(pins_json)
     if not delivery.mode.released or delivery.mode is Mode.PACKAGE:
         if delivery.installer == "uv":
-            container.command = [*uv_command(delivery, refs, pins), *container.command]
-        elif delivery.mode is Mode.PACKAGE and delivery.pin_by == "version":
-            container.command[2] = record_install(container.command[2])
+            container.command = [*uv_command(delivery, refs, pins, target, pins_json), *container.command]
+        else:
+            if delivery.mode is Mode.PACKAGE and delivery.pin_by == "version":
+                container.command[2] = record_install(container.command[2])
+            container.command[2] = runtime_guard(pins_json) + container.command[2]
     env = {PINS_ENV: pins_json, **NO_PIP_CONFIG}
     if delivery.mode in env_paths:
         env["PYTHONPATH"] = env_paths[delivery.mode]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helperhub.core import defaults
 from helperhub.core.errors import ConfigError, HubError
 from helperhub.pipelines.delivery import Delivery, Mode
 from helperhub.pipelines.example import PIPELINE_NAME, build_pipeline
@@ -15,8 +16,11 @@ from helperhub.pipelines.example import PIPELINE_NAME, build_pipeline
 RUNNERS = ("subprocess", "docker")
 
 
-def compiled_path(out_dir: Path, mode: Mode) -> Path:
-    return out_dir / f"{PIPELINE_NAME}-{mode}.yaml"
+def compiled_path(out_dir: Path, mode: Mode, target: str | None = None) -> Path:
+    """``helper-example-<mode>.yaml``; a chosen target other than ``default`` adds ``-<target>``,
+    so that the compiles of several targets stand side by side."""
+    suffix = f"-{target}" if target and target != defaults.TARGET_NAME else ""
+    return out_dir / f"{PIPELINE_NAME}-{mode}{suffix}.yaml"
 
 
 def compile_pipeline(delivery: Delivery, out_dir: Path) -> Path:
@@ -24,11 +28,11 @@ def compile_pipeline(delivery: Delivery, out_dir: Path) -> Path:
     from kfp import compiler
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = compiled_path(out_dir, delivery.mode)
-    tmp = target.with_name(f".{target.stem}.tmp.yaml")
+    path = compiled_path(out_dir, delivery.mode, delivery.target)
+    tmp = path.with_name(f".{path.stem}.tmp.yaml")
     compiler.Compiler().compile(build_pipeline(delivery), str(tmp))
-    tmp.replace(target)
-    return target
+    tmp.replace(path)
+    return path
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from helperhub.core.errors import ConfigError, LockError
 from helperhub.core.uv import BOOTSTRAP, RECORD
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import ImagePin, Lock, PackagePin
-from helperhub.pipelines.checks import check_source, deterministic_archive
+from helperhub.pipelines.checks import check_source, deterministic_archive, runtime_guard
 from helperhub.pipelines.delivery import Delivery, Mode, install_set, locked_requirement, parse_helper, trusted_hosts
 from helperhub.pipelines.factory import PINS_ENV, helper_component
 from helperhub.pipelines.local_run import compile_pipeline
@@ -74,6 +74,11 @@ def executors(ir: dict[str, object]) -> dict[str, dict[str, object]]:
     return {k: v["container"] for k, v in ir["deploymentSpec"]["executors"].items()}  # type: ignore[index]
 
 
+def guard_of(container: dict[str, object]) -> str:
+    """The runtime check a step's install starts with, for the pins in its environment."""
+    return runtime_guard(next(e["value"] for e in container["env"] if e["name"] == PINS_ENV))  # type: ignore[attr-defined]
+
+
 def test_locked_requirement_is_exact() -> None:
     pin = LOCK.packages["tabular-helpers"]
     numpy = locked("numpy", "2.0.0")
@@ -126,7 +131,7 @@ def test_pip_package_mode_uses_one_index_and_exact_pins(tmp_path: Path, pin_by: 
         assert "--extra-index-url" not in script and "--trusted-host 127.0.0.1 " in script
         assert "'--isolated'" in script and "'--no-deps'" in script and script.count("pip install") == 1, name
         assert ("'kfp==2.17.3'" if pin_by == "version" else "kfp-2.17.3-py3-none-any.whl#sha256=") in script
-        install = container["command"][2]  # type: ignore[index]
+        install = container["command"][2].removeprefix(guard_of(container))  # type: ignore[index]
         assert ">=" not in install and "<" not in install, name  # exact pins only
         assert ("scikit-learn" in install) == (name not in ("exec-load-data", "exec-preprocess")), name  # [model]
         wanted = "==1.0.0" if pin_by == "version" else f"#sha256={SHA}"
@@ -164,24 +169,34 @@ def test_pip_package_mode_install_command_is_exact(tmp_path: Path, pin_by: str |
     kw = {} if pin_by is None else {"pin_by": pin_by}
     container = executors(compiled(Mode.PACKAGE, tmp_path, installer="pip", **kw))["exec-preprocess"]
     assert container["command"][:2] == ["sh", "-c"]  # type: ignore[index]
-    assert container["command"][2] == expected  # type: ignore[index]
+    assert container["command"][2] == guard_of(container) + expected  # type: ignore[index]
 
 
-def uv_expected(requirements: str, where: str, reinstall: str) -> str:
+def uv_expected(requirements: str, where: str, reinstall: str, guard: str = "") -> str:
     return (
-        "\nset -e\n"
+        f"{guard}\nset -e\n"
         'helperhub_tmp="$(mktemp -d)"\n'
         "for helperhub_var in $(env | sed -n 's/^\\(UV_[A-Za-z0-9_]*\\)=.*/\\1/p'); do unset \"$helperhub_var\"; done\n"
+        'helperhub_machine="$(uname -m)"\n'
+        'case "$helperhub_machine" in\n'
+        "  x86_64)\n"
+        f"    helperhub_uv_url={URL}/{UV.filename} helperhub_uv_sha={'5' * 64} helperhub_uv_version=0.13.8\n"
+        "    cat > \"$helperhub_tmp/requirements.txt\" <<'HELPERHUB_REQUIREMENTS'\n"
+        f"{requirements}\n"
+        "HELPERHUB_REQUIREMENTS\n"
+        "    ;;\n"
+        '  *) echo "helperhub: this step runs on $helperhub_machine"\', but target default of tabular-helpers 1.0.0, '
+        "vision-helpers 1.0.0 has files for x86_64 only: run it on such a node, or release it for this machine' "
+        ">&2; exit 1 ;;\n"
+        "esac\n"
         "helperhub_uv=uv\n"
         'case "$(uv --version 2>/dev/null)" in\n'
-        "  'uv 0.13.8'|'uv 0.13.8'\" \"*) ;;\n"
-        f"  *) python3 - {URL}/{UV.filename} {'5' * 64} 0.13.8 \"$helperhub_tmp\" <<'HELPERHUB_BOOTSTRAP'\n"
+        '  "uv $helperhub_uv_version"|"uv $helperhub_uv_version "*) ;;\n'
+        '  *) python3 - "$helperhub_uv_url" "$helperhub_uv_sha" "$helperhub_uv_version" "$helperhub_tmp" '
+        "<<'HELPERHUB_BOOTSTRAP'\n"
         f"{BOOTSTRAP}HELPERHUB_BOOTSTRAP\n"
         '     helperhub_uv="$helperhub_tmp/uv" ;;\n'
         "esac\n"
-        "cat > \"$helperhub_tmp/requirements.txt\" <<'HELPERHUB_REQUIREMENTS'\n"
-        f"{requirements}\n"
-        "HELPERHUB_REQUIREMENTS\n"
         'UV_CONCURRENT_DOWNLOADS=4 "$helperhub_uv" pip install --no-config --no-deps --require-hashes '
         f"--break-system-packages --link-mode=hardlink --quiet {where} {reinstall}"
         '-r "$helperhub_tmp/requirements.txt" \\\n'
@@ -216,7 +231,7 @@ def test_uv_package_mode_install_command_is_exact(
     container = executors(compiled(Mode.PACKAGE, tmp_path, **kw))["exec-preprocess"]
     reinstall = "--reinstall-package tabular-helpers --reinstall-package vision-helpers "
     assert container["command"][:3] == [  # type: ignore[index]
-        "sh", "-c", uv_expected(requirements, where, reinstall)]
+        "sh", "-c", uv_expected(requirements, where, reinstall, guard_of(container))]
     assert container["command"][3:5] == ["sh", "-ec"]  # type: ignore[index]  # then KFP's own step
     assert "packages_to_install" not in json.dumps(container)
 
@@ -225,12 +240,13 @@ def test_uv_working_tree_modes_install_the_closure_without_the_helpers(tmp_path:
     container = executors(compiled(Mode.EMBEDDED, tmp_path))["exec-preprocess"]
     requirements = (f"kfp @ {URL}/kfp-2.17.3-py3-none-any.whl --hash=sha256:{'1' * 64}\n"
                     f"numpy @ {URL}/numpy-2.0.0-py3-none-any.whl --hash=sha256:{'2' * 64}")
-    assert container["command"][2] == uv_expected(requirements, "--no-index", "")  # type: ignore[index]
+    assert container["command"][2] == uv_expected(  # type: ignore[index]
+        requirements, "--no-index", "", guard_of(container))
 
 
 def test_uv_needs_a_pinned_uv() -> None:
     lock = Lock(LOCK.packages)
-    with pytest.raises(LockError, match="pins no uv; run `make release`"):
+    with pytest.raises(LockError, match="pins no uv for linux/amd64; run `make release`"):
         helper_component(lambda: None, helpers=["tabular-helpers"], delivery=Delivery(lock=lock, mode=Mode.PACKAGE))
     with pytest.raises(ConfigError, match="installer must be one of uv, pip"):
         Delivery(lock=lock, mode=Mode.PACKAGE, installer="conda")
@@ -402,7 +418,7 @@ def test_cluster_profile_points_pods_at_in_cluster_services(tmp_path: Path) -> N
                 assert "--index-url http://pypi.helpers.svc.cluster.local:8080/simple/" in script
                 assert "--trusted-host pypi.helpers.svc.cluster.local " in script
             else:  # uv itself comes from the cluster's index too
-                assert f"python3 - http://pypi.helpers.svc.cluster.local:8080/packages/{UV.filename} " in script
+                assert f"helperhub_uv_url=http://pypi.helpers.svc.cluster.local:8080/packages/{UV.filename} " in script
             assert "127.0.0.1" not in script
             assert "@ http://pypi.helpers.svc.cluster.local:8080/packages/" in script
             assert container["image"] == retarget(BASE, profile.image_registry)  # type: ignore[index]

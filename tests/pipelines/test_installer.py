@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 
 from helperhub.core.uv import BOOTSTRAP, RECORD
 from helperhub.lock.closure import LockedFile
-from helperhub.pipelines.installer import uv_script
+from helperhub.pipelines.installer import MachineInstall, uv_script
 from tests.conftest import free_port, start_index
 
 
@@ -97,9 +98,10 @@ def test_uv_install_leaves_the_locked_files_and_no_cache(tmp_path: Path) -> None
     running = start_index(tmp_path / "index")
     try:
         base = running.settings.base
-        script = uv_script(LockedFile("uv", version, "uv.whl", "0" * 64), f"{base}/packages/uv.whl",
-                           [(f"{f.name} @ {base}/packages/{f.filename}", f) for f in locked],
-                           index_url=None, reinstall=[])
+        files = tuple((f"{f.name} @ {base}/packages/{f.filename}", f) for f in locked)
+        script = uv_script([MachineInstall(platform.machine(), LockedFile("uv", version, "uv.whl", "0" * 64),
+                                           f"{base}/packages/uv.whl", files)],
+                           index_url=None, reinstall=[], what="target default of alpha 1.0.0")
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")], check=True)
         (tmp_path / "bin").mkdir()
         (tmp_path / "bin" / "uv").symlink_to(uv)
