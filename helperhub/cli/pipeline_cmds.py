@@ -82,6 +82,8 @@ def pins_show(root: Path | None, closure_of: str | None, target: str | None, pla
     from helperhub.lock.lockfile import load_lock
     from helperhub.pipelines.pins import closure_rows, pins_columns, pins_rows
 
+    if closure_of is None and (target or platform):
+        raise click.UsageError("--target and --platform choose a closure: give --closure NAME too")
     lock = load_lock(o.resolve_root(root) / LOCK_NAME)
     if closure_of is not None:
         rows: list[tuple[str, ...]] = list(closure_rows(lock, closure_of, target, platform))
@@ -169,8 +171,9 @@ def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--download", is_flag=True,
               help="Also download every closure file and check the sha256 of its bytes (slower).")
 def pins_check(root: Path | None, download: bool) -> None:
-    """Fail unless every pin is served with its sha256, every closure file is listed with its
-    locked sha256 (--download: and served with it), and its image exists by digest."""
+    """Fail unless every pin is served with its sha256, every closure file of every target and
+    platform is listed with its locked sha256 (--download: and served with it), and each target's
+    image exists by digest, with every platform's manifest the lock names."""
     from rich.markup import escape
 
     from helperhub.lock.lockfile import load_lock

@@ -50,15 +50,16 @@ def bump_pin(
     resolved from the index for the facts the image states (keeping the pins of the helpers it
     depends on). A target the lock already has for this very wheel keeps its closure."""
     name = canonicalize_name(name)
-    wanted = str(parse_version(version))
+    parsed = parse_version(version)
+    wanted = str(parsed)
     files = project_files(index, name)
     wheels = [f for f in files.values()
-              if f.filename.endswith(".whl") and str(parse_wheel_filename(f.filename)[1]) == wanted]
+              if f.filename.endswith(".whl") and parse_wheel_filename(f.filename)[1] == parsed]
     if not wheels:
         raise LockError(f"{name} {version} is not in the registry at {index.base}; release it with `make release`")
     wheel = wheels[0]
     verify_served(index, wheel, wheel.sha256)
-    sdists = [f for f in files.values() if f.filename.endswith(".tar.gz") and str(f.version) == wanted]
+    sdists = [f for f in files.values() if f.filename.endswith(".tar.gz") and f.version == parsed]
     lock = load_lock(lock_path)
     old = lock.get(name)
     third, local, extras = _wheel_requirements(index, wheel.url, helpers)
