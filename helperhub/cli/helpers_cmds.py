@@ -15,7 +15,7 @@ from helperhub.core import defaults
 from helperhub.core.errors import ConfigError, GitError
 
 if TYPE_CHECKING:
-    from helperhub.pipelines.catalog import VersionRef
+    from helperhub.pipelines.catalog import VersionDetail, VersionRef
     from helperhub.registry.client import IndexSettings
 
 read_options = o.stack(o.root_option, o.index_options)
@@ -47,6 +47,17 @@ def _marked(version: str, yanked: str | None) -> str:
 
 def _versions(refs: tuple[VersionRef, ...]) -> str:
     return ", ".join(_marked(r.version, r.yanked) for r in refs)
+
+
+def _image_cell(version: VersionDetail) -> str:
+    """The digest, as before targets, when the one image is the target default's; else one line
+    per target: its name, platforms and digest."""
+    if not version.images:
+        return "-"
+    if [i.target for i in version.images] == [defaults.TARGET_NAME]:
+        return version.images[0].digest
+    return "\n".join(f"{i.target} ({', '.join(p.split('/', 1)[1] for p in i.platforms)}): {i.digest}"
+                     for i in version.images)
 
 
 @click.group("helpers")
@@ -95,8 +106,9 @@ def helpers_show(
     registry_port: int, oci_registry: str, limit: int, name: str,
 ) -> None:
     """Versions of helper NAME, newest first: release time, requirements (Requires-Dist, with
-    extras markers), image digest (when the image holds the served wheel); then the newest
-    version's description."""
+    extras markers), image digests (when the image holds the served wheel): one per target the
+    version was released for (Python version, platforms; a release without declared targets has
+    the one target "default"); then the newest version's description."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -111,7 +123,7 @@ def helpers_show(
     for v in detail.versions:
         released = v.released.strftime("%Y-%m-%dT%H:%M:%SZ") if v.released else "-"
         table.add_row(escape(_marked(v.version, v.yanked)), released,
-                      escape("\n".join(v.requires) or "-"), escape(v.image_digest or "-"))
+                      escape("\n".join(v.requires) or "-"), escape(_image_cell(v)))
     if len(detail.versions) < detail.total_versions:
         table.caption = f"newest {len(detail.versions)} of {detail.total_versions} versions; --limit 0 shows all"
     results.print(table)

@@ -72,20 +72,29 @@ def pins() -> None:
 @o.root_option
 @click.option("--closure", "closure_of", metavar="NAME", default=None,
               help="Show the locked closure of helper NAME: every file a step installs with it.")
-def pins_show(root: Path | None, closure_of: str | None) -> None:
-    """Table of helper -> version, wheel sha256, image digest, modes, closure size."""
+@click.option("--target", "target", metavar="TARGET", default=None,
+              help="With --closure: the closure of that target (default: the helper's default target).")
+@click.option("--platform", "platform", metavar="PLATFORM", default=None,
+              help="With --closure: the closure on that platform, e.g. linux/arm64 (default: the target's first).")
+def pins_show(root: Path | None, closure_of: str | None, target: str | None, platform: str | None) -> None:
+    """Table of helper -> version, wheel sha256, image digest, modes, closure size. When a helper
+    is pinned for targets (Python versions, platforms), one row per target: its Python, platforms,
+    image digest and closure size per platform."""
     from rich.table import Table
 
     from helperhub.lock.lockfile import load_lock
-    from helperhub.pipelines.pins import closure_rows, pins_rows
+    from helperhub.pipelines.pins import closure_rows, pins_columns, pins_rows
 
+    if closure_of is None and (target or platform):
+        raise click.UsageError("--target and --platform choose a closure: give --closure NAME too")
     lock = load_lock(o.resolve_root(root) / LOCK_NAME)
     if closure_of is not None:
-        rows: list[tuple[str, ...]] = list(closure_rows(lock, closure_of))
-        table = Table("name", "version", "filename", "sha256", "extras", title=f"closure of {closure_of}")
+        rows: list[tuple[str, ...]] = list(closure_rows(lock, closure_of, target, platform))
+        where = f" ({target or 'default target'}{f', {platform}' if platform else ''})" if target or platform else ""
+        table = Table("name", "version", "filename", "sha256", "extras", title=f"closure of {closure_of}{where}")
     else:
         rows = list(pins_rows(lock))
-        table = Table("helper", "version", "wheel sha256", "image digest", "modes", "closure")
+        table = Table(*pins_columns(lock))
     for column in table.columns:
         column.overflow = "fold"
     for row in rows:
@@ -95,15 +104,17 @@ def pins_show(root: Path | None, closure_of: str | None) -> None:
 
 @pins.command("diff")
 @o.root_option
+@click.option("--target", "target", metavar="TARGET", default=None,
+              help="Only that target's closures (default: every target both versions are pinned for).")
 @click.argument("name")
 @click.argument("from_version", metavar="FROM")
 @click.argument("to_version", metavar="[TO]", required=False)
-def pins_diff(root: Path | None, name: str, from_version: str, to_version: str | None) -> None:
+def pins_diff(root: Path | None, target: str | None, name: str, from_version: str, to_version: str | None) -> None:
     """Which locked dependencies of NAME moved from version FROM to TO (default: the pinned one),
-    from pins.json or its git history."""
+    from pins.json or its git history; per target and platform both versions are pinned for."""
     from helperhub.pipelines.pin_history import diff_pins
 
-    for line in diff_pins(o.resolve_root(root), name, from_version, to_version):
+    for line in diff_pins(o.resolve_root(root), name, from_version, to_version, target):
         results.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
@@ -123,23 +134,39 @@ def known_helpers(repo: Path, lock: Lock) -> set[str]:
 @o.root_option
 @o.index_options
 @o.image_options
+@click.option("--target", "targets", metavar="TARGET", multiple=True,
+              help="Pin only this target of VERSION (repeat for several); the lock's other targets of the "
+              "same release stay. Default: every target the OCI registry has an image of.")
 @click.argument("package")
 @click.argument("version")
 def pins_bump(
     root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
-    registry_port: int, oci_registry: str, base_image: str, image_user: str, require_images: bool, package: str,
-    version: str,
+    registry_port: int, oci_registry: str, base_image: str, image_user: str, require_images: bool,
+    targets: tuple[str, ...], package: str, version: str,
 ) -> None:
-    """Pin PACKAGE to an already released VERSION, resolved from the registries."""
+    """Pin PACKAGE to an already released VERSION, resolved from the registries, for every target
+    it was released for: the targets are its image tags in the OCI registry (VERSION: the target
+    default; VERSION-NAME: target NAME), what runs there is read from the images' labels, and each
+    target's closure is resolved from the index per platform. A release without images is pinned
+    for the target default (CPython 3.11, linux/amd64)."""
     from helperhub.lock.lockfile import load_lock
     from helperhub.pipelines.pins import bump_pin
 
     repo = o.resolve_root(root)
     helpers = known_helpers(repo, load_lock(repo / LOCK_NAME))
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
-    pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, helpers, o.kfp_version())
+    pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, helpers, o.kfp_version(),
+                   targets=_unique(targets))
     results.print(f"{pin.name} pinned to {pin.version} sha256:{pin.sha256[:12]} "
                   f"image {pin.image.ref if pin.image else '-'}")
+    if set(pin.targets) != {"default"}:
+        for name, target in pin.targets.items():
+            image = target.image.ref if target.image else "-"
+            results.print(f"  target {name}: Python {target.python} on {', '.join(target.platforms)}, image {image}")
+
+
+def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
 
 
 @pins.command("check")
@@ -147,8 +174,9 @@ def pins_bump(
 @click.option("--download", is_flag=True,
               help="Also download every closure file and check the sha256 of its bytes (slower).")
 def pins_check(root: Path | None, download: bool) -> None:
-    """Fail unless every pin is served with its sha256, every closure file is listed with its
-    locked sha256 (--download: and served with it), and its image exists by digest."""
+    """Fail unless every pin is served with its sha256, every closure file of every target and
+    platform is listed with its locked sha256 (--download: and served with it), and each target's
+    image exists by digest, with every platform's manifest the lock names."""
     from rich.markup import escape
 
     from helperhub.lock.lockfile import load_lock

@@ -2,8 +2,9 @@
 
 The index is the source of truth: which projects are helpers, their versions and yanks (its
 simple pages), each version's METADATA (read from its wheel) and release time (the wheel's
-``Last-Modified``). The OCI registry only adds image digests; when it cannot be asked the catalog
-warns and goes on.
+``Last-Modified``). The OCI registry only adds image digests, one per target a version has an
+image of (its tags, as ``pins bump`` finds them); when it cannot be asked the catalog warns and
+goes on.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from helperhub.core.defaults import INDEX_READERS, TOOL_PROJECT
 from helperhub.core.dists import files_by_version
 from helperhub.core.errors import ConfigError, EngineError, IntegrityError, RegistryError
 from helperhub.core.metadata import CoreMetadata, wheel_metadata
-from helperhub.images.oci import remote_image
+from helperhub.pipelines.image_targets import list_tags, target_images
 from helperhub.registry.client import (
     TIMEOUT,
     IndexFile,
@@ -59,10 +60,21 @@ class VersionDetail:
     version: str
     released: datetime | None  # the file's Last-Modified; None when the index does not send it
     requires: tuple[str, ...]
-    image_digest: str | None  # only when the image's wheel label is this wheel's sha256
+    image_digest: str | None  # the first target's (``default`` first), when its image holds this wheel
     wheel: str = ""  # "" when the version has only an sdist
     sha256: str = ""
     yanked: str | None = None  # as VersionRef.yanked
+    # (target, digest, platforms) of every target whose image holds this wheel, ``default`` first
+    images: tuple[TargetDigest, ...] = ()
+
+
+@dataclass(frozen=True)
+class TargetDigest:
+    """One target's image of a version: its digest (an image index for several platforms)."""
+
+    target: str
+    digest: str
+    platforms: tuple[str, ...]  # linux/amd64, ...
 
 
 @dataclass(frozen=True)
@@ -185,9 +197,10 @@ def show_helper(
             meta = wheel_metadata(data, wheel.filename)
             newest = newest or meta
             sha = hashlib.sha256(data).hexdigest()
+            found = images.targets(str(version), sha)
             details.append(VersionDetail(str(version), released, meta.requires_dist,
-                                         images.digest(str(version), sha), wheel.filename, sha,
-                                         yanks.get(version)))
+                                         found[0].digest if found else None, wheel.filename, sha,
+                                         yanks.get(version), found))
     return HelperDetail(
         name=name, summary=newest.summary if newest else "", extras=newest.provides_extra if newest else (),
         description=newest.description if newest else "", versions=tuple(details),
@@ -204,25 +217,30 @@ def _unknown(settings: IndexSettings, session: requests.Session, name: str) -> C
 
 
 class _Images:
-    """Image digests from the OCI registry; one warning, then no more tries, if it fails."""
+    """Image digests per target from the OCI registry (its tags read once); one warning, then no
+    more tries, if it fails."""
 
     def __init__(self, registry: str | None, name: str) -> None:
         self.repository = f"{registry}/{name}" if registry else None
         self.warnings: list[str] = []
+        self._tags: list[str] | None = None
 
-    def digest(self, version: str, wheel_sha256: str) -> str | None:
+    def targets(self, version: str, wheel_sha256: str) -> tuple[TargetDigest, ...]:
         if self.repository is None:
-            return None
+            return ()
         try:
-            image = remote_image(self.repository, version)
+            if self._tags is None:
+                self._tags = list_tags(self.repository)
+            found = target_images(self.repository, version, self._tags)
         except (EngineError, ValueError) as exc:
             self.warnings.append(f"image digests not shown: {exc}")
             self.repository = None
-            return None
-        if image is None:
-            return None
-        if image.labels.get(WHEEL_SHA_LABEL) != wheel_sha256:
-            self.warnings.append(f"{self.repository}:{version} holds another wheel than the index serves "
-                                 f"(label {WHEEL_SHA_LABEL}); its digest is not shown")
-            return None
-        return image.digest
+            return ()
+        shown = []
+        for image in found:
+            if any(labels.get(WHEEL_SHA_LABEL) != wheel_sha256 for labels in image.labels.values()):
+                self.warnings.append(f"{self.repository}:{image.tag} holds another wheel than the index serves "
+                                     f"(label {WHEEL_SHA_LABEL}); its digest is not shown")
+                continue
+            shown.append(TargetDigest(image.name, image.digest, tuple(image.platforms)))
+        return tuple(shown)

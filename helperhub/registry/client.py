@@ -15,7 +15,7 @@ import requests
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from helperhub.core.defaults import INDEX_READERS
+from helperhub.core.defaults import INDEX_READERS, TARGET_NAME
 from helperhub.core.dists import dist_version, files_by_version
 from helperhub.core.errors import ConfigError, IntegrityError, RegistryError
 
@@ -233,12 +233,18 @@ def post_form(settings: IndexSettings, form: dict[str, tuple[None, str]], what: 
     raise RegistryError(f"the index refused {what} ({resp.status_code}): {answer or resp.reason}")
 
 
-def record_image_on_index(settings: IndexSettings, name: str, version: str, ref: str) -> str:
-    """Tell the index which helper image (``repo@sha256:...``) a released version has, for its
-    catalog to show (``:action=set_image``; only an owner of the project may); the index's answer."""
+def record_image_on_index(settings: IndexSettings, name: str, version: str, ref: str, *,
+                          target: str = TARGET_NAME) -> str:
+    """Tell the index which helper image (``repo@sha256:...``, an image index for several
+    platforms) a released version has for ``target``, for its catalog to show
+    (``:action=set_image``; only an owner of the project may); the index's answer. The target
+    ``default`` is sent as the form before targets, which every index understands."""
     form = {":action": (None, "set_image"), "name": (None, canonicalize_name(name)), "version": (None, version),
             "image": (None, ref)}
-    return post_form(settings, form, f"to record the image of {name} {version}")
+    if target != TARGET_NAME:
+        form["target"] = (None, target)
+    what = f"{name} {version}" + (f" (target {target})" if target != TARGET_NAME else "")
+    return post_form(settings, form, f"to record the image of {what}")
 
 
 def yank_form(name: str, version: str, reason: str | None, *, undo: bool = False) -> dict[str, tuple[None, str]]:

@@ -124,7 +124,7 @@ def test_an_owner_records_the_image_of_a_release(hub: Server, tmp_path: Path) ->
     assert f'<dt>Image</dt>\n<dd><code class="hash">{IMAGE}</code></dd>' in version_section(page.text, "1.0.0")
     assert "<dt>Image</dt>" not in version_section(page.text, "1.1.0")
     assert (hub.packages / ".catalog/helpers/img-lib/index.html").read_bytes() == page.content
-    assert json.loads((hub.packages / ".helperhub-images.json").read_text())["img-lib"] == {"1.0.0": IMAGE}
+    assert json.loads((hub.packages / ".helperhub-images.json").read_text())["img-lib"] == {"1.0.0": {"default": IMAGE}}
 
     before = snapshot(hub.packages)
     bob = IndexSettings(hub.url, BOB, password(BOB))

@@ -301,10 +301,10 @@ def test_other_image_references_are_refused_in_one_line(ref: str) -> None:
 
 def test_image_record_is_durable_and_one_per_version(tmp_path: Path) -> None:
     refs = ImageRefs(tmp_path)
-    assert refs.set("lib", Version("1.1.0"), IMAGE) == {"1.1.0": IMAGE}
+    assert refs.set("lib", Version("1.1.0"), IMAGE) == {"1.1.0": {"default": IMAGE}}
     other = IMAGE.replace("cd", "ef")
-    assert refs.set("lib", Version("1.1"), other) == {"1.1": other}  # the same version, spelt otherwise
-    assert ImageRefs(tmp_path).all() == {"lib": {"1.1": other}}
+    assert refs.set("lib", Version("1.1"), other) == {"1.1": {"default": other}}  # the same version, spelt otherwise
+    assert ImageRefs(tmp_path).all() == {"lib": {"1.1": {"default": other}}}
     assert oct(os.stat(tmp_path / IMAGES).st_mode & 0o777) == "0o644"
     (tmp_path / IMAGES).write_text("{not json")
     with pytest.raises(ConfigError, match="is not valid JSON"):

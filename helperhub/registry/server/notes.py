@@ -4,10 +4,12 @@ replaced atomically on every change.
 - Yanks (PEP 592, ``.helperhub-yanks.json``): a version is yanked as a whole, with an optional
   reason. Installers skip a yanked version for a range and still install it for ``==``, so pins
   keep working.
-- Images (``.helperhub-images.json``): the helper image of each released version, by digest, for
-  the catalog to show. A release pushes its image after uploading the wheel, so the index cannot
-  know it at upload time: the release reports it afterwards (``:action=set_image``, by an owner of
-  the project). The lock stays the source of truth; this is what the catalog shows."""
+- Images (``.helperhub-images.json``): the helper images of each released version, one per target
+  (``default``, ``py313``, ...), by digest, for the catalog to show. A release pushes its images
+  after uploading the wheel, so the index cannot know them at upload time: the release reports each
+  afterwards (``:action=set_image``, by an owner of the project). The lock stays the source of
+  truth; this is what the catalog shows. A file written before targets (version -> ref) reads as
+  the target ``default``."""
 
 from __future__ import annotations
 
@@ -16,15 +18,19 @@ import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from packaging.version import InvalidVersion, Version
 
+from helperhub.core.defaults import TARGET_NAME
 from helperhub.core.errors import ConfigError
 from helperhub.core.fs import atomic_write_text
+from helperhub.core.targets import NAME_PATTERN
 from helperhub.registry.server.validate import UploadRefused
 
 YANKS = ".helperhub-yanks.json"
 IMAGES = ".helperhub-images.json"
+N = TypeVar("N")
 
 
 def load_record(path: Path) -> object:
@@ -71,9 +77,9 @@ class VersionNotes:
             return dict(versions)
 
 
-def by_version(notes: Mapping[str, str]) -> dict[Version, str]:
+def by_version(notes: Mapping[str, N]) -> dict[Version, N]:
     """Notes keyed by version, so that 1.1 and 1.1.0 are one version however a file name spells it."""
-    found: dict[Version, str] = {}
+    found: dict[Version, N] = {}
     for text, note in notes.items():
         try:
             found[Version(text)] = note
@@ -112,8 +118,55 @@ def check_image_ref(text: str) -> str:
     return ref
 
 
-class ImageRefs(VersionNotes):
-    """Version -> ``repo@sha256:...`` of each project's versions that have an image."""
+def check_target_name(text: str) -> str:
+    """A target name as ``[tool.helperhub.targets.<name>]`` allows it, or UploadRefused."""
+    name = text.strip()
+    if len(name) > 64 or not NAME_PATTERN.fullmatch(name):
+        shown = name if len(name) <= 80 else name[:80] + "..."
+        raise UploadRefused(f"{shown!r} is not a target name; give one like py313 ({NAME_PATTERN.pattern})")
+    return name
+
+
+TargetRefs = dict[str, str]  # target -> repo@sha256:...
+
+
+class ImageRefs:
+    """Canonical project -> version (as its files spell it) -> target -> ``repo@sha256:...``."""
 
     def __init__(self, root: Path) -> None:
-        super().__init__(root / IMAGES)
+        self.path = root / IMAGES
+        self._lock = threading.Lock()
+        raw = load_record(self.path)
+        self._refs: dict[str, dict[str, TargetRefs]] = {
+            str(p): {str(v): _targets(refs) for v, refs in vs.items()}
+            for p, vs in (raw.items() if isinstance(raw, dict) else ()) if isinstance(vs, dict)
+        }
+
+    def of(self, project: str) -> dict[str, TargetRefs]:
+        """Version -> target -> image of the project's versions that have one."""
+        return {v: dict(refs) for v, refs in self._refs.get(project, {}).items()}
+
+    def all(self) -> dict[str, dict[str, TargetRefs]]:
+        return {p: self.of(p) for p in self._refs}
+
+    def set(self, project: str, version: Version, ref: str, target: str = TARGET_NAME) -> dict[str, TargetRefs]:
+        """Record the image of ``target`` of one version (replacing that target's); the project's images.
+        A version spelt otherwise before (1.1 and 1.1.0) keeps its other targets, under this spelling."""
+        with self._lock:
+            versions = dict(self._refs.get(project, {}))
+            merged: TargetRefs = {}
+            for text in [v for v in versions if _same(v, version)]:
+                merged.update(versions.pop(text))
+            versions[str(version)] = dict(sorted({**merged, target: ref}.items()))
+            updated = {**self._refs, project: versions}
+            atomic_write_text(self.path, json.dumps(updated, indent=1, sort_keys=True) + "\n")
+            self._refs = updated
+            return {v: dict(refs) for v, refs in versions.items()}
+
+
+def _targets(refs: object) -> TargetRefs:
+    """A version's images as recorded: target -> ref; a plain ref (a file from before targets) is
+    the target ``default``'s."""
+    if isinstance(refs, dict):
+        return {str(t): str(r) for t, r in refs.items()}
+    return {TARGET_NAME: str(refs)}

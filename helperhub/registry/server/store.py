@@ -50,7 +50,7 @@ from helperhub.registry.server.metadata import (
     write_metadata,
     write_metadata_temp,
 )
-from helperhub.registry.server.notes import ImageRefs, Yanks, check_image_ref
+from helperhub.registry.server.notes import ImageRefs, Yanks, check_image_ref, check_target_name
 from helperhub.registry.server.owners import Owners
 from helperhub.registry.server.simple.pages import PAGES_DIR, PageCache
 from helperhub.registry.server.validate import (
@@ -310,15 +310,15 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         self.catalog.changed(project)
         return f"{project} {version} {verb}ed"
 
-    def set_image(self, name: str, version_text: str, ref: str, user: str) -> str:
-        """Record the helper image (``repo@sha256:...``) of a released version, for the catalog."""
+    def set_image(self, name: str, version_text: str, ref: str, user: str, target: str = defaults.TARGET_NAME) -> str:
+        """Record the helper image (``repo@sha256:...``) of one target of a released version, for the catalog."""
         project = canonicalize_name(name)
-        ref = check_image_ref(ref)
+        ref, target = check_image_ref(ref), check_target_name(target)
         with self._lock:
             version = self._released_version(project, version_text, user, "release")
-            self.images.set(project, version, ref)
+            self.images.set(project, version, ref, target)
         self.catalog.changed(project)
-        return f"{project} {version} image {ref}"
+        return f"{project} {version} image {ref}" + (f" (target {target})" if target != defaults.TARGET_NAME else "")
 
 
 def release_metadata(root: Path, filename: str) -> bytes | None:

@@ -6,7 +6,8 @@ file in the package folder: no spool, so nobody without a login can fill a disk,
 limit holds above any server's own buffer limit. Yanks (PEP 592) are forms on the same endpoint:
 ``:action=yank`` or ``:action=unyank`` with ``name``, ``version`` and an optional ``reason``; so is
 the image a release pushed after its upload, ``:action=set_image`` with ``name``, ``version`` and
-``image`` (``repo@sha256:...``), shown by the catalog."""
+``image`` (``repo@sha256:...``) and an optional ``target`` (``py313``; none: ``default``), shown by
+the catalog."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
+from helperhub.core.defaults import TARGET_NAME
 from helperhub.registry.server.auth import Htpasswd, authenticated_user
 from helperhub.registry.server.store import (
     HardenedBackend,
@@ -167,8 +169,9 @@ class Uploads:
         if action == "set_image":
             if stored is not None or not all(fields.get(k, "").strip() for k in ("name", "version", "image")):
                 raise UploadRefused("a set_image form has the fields name, version and image "
-                                    "(repo@sha256:<64 hex digits>), and no file")
-            return self.backend.set_image(fields["name"], fields["version"].strip(), fields["image"], user)
+                                    "(repo@sha256:<64 hex digits>), an optional target, and no file")
+            target = fields.get("target", "").strip() or TARGET_NAME  # older clients send none
+            return self.backend.set_image(fields["name"], fields["version"].strip(), fields["image"], user, target)
         if stored is None:
             raise UploadRefused("the form has no 'content' file; upload with twine or uv")
         return f"{stored} stored"

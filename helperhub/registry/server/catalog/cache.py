@@ -43,7 +43,7 @@ class Sources:
     metadata: Callable[[str], bytes | None]  # a file's METADATA / PKG-INFO
     owners: Callable[[str], tuple[str, ...]]
     yanked: Callable[[str], Mapping[str, str]]  # version -> reason
-    images: Callable[[str], Mapping[str, str]]  # version -> repo@sha256:...
+    images: Callable[[str], Mapping[str, Mapping[str, str]]]  # version -> target -> repo@sha256:...
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from packaging.utils import canonicalize_name
 
-from helperhub.core.defaults import TOOL_PROJECT
+from helperhub.core.defaults import TARGET_NAME, TOOL_PROJECT
 from helperhub.core.dists import dist_version, files_by_version
 from helperhub.core.metadata import CoreMetadata
 from helperhub.registry.server.catalog.model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
@@ -50,11 +50,12 @@ def build_entry(
     *,
     yanked: Mapping[str, str] | None = None,
     owners: tuple[str, ...] = (),
-    images: Mapping[str, str] | None = None,
+    images: Mapping[str, Mapping[str, str] | str] | None = None,
 ) -> HelperEntry | None:
     """One helper's entry: each version's files, release time (its first file's upload time),
-    yank reason, requirements and image; names, summary and description from the newest
-    version's metadata. ``metadata`` gives a file's parsed metadata (None if it has none).
+    yank reason, requirements and images (``images``: version -> target -> ref); names, summary
+    and description from the newest version's metadata. ``metadata`` gives a file's parsed
+    metadata (None if it has none).
     None for a project without a single versioned file."""
     groups = files_by_version(files)
     if not groups:
@@ -72,9 +73,9 @@ def build_entry(
             yanked=yanks.get(version),
             requires_dist=meta.requires_dist if meta else (),
             requires_python=next((f.requires_python for f in vfiles if f.requires_python), None),
-            image=digests.get(version),
             files=tuple(ReleaseFile(f.filename, f.sha256, f.size or 0)
                         for f in sorted(vfiles, key=lambda f: f.filename)),
+            images=_target_images(digests.get(version)),
         ))
     return HelperEntry(
         name=project,
@@ -85,6 +86,13 @@ def build_entry(
         description=newest.description if newest else "",
         description_content_type=newest.description_content_type if newest else "",
     )
+
+
+def _target_images(refs: Mapping[str, str] | str | None) -> tuple[tuple[str, str], ...]:
+    """(target, ref) of a version's images; a plain ref is the target ``default``'s, as before targets."""
+    if refs is None:
+        return ()
+    return ((TARGET_NAME, refs),) if isinstance(refs, str) else tuple(refs.items())
 
 
 def third_party(project: str, filenames: Iterable[str]) -> ThirdParty:

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from helperhub.core.defaults import TARGET_NAME
+
 _FOLD = re.compile(r"[-_.]+")
 _EXTRA = re.compile(r"""\bextra\s*==\s*["']([^"']+)["']""")
 
@@ -35,13 +37,24 @@ class HelperVersion:
     yanked: str | None = None  # PEP 592: None when not yanked, "" when yanked without a reason
     requires_dist: tuple[str, ...] = ()  # as METADATA writes them, extras markers included
     requires_python: str | None = None
-    image: str | None = None  # the helper image by digest, ``repo@sha256:...``, when one was pushed
+    image: str | None = None  # the helper image by digest, ``repo@sha256:...``, of its first target
     files: tuple[ReleaseFile, ...] = ()
+    # (target, image) of every target an image was recorded for: ``default`` first, then by name
+    images: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.released.tzinfo is None:
             raise ValueError(f"{self.version}: release time {self.released} has no time zone")
         object.__setattr__(self, "released", self.released.astimezone(UTC))
+        images = dict(self.images) or ({TARGET_NAME: self.image} if self.image else {})
+        ordered = tuple(sorted(images.items(), key=lambda item: (item[0] != TARGET_NAME, item[0])))
+        object.__setattr__(self, "images", ordered)
+        object.__setattr__(self, "image", ordered[0][1] if ordered else None)
+
+    @property
+    def only_default_image(self) -> bool:
+        """Its one image is the target ``default``'s (a repository without declared targets)."""
+        return [t for t, _ in self.images] == [TARGET_NAME]
 
     @property
     def is_yanked(self) -> bool:

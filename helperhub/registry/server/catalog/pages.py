@@ -190,6 +190,20 @@ def _files(files: Iterable[ReleaseFile]) -> str:
     return f'<dt>Files</dt>\n<dd><ul class="files">\n{items}</ul></dd>\n' if items else ""
 
 
+def _images(version: HelperVersion) -> str:
+    """The image of a repository without targets as before targets; else one per target, each
+    with its digest (the plain tag is the ``default`` target's, ``<version>-<target>`` the others')."""
+    if not version.images:
+        return ""
+    if version.only_default_image:
+        return f'<dt>Image</dt>\n<dd><code class="hash">{e(version.images[0][1])}</code></dd>\n'
+    items = "".join(
+        f'<li><span class="target">{e(target)}</span> <code class="hash">{e(ref)}</code></li>\n'
+        for target, ref in version.images
+    )
+    return f'<dt>Images ({len(version.images)} targets)</dt>\n<dd><ul class="images">\n{items}</ul></dd>\n'
+
+
 def render_version(version: HelperVersion) -> str:
     """One version of the helper page: release time, yank reason, requirements, image, files."""
     reason = ""
@@ -202,8 +216,7 @@ def render_version(version: HelperVersion) -> str:
     if version.requires_dist:
         reqs = "".join(f"<li><code>{e(r)}</code></li>\n" for r in version.requires_dist)
         facts.append(f'<dt>Requires</dt>\n<dd><ul class="requires">\n{reqs}</ul></dd>\n')
-    if version.image:
-        facts.append(f'<dt>Image</dt>\n<dd><code class="hash">{e(version.image)}</code></dd>\n')
+    facts.append(_images(version))
     facts.append(_files(version.files))
     anchor = f"v{e(version.version)}"
     return (

@@ -50,7 +50,8 @@ color:var(--muted)}
 .facts{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.35rem 1rem;margin:.5rem 0}
 .facts dt{color:var(--muted);font-size:.875rem}
 .facts dd{margin:0}
-.files,.requires{list-style:none;padding:0;margin:0}
+.files,.requires,.images{list-style:none;padding:0;margin:0}
+.images .target{font-weight:600;margin-right:.4em}
 .readme{border:1px solid var(--line);border-radius:8px;padding:0 1rem}
 @media (max-width:600px){.facts{grid-template-columns:minmax(0,1fr)}.facts dd{margin-bottom:.35rem}}
 .readme{overflow-wrap:break-word}

@@ -1,0 +1,200 @@
+"""`pins bump`: point the lock at a version that is already released, for every target it was
+released for, from what a consumer repository reaches: the index (the wheel, each closure) and the
+OCI registry (which targets have images, what runs there, their digests).
+
+A released version's targets are its images' tags (``image_targets``); a package-only release
+(no image) is the one target ``default``, resolved for ``TARGET_*`` as before targets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import requests
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from helperhub.core import defaults
+from helperhub.core.errors import IntegrityError, LockError, RegistryError
+from helperhub.core.metadata import wheel_metadata
+from helperhub.core.targets import TargetFacts, default_facts
+from helperhub.images.context import CLOSURE_LABEL, expected_labels, label_mismatch
+from helperhub.lock.closure import LockedFile, closure_sha256
+from helperhub.lock.lockfile import (
+    ImagePin,
+    Lock,
+    PackagePin,
+    dependency_roots,
+    load_lock,
+    modify_lock,
+    pin_released_wheel,
+)
+from helperhub.lock.target_pins import TargetPin
+from helperhub.pipelines.image_targets import TargetImage, target_images
+from helperhub.registry.client import IndexSettings, project_files, verify_served
+from helperhub.release.resolve import resolve_closure, served_tool
+from helperhub.release.versions import parse_version
+
+BASE_LABEL = "org.opencontainers.image.base.name"
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
+def bump_pin(
+    lock_path: Path, name: str, version: str, index: IndexSettings, oci_registry: str | None,
+    helpers: set[str], kfp_version: str, targets: Sequence[str] = (),
+) -> PackagePin:
+    """Point the lock at a released version: the wheel's sha256 from the index (verified by
+    download), then for each target (``targets``: only those; none: every target the OCI
+    registry has an image of) its image digests (labels verified) and its closure per platform,
+    resolved from the index for the facts the image states (keeping the pins of the helpers it
+    depends on). A target the lock already has for this very wheel keeps its closure."""
+    name = canonicalize_name(name)
+    parsed = parse_version(version)
+    wanted = str(parsed)
+    files = project_files(index, name)
+    wheels = [f for f in files.values()
+              if f.filename.endswith(".whl") and parse_wheel_filename(f.filename)[1] == parsed]
+    if not wheels:
+        raise LockError(f"{name} {version} is not in the registry at {index.base}; release it with `make release`")
+    wheel = wheels[0]
+    verify_served(index, wheel, wheel.sha256)
+    sdists = [f for f in files.values() if f.filename.endswith(".tar.gz") and f.version == parsed]
+    lock = load_lock(lock_path)
+    old = lock.get(name)
+    third, local, extras = _wheel_requirements(index, wheel.url, helpers)
+    pin = pin_released_wheel(
+        old, name=name, version=wanted, wheel=wheel.filename, sha256=wheel.sha256, url=wheel.url,
+        index_url=index.simple_url, kfp_version=kfp_version,
+        sdist=sdists[0].filename if sdists else "", sdist_sha256=sdists[0].sha256 if sdists else "",
+        requires=sorted({*third, f"kfp=={kfp_version}"}), depends=local,
+    )
+    same = old is not None and (old.version, old.sha256) == (wanted, wheel.sha256)
+    kept = dict(old.targets) if old is not None and same else {}
+    images = target_images(f"{oci_registry}/{name}", wanted) if oci_registry else []
+    chosen = _chosen(name, wanted, images, targets)
+    pinned = {**kept} if targets else {}  # naming some targets leaves the others of this release as they were
+    deps = [Requirement(raw).name for raw in local]
+    for target, image in chosen.items():
+        pinned[target] = _target_pin(pin, lock, kept.get(target), target, image, extras, deps, index, oci_registry)
+    default = old.default_target if old is not None and same and old.default_target in pinned else (
+        defaults.TARGET_NAME if defaults.TARGET_NAME in pinned else min(pinned))
+    revision = next((i.labels[p].get(REVISION_LABEL, "") for i in images for p in i.platforms), "")
+    pin = replace(pin, targets=pinned, default_target=default, commit=pin.commit or revision)
+    tools = {p: lock_uv(lock, index, p, pin.targets[t].facts(p)) for t in pinned for p in pin.targets[t].platforms}
+
+    def change(current: Lock) -> Lock:
+        current = current.with_pin(pin)
+        for platform, uv in tools.items():
+            current = current.with_tool(uv, platform)
+        return current
+
+    modify_lock(lock_path, change)  # the pin and its tools, or neither
+    return pin
+
+
+def _chosen(name: str, version: str, images: list[TargetImage], wanted: Sequence[str]) -> dict[str, TargetImage | None]:
+    """The targets to pin: those named (each must have an image, or be ``default`` of a release
+    without images), else all; None for the target ``default`` of a package-only release."""
+    available: dict[str, TargetImage | None] = {i.name: i for i in images} or {defaults.TARGET_NAME: None}
+    for target in wanted:
+        if target not in available:
+            raise LockError(f"{name} {version} has no image for target {target!r} in the OCI registry; it has "
+                            f"{', '.join(available)}: pick one of them, or re-release it for that target")
+    return {t: available[t] for t in (wanted or available)}
+
+
+def _target_pin(
+    pin: PackagePin, lock: Lock, old: TargetPin | None, target: str, image: TargetImage | None,
+    extras: tuple[str, ...], deps: list[str], index: IndexSettings, oci_registry: str | None,
+) -> TargetPin:
+    """One target of the bumped pin: its closure on each platform its image has (kept from
+    ``old``, the lock's pin of the same wheel, when it was resolved for the same runtime), and
+    its image, whose labels must say it holds this wheel and that closure."""
+    facts = image.facts if image is not None else default_facts()
+    platforms = tuple(image.platforms) if image is not None else (defaults.TARGET_PLATFORM,)
+    same_runtime = old is not None and (old.python, old.implementation, old.glibc) == (
+        facts.python, facts.implementation, facts.glibc)
+    closure: dict[str, tuple[LockedFile, ...]] = {}
+    for platform in platforms:
+        if old is not None and same_runtime and old.closure.get(platform):
+            closure[platform] = old.closure[platform]  # the lock has this release's closure: a bump never moves it
+            continue
+        also, locked = dependencies(lock, deps, target, platform)
+        closure[platform] = resolve_closure(
+            index, pin.name, pin.version, extras, pin.kfp_version, also=also, locked=locked,
+            target=image.facts_on(platform) if image is not None else facts,
+        )
+    if image is None:
+        return TargetPin.of(facts, base_image=old.base_image if old and same_runtime else "", closure=closure)
+    for platform in platforms:
+        _verify_labels(pin, image, platform, closure[platform])
+    found = ImagePin(
+        ref=image.ref, tag=f"{image.repository}:{image.tag}",
+        base_image=image.labels[platforms[0]].get(BASE_LABEL, ""), registry=oci_registry or "",
+        platforms=dict(image.platforms) if image.is_index else {},
+    )
+    if old is not None and old.image is not None and old.image.ref == found.ref:
+        found = old.image  # the same image: its entry stays byte for byte
+    return TargetPin.of(facts, base_image=found.base_image or (old.base_image if old else ""), image=found,
+                        closure=closure)
+
+
+def _verify_labels(pin: PackagePin, image: TargetImage, platform: str, closure: tuple[LockedFile, ...]) -> None:
+    where = f"{image.repository}:{image.tag}" + (f" ({platform})" if image.is_index else "")
+    expected = {**expected_labels(pin), CLOSURE_LABEL: closure_sha256(closure)}
+    bad = label_mismatch(expected, image.labels[platform])
+    if bad and all(b.startswith(CLOSURE_LABEL) for b in bad):
+        raise IntegrityError(
+            f"{where} was built with another closure than the index resolves for it today "
+            "(newer dependencies were mirrored since); copy its pin from a lock that has it "
+            "(the releasing repository's pins.json), or release a new version"
+        )
+    if bad:
+        raise IntegrityError(f"{where} does not hold this wheel ({bad[0]}); rebuild it with a new version")
+
+
+def dependencies(lock: Lock, names: Sequence[str], target: str, platform: str) -> tuple[list[str], list[LockedFile]]:
+    """The helpers a helper depends on as roots of its resolution for ``target`` on ``platform``,
+    and the files that must hold: each pinned one's wheel and, when it was pinned for that target
+    and platform, its closure there (one step installs both)."""
+    roots, _ = dependency_roots(lock, names)
+    locked: list[LockedFile] = []
+    for raw in names:
+        dep = lock.get(canonicalize_name(raw))
+        if dep is None:
+            continue
+        there = dep.targets.get(target)
+        locked.extend([dep.wheel_file(), *(there.closure.get(platform, ()) if there else ())])
+    return roots, locked
+
+
+def lock_uv(lock: Lock, index: IndexSettings, platform: str = defaults.TARGET_PLATFORM,
+            facts: TargetFacts | None = None) -> LockedFile:
+    """The lock's uv on ``platform`` (what package-mode steps there install with): kept when it
+    is the version this helperhub uses, else the file the index serves for it there."""
+    uv = lock.platform_tools.get("uv", {}).get(platform)
+    if uv is None or uv.version != defaults.UV_VERSION:
+        uv = served_tool(index, "uv", defaults.UV_VERSION, facts)
+    return uv
+
+
+def _wheel_requirements(
+    settings: IndexSettings, url: str, helpers: set[str]
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Requires-Dist and Provides-Extra of a served wheel: (third-party closure roots, helper
+    dependencies, extras); the closure is locked for every extra, as the image holds them all."""
+    try:
+        resp = requests.get(url, timeout=(5, 60))
+    except requests.RequestException:
+        raise RegistryError(f"cannot download {url}; is the registry at {settings.base} up?") from None
+    if resp.status_code != 200:
+        raise RegistryError(f"{url} answered {resp.status_code}; the wheel is not served by {settings.base}")
+    meta = wheel_metadata(resp.content, url.rsplit("/", 1)[-1])
+    third: set[str] = set()
+    local: set[str] = set()
+    for raw in meta.requires_dist:
+        req = Requirement(raw)
+        req.marker = None
+        (local if canonicalize_name(req.name) in helpers else third).add(str(req))
+    return tuple(sorted(third)), tuple(sorted(local)), tuple(sorted(set(meta.provides_extra)))
