@@ -22,7 +22,8 @@ def test_the_tool_installs_on_python_313_from_the_private_index_alone(released_a
     base = f"{os.environ.get('HUB_OCI_REGISTRY', defaults.OCI_REGISTRY)}/python:3.13-slim"
     script = (
         "set -e; python3 -m venv /tmp/v; "
-        f"/tmp/v/bin/pip install --isolated --quiet --no-cache-dir --index-url {released_all.index.settings.simple_url} "
+        "/tmp/v/bin/pip install --isolated --quiet --no-cache-dir "
+        f"--index-url {released_all.index.settings.simple_url} "
         "'helperhub[local]'; /tmp/v/bin/python -c 'import sys; print(sys.version_info[:2])'; "
         "/tmp/v/bin/helperhub --version"
     )
