@@ -67,7 +67,8 @@ def probe_wheels(dest: Path, client: Any, bases: dict[str, str]) -> list[Path]:
     wheels = []
     for machine, base in sorted(bases.items()):
         so = f"xxlimited.cpython-311-{machine}-linux-gnu.so"
-        entry = image_files(client, base, [f"/usr/lib/python3.11/lib-dynload/{so}"])[f"/usr/lib/python3.11/lib-dynload/{so}"]
+        path = f"/usr/lib/python3.11/lib-dynload/{so}"
+        entry = image_files(client, base, [path])[path]
         assert entry is not None and entry.data[:4] == b"\x7fELF", f"{base} has no {so}"
         wheels.append(make_wheel(dest, PROBE, "1.0.0", f"cp311-cp311-manylinux_2_17_{machine}", {
             "hub_probe/__init__.py": b"",

@@ -31,7 +31,8 @@ from helperhub.images.target_context import oci_labels, platform_wheel, release_
 from helperhub.images.targets import ResolvedTarget, resolve_target
 from helperhub.images.targets_stage import release_target_image
 from helperhub.lock.closure import LockedFile
-from helperhub.lock.lockfile import PackagePin, TargetPin
+from helperhub.lock.lockfile import PackagePin
+from helperhub.lock.target_pins import TargetPin
 from helperhub.release.publish import publish
 from tests.conftest import RunningIndex, missing, start_oci
 from tests.images.probe_wheels import HELPER, PROBE, probe_wheels, uv_wheel
@@ -91,8 +92,8 @@ def settings_for(oci: str, index: RunningIndex, tmp: Path) -> ImageSettings:
 
 
 @pytest.fixture(scope="module")
-def probe_image(client: Any, oci: str, index: RunningIndex, target: ResolvedTarget, probe: tuple[PackagePin, LockedFile],
-             tmp_path_factory: pytest.TempPathFactory) -> ImageRelease:
+def probe_image(client: Any, oci: str, index: RunningIndex, target: ResolvedTarget,
+                probe: tuple[PackagePin, LockedFile], tmp_path_factory: pytest.TempPathFactory) -> ImageRelease:
     pin, uv = probe
     settings = settings_for(oci, index, tmp_path_factory.mktemp("stage"))
     return release_target_image(settings, pin, target, {AMD64: uv}, client, Silent())
@@ -181,10 +182,10 @@ def test_a_rerun_reuses_the_index_and_other_content_is_refused(
     again = release_target_image(settings, pin, target, {AMD64: uv}, client, Silent())
     assert not again.built and again.image == probe_image.image
     other = replace(pin, sha256="1" * 64)
-    with pytest.raises(IntegrityError, match="already exists with other content .*bump the version"):
+    with pytest.raises(IntegrityError, match=r"already exists with other content .*bump the version"):
         release_target_image(settings, other, target, {AMD64: uv}, client, Silent())
-    assert remote_image(f"{oci}/{HELPER}", TAG) is not None
-    assert remote_image(f"{oci}/{HELPER}", TAG).digest == probe_image.image.ref.split("@")[1]  # type: ignore[union-attr]
+    kept = remote_image(f"{oci}/{HELPER}", TAG)
+    assert kept is not None and kept.digest == probe_image.image.ref.split("@")[1]
 
 
 def opt_helpers(client: Any, image: str) -> dict[str, tuple[str, str]]:
