@@ -21,6 +21,7 @@ from helperhub.core.errors import HubError, IntegrityError, LockError, RegistryE
 from helperhub.core.metadata import wheel_metadata
 from helperhub.images.context import CLOSURE_LABEL, expected_labels, label_mismatch
 from helperhub.images.oci import remote_image, split_repository
+from helperhub.images.target_context import target_labels
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import (
     ImagePin,
@@ -260,7 +261,7 @@ def _image_problems(pin: PackagePin) -> list[PinProblem]:
     remote = remote_image(repo, digest)
     if remote is None:
         return [PinProblem(pin.name, f"image {pin.image.ref} is not in the OCI registry")]
-    if bad := label_mismatch(expected_labels(pin), remote.labels):
+    if bad := label_mismatch(target_labels(pin), remote.labels):  # a declared target's image: its index's labels
         return [PinProblem(pin.name, f"image {pin.image.ref} holds something else: {bad[0]}")]
     return []
 

@@ -239,3 +239,19 @@ def test_the_arm64_image_runs_under_emulation(probe_image: ImageRelease, client:
                                       "print(platform.machine())'; probe-helper; id -un"],
                                 network_mode="none", remove=True).decode().split()
     assert out == ["aarch64", "aarch64", "hub_probe.xxlimited", "helper"]
+
+
+def test_pins_check_accepts_the_index_and_refuses_other_labels(
+    probe_image: ImageRelease, probe: tuple[PackagePin, LockedFile]
+) -> None:
+    """`helperhub pins check` reads the index by digest: the labels its platforms agree on."""
+    from helperhub.lock.lockfile import Lock
+    from helperhub.pipelines.pins import check_pins
+
+    pin, uv = probe
+    tools = {"uv": {AMD64: uv}}
+    assert check_pins(Lock({pin.name: pin.with_image(probe_image.image)}, tools)) == []
+    other = replace(pin, kfp_version="2.1.0").with_image(probe_image.image)
+    problems = [p.message for p in check_pins(Lock({pin.name: other}, tools))]
+    assert problems == [f"image {probe_image.image.ref} holds something else: "
+                        "io.helperhub.kfp-version=2.0.0 (expected 2.1.0)"]
