@@ -255,3 +255,29 @@ def test_pins_check_accepts_the_index_and_refuses_other_labels(
     problems = [p.message for p in check_pins(Lock({pin.name: other}, tools))]
     assert problems == [f"image {probe_image.image.ref} holds something else: "
                         "io.helperhub.kfp-version=2.0.0 (expected 2.1.0)"]
+
+
+def test_the_default_target_is_the_image_of_before_targets(
+    client: Any, oci: str, index: RunningIndex, target: ResolvedTarget, probe: tuple[PackagePin, LockedFile],
+    tmp_path: Path,
+) -> None:
+    """A repository without declared targets: ``release_image``'s image under the plain version,
+    its labels those of images before targets (so they stay reusable), no platforms recorded."""
+    from helperhub.core.targets import default_facts
+    from helperhub.images.context import expected_labels
+    from helperhub.images.targets import default_target
+
+    pin, uv = probe
+    closure = pin.targets["py311"].closure[AMD64]
+    plain = replace(pin, targets={"default": TargetPin.of(default_facts(), closure={AMD64: closure})},
+                    default_target="default")
+    settings = replace(settings_for(oci, index, tmp_path), user="root")
+    base = f"{target.base.split('@')[0]}:3.11-slim-amd64"
+    first = release_target_image(settings, plain, default_target(base), {AMD64: uv}, client, Silent())
+    assert first.built and first.image.tag == f"{oci}/{HELPER}:1.0.0" and first.image.platforms == {}
+    remote = remote_image(f"{oci}/{HELPER}", "1.0.0")
+    assert remote is not None and first.image.ref == f"{oci}/{HELPER}@{remote.digest}"
+    assert {k: remote.labels[k] for k in expected_labels(plain)} == expected_labels(plain)
+    assert not any(k in remote.labels for k in ("io.helperhub.target", "io.helperhub.python"))
+    again = release_target_image(settings, plain, default_target(base), {AMD64: uv}, client, Silent())
+    assert not again.built and again.image == first.image
