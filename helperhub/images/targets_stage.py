@@ -81,8 +81,7 @@ def _release(settings: ImageSettings, pin: PackagePin, target: ResolvedTarget, u
         if found is not None:  # a release that stopped before its index: its platforms stay
             platforms[platform] = found[0]
             continue
-        with report.step(f"building {plan.repository}:{tag} for {platform}"):
-            platforms[platform] = _build(settings, pin, target, uv, plan, platform, tag, client, report)
+        platforms[platform] = _build(settings, pin, target, uv, plan, platform, tag, client, report)
     if not multi:
         return ImageRelease(_pin(settings, target, plan, platforms[target.platforms[0]], platforms), built=True)
     with report.step(f"pushing the index {ref} ({', '.join(target.platforms)})"):
@@ -124,17 +123,20 @@ def _build(settings: ImageSettings, pin: PackagePin, target: ResolvedTarget, uv:
     """One platform's image pushed as ``tag``: by helper.Dockerfile on the host's CPU, else on the host."""
     view = platform_wheel(pin, target.name, platform)
     base = target.bases[platform]
+    ref = f"{plan.repository}:{tag}"
     if machine_of(platform) == host_machine():
-        return _dockerfile_build(settings, view, base, _uv(uv, platform), plan, tag, client, report)
+        ensure_local(client, base, report)  # a step of its own: the reporter shows one at a time
+        with report.step(f"building {ref} for {platform}"):
+            return _dockerfile_build(settings, view, base, _uv(uv, platform), plan, tag, client)
     labels = {**plan.labels, **oci_labels(view, base)}
     build = ForeignBuild(view, platform, base, target.facts[platform], labels, settings.user)
     host = _uv(uv, platform_of(host_machine()))
-    return build_foreign(build, f"{plan.repository}:{tag}", settings.index, host, settings.cache, client)
+    with report.step(f"building {ref} for {platform} on this {host_machine()} host (no emulation)"):
+        return build_foreign(build, ref, settings.index, host, settings.cache, client)
 
 
 def _dockerfile_build(settings: ImageSettings, view: PlatformWheel, base: str, uv: LockedFile, plan: _Plan,
-                      tag: str, client: Any, report: Reporter) -> str:
-    ensure_local(client, base, report)
+                      tag: str, client: Any) -> str:
     spec = image_spec(view, registry=settings.registry, base_image=base, index=settings.index, uv=uv,
                       user=settings.user)
     args = {**dict(spec.buildargs), "CLOSURE_SHA256": plan.labels[CLOSURE_LABEL],
