@@ -30,7 +30,7 @@ PYTHON_LABEL = f"{LABEL_PREFIX}python"
 IMPLEMENTATION_LABEL = f"{LABEL_PREFIX}implementation"
 GLIBC_LABEL = f"{LABEL_PREFIX}glibc"
 # how a foreign platform's layer is made: part of a declared target's recipe
-HOST_BUILD = tuple(Path(__file__).with_name(n) for n in ("layer.py", "venv_tree.py"))
+HOST_BUILD = tuple(Path(__file__).with_name(n) for n in ("foreign.py", "layer.py", "venv_tree.py"))
 
 
 @dataclass(frozen=True)
