@@ -96,7 +96,7 @@ imports: venv ## The layering contracts (import-linter): one-way layers, a serve
 
 typecheck: venv ## mypy --strict, of the tooling and of each helper package
 	$(BIN)/mypy
-	$(BIN)/mypy --strict images/manifest.py
+	$(BIN)/mypy --strict helperhub/images/registry_api.py
 	@for h in helpers/*/; do (cd $$h && MYPYPATH=src:../tabular-helpers/src ../../$(BIN)/mypy --strict src) || exit 1; done
 
 check: lint typecheck imports ## Lint, type-check and check the import contracts

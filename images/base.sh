@@ -25,7 +25,8 @@ IFS=, read -r -a ARCHS <<<"$2"
 case "$TAG" in *:*) ;; *) die "TAG $TAG names no tag; use NAME:TAG (e.g. python:3.11-slim)";; esac
 REF="$OCI_ADDR/$TAG"
 NATIVE=$(dpkg --print-architecture)
-manifest() { python3 "$HERE/manifest.py" "$@"; }
+# registry writes: the package's stdlib-only module, run before the virtualenv exists
+manifest() { PYTHONPATH="$(dirname "$HERE")${PYTHONPATH:+:$PYTHONPATH}" python3 -m helperhub.images.registry_api "$@"; }
 
 apt_mirror() {
   # The machine's own Debian mirror, as apt is configured (deb822 or one-line format).

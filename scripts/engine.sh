@@ -88,7 +88,7 @@ build_bases() {
     log "base image $OCI_ADDR/$BASE_TAG is built and pushed already"
     return 0
   fi
-  install mmdebstrap:mmdebstrap python3:python3  # images/base.sh, images/manifest.py
+  install mmdebstrap:mmdebstrap python3:python3  # images/base.sh, helperhub/images/registry_api.py
   for spec in "$SUITE:$(dpkg --print-architecture):$BASE_TAG" ${HUB_ENGINE_BASES:-}; do
     suite=${spec%%:*} spec=${spec#*:}
     archs=${spec%%:*} tag=${spec#*:}

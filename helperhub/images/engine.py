@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +51,15 @@ def check_stream(entries: Iterable[dict[str, Any]], what: str, log: Log) -> list
     return seen
 
 
-def build(client: Any, spec: ImageSpec, log: Log, *, nocache: bool = False) -> str:
-    """Build the image of ``spec``; returns the local image id."""
+def build(client: Any, spec: ImageSpec, log: Log, *, nocache: bool = False,
+          labels: Mapping[str, str] | None = None) -> str:
+    """Build the image of ``spec``; returns the local image id. ``labels`` are set last (over
+    the Dockerfile's own)."""
     with tempfile.TemporaryDirectory() as ctx:
         Path(ctx, "Dockerfile").write_bytes(DOCKERFILE.read_bytes())
         stream = client.api.build(
             path=ctx, tag=spec.ref, buildargs=dict(spec.buildargs), network_mode="host",
-            rm=True, forcerm=True, pull=False, decode=True, nocache=nocache,
+            rm=True, forcerm=True, pull=False, decode=True, nocache=nocache, labels=dict(labels) if labels else None,
         )
         entries = check_stream(stream, f"building {spec.ref}", log)
     ids = [e["aux"]["ID"] for e in entries if isinstance(e.get("aux"), dict) and "ID" in e["aux"]]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import io
 import re
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,9 +115,10 @@ def _one(client: Any, container: str, path: str) -> FileEntry | None:
     return entries[0] if entries else None
 
 
-def runtime_facts(client: Any, image: str) -> TargetFacts:
-    """The facts of ``image`` (pulled when the engine lacks it). Give a reference that names one
-    platform (a digest from the index, or a TAG-ARCH tag): the engine keeps one platform a tag."""
+@contextmanager
+def created(client: Any, image: str) -> Iterator[str]:
+    """A container of ``image`` (pulled when the engine lacks it) that never starts: its files can
+    be copied out whatever CPU it is for. Removed afterwards."""
     import docker.errors
 
     try:
@@ -128,9 +130,23 @@ def runtime_facts(client: Any, image: str) -> TargetFacts:
             raise EngineError(f"cannot pull {image} ({exc.explanation}); push it or check the name") from None
     container = client.api.create_container(image, command=["/nonexistent"])["Id"]
     try:
-        return _facts(client, container, image)
+        yield str(container)
     finally:
         client.api.remove_container(container, force=True)
+
+
+def runtime_facts(client: Any, image: str) -> TargetFacts:
+    """The facts of ``image`` (pulled when the engine lacks it). Give a reference that names one
+    platform (a digest from the index, or a TAG-ARCH tag): the engine keeps one platform a tag."""
+    with created(client, image) as container:
+        return _facts(client, container, image)
+
+
+def image_files(client: Any, image: str, paths: Iterable[str]) -> dict[str, FileEntry | None]:
+    """Files of ``image`` by path (None: absent), read without running it; a symlink's entry
+    carries its target, not the file it leads to."""
+    with created(client, image) as container:
+        return {path: _one(client, container, path) for path in paths}
 
 
 def _facts(client: Any, container: str, image: str) -> TargetFacts:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -12,14 +12,16 @@ from helperhub.core.errors import EngineError
 IMAGE_TYPES = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json")
 # a multi-platform image: a Docker manifest list or an OCI image index (the same JSON shape)
 INDEX_TYPES = ("application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.oci.image.index.v1+json")
-MANIFEST_TYPES = ", ".join(IMAGE_TYPES)
+ACCEPT = ", ".join((*INDEX_TYPES, *IMAGE_TYPES))
 TIMEOUT = (3.0, 30.0)
 
 
 @dataclass(frozen=True)
 class RemoteImage:
-    digest: str  # sha256:...
-    labels: dict[str, str]
+    digest: str  # sha256:... (of the index, for a multi-platform image)
+    labels: dict[str, str]  # a multi-platform image: the labels all its platforms agree on
+    # platform ("linux/arm64") -> manifest digest: each of an index's; a manifest's own platform
+    platforms: dict[str, str] = field(default_factory=dict)
 
 
 def split_repository(repository: str) -> tuple[str, str]:
@@ -48,22 +50,57 @@ def registry_answers(registry: str) -> bool:
 
 
 def remote_image(repository: str, reference: str) -> RemoteImage | None:
-    """The digest and labels of ``repository:reference`` (tag or digest); None if absent."""
+    """The digest and labels of ``repository:reference`` (tag or digest); None if absent. An image
+    index (a multi-platform image) gives its own digest, the labels its platforms' manifests agree
+    on (one they disagree on, such as the base's name, is left out) and each platform's digest.
+    Both kinds are accepted: docker-registry answers 404 when an index exists and the Accept
+    header names only single-manifest types."""
     host, path = split_repository(repository)
     base = f"http://{host}/v2/{path}"
-    resp = _get(f"{base}/manifests/{reference}", {"Accept": MANIFEST_TYPES})
+    found = _manifest(base, repository, reference)
+    if found is None:
+        return None
+    digest, media_type, manifest = found
+    if media_type not in INDEX_TYPES:
+        labels, own = _config(base, repository, reference, manifest)
+        return RemoteImage(digest, labels, {own: digest})
+    platforms: dict[str, str] = {}
+    agreed: dict[str, str] | None = None
+    for entry in manifest.get("manifests", []):
+        platform = entry.get("platform") or {}
+        inner = _manifest(base, repository, str(entry.get("digest", "")))
+        if not platform.get("architecture") or inner is None or inner[1] in INDEX_TYPES:
+            raise EngineError(f"{repository}:{reference} is an index with an entry that is no platform's "
+                              "image; push the image again")
+        platforms[f"{platform.get('os', 'linux')}/{platform['architecture']}"] = inner[0]
+        labels, _ = _config(base, repository, inner[0], inner[2])
+        agreed = labels if agreed is None else {k: v for k, v in agreed.items() if labels.get(k) == v}
+    return RemoteImage(digest, agreed or {}, platforms)
+
+
+def _manifest(base: str, repository: str, reference: str) -> tuple[str, str, dict[str, Any]] | None:
+    """(digest, media type, document) of a manifest or index; None if absent."""
+    resp = _get(f"{base}/manifests/{reference}", {"Accept": ACCEPT})
     if resp.status_code == 404:
         return None
     if resp.status_code != 200:
         raise EngineError(f"{repository}:{reference}: the OCI registry answered {resp.status_code}")
-    digest = resp.headers.get("Docker-Content-Digest", "")
     manifest: dict[str, Any] = resp.json()
+    digest = resp.headers.get("Docker-Content-Digest", "")
+    media_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or str(manifest.get("mediaType", ""))
+    if not digest:
+        raise EngineError(f"{repository}:{reference}: the OCI registry named no digest for it")
+    return digest, media_type, manifest
+
+
+def _config(base: str, repository: str, reference: str, manifest: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """(labels, platform) of a single-platform manifest, from its config."""
     config_digest = manifest.get("config", {}).get("digest")
-    if not digest or not config_digest:
-        raise EngineError(f"{repository}:{reference} has no single-platform image manifest")
+    if not config_digest:
+        raise EngineError(f"{repository}:{reference} is neither an image index nor an image manifest")
     config = _get(f"{base}/blobs/{config_digest}").json()
-    labels = (config.get("config") or {}).get("Labels") or {}
-    return RemoteImage(digest, dict(labels))
+    labels = dict((config.get("config") or {}).get("Labels") or {})
+    return labels, f"{config.get('os', 'linux')}/{config.get('architecture', '')}"
 
 
 def platform_manifests(repository: str, reference: str) -> tuple[str, dict[str, str]] | None:
@@ -71,23 +108,15 @@ def platform_manifests(repository: str, reference: str) -> tuple[str, dict[str, 
     digest): an index lists each platform, a single manifest is its config's platform. None if absent."""
     host, path = split_repository(repository)
     base = f"http://{host}/v2/{path}"
-    resp = _get(f"{base}/manifests/{reference}", {"Accept": ", ".join((*INDEX_TYPES, *IMAGE_TYPES))})
-    if resp.status_code == 404:
+    found = _manifest(base, repository, reference)
+    if found is None:
         return None
-    if resp.status_code != 200:
-        raise EngineError(f"{repository}:{reference}: the OCI registry answered {resp.status_code}")
-    digest = resp.headers.get("Docker-Content-Digest", "")
-    manifest: dict[str, Any] = resp.json()
-    media_type = resp.headers.get("Content-Type", "").split(";")[0].strip() or str(manifest.get("mediaType", ""))
+    digest, media_type, manifest = found
     if media_type in INDEX_TYPES:
-        found = {}
+        found_platforms = {}
         for entry in manifest.get("manifests", []):
             platform = entry.get("platform") or {}
             if platform.get("os") and platform.get("architecture"):
-                found[f"{platform['os']}/{platform['architecture']}"] = str(entry["digest"])
-        return digest, found
-    config_digest = manifest.get("config", {}).get("digest")
-    if not config_digest:
-        raise EngineError(f"{repository}:{reference} is neither an image index nor an image manifest")
-    config = _get(f"{base}/blobs/{config_digest}").json()
-    return digest, {f"{config.get('os', 'linux')}/{config.get('architecture', '')}": digest}
+                found_platforms[f"{platform['os']}/{platform['architecture']}"] = str(entry["digest"])
+        return digest, found_platforms
+    return digest, {_config(base, repository, reference, manifest)[1]: digest}

@@ -39,6 +39,8 @@ class ImageSettings:
     # one release at a time builds and pushes a tag on this machine (the engine is shared); in
     # the user's cache, not at a predictable path under /tmp that any local user can pre-create
     locks: Path = field(default_factory=lambda: defaults.cache_dir() / "locks")
+    # the host's uv for platforms built without their CPU (``cache``/uv/<sha256>)
+    cache: Path = field(default_factory=defaults.cache_dir)
 
     def __post_init__(self) -> None:
         check_image_user(self.user)  # a wrong user fails before the release, not at its image stage

@@ -290,7 +290,11 @@ def dependency_roots(lock: Lock, names: Iterable[str], *, required: bool = False
         if dep is None:
             roots.append(name)
             continue
-        files = dep.require_target(target).files(platform) if target else dep.closure
+        if target is None:
+            files = dep.closure
+        else:  # a dependency not pinned for that target is resolved bare, unless it is required
+            there = dep.require_target(target) if required else dep.targets.get(target)
+            files = there.files(platform) if there else ()
         if required and not files:
             files = dep.require_closure() if target is None else ()
             if not files:

@@ -17,11 +17,8 @@ from helperhub.core.errors import EngineError
 from helperhub.core.targets import MACHINES, NAME_PATTERN, TargetFacts, default_facts, image_tag, machine_of
 from helperhub.images.context import LABEL_PREFIX
 from helperhub.images.oci import TIMEOUT, platform_manifests, remote_image, split_repository
+from helperhub.images.target_context import GLIBC_LABEL, IMPLEMENTATION_LABEL, PYTHON_LABEL, TARGET_LABEL
 
-TARGET_LABEL = f"{LABEL_PREFIX}target"
-PYTHON_LABEL = f"{LABEL_PREFIX}python"
-IMPLEMENTATION_LABEL = f"{LABEL_PREFIX}implementation"
-GLIBC_LABEL = f"{LABEL_PREFIX}glibc"
 VERSION_LABEL = f"{LABEL_PREFIX}version"
 ARCH_SUFFIXES = tuple(f"-{p.split('/', 1)[1]}" for p in MACHINES)  # a platform's own tag: 1.2.0-py311-arm64
 MAX_TAG_PAGES = 100  # of the registry's paginated tag list; a helper has far fewer tags

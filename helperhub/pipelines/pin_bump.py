@@ -20,7 +20,8 @@ from helperhub.core.errors import IntegrityError, LockError, RegistryError
 from helperhub.core.metadata import wheel_metadata
 from helperhub.core.targets import TargetFacts, default_facts
 from helperhub.images.context import CLOSURE_LABEL, expected_labels, label_mismatch
-from helperhub.lock.closure import LockedFile, closure_sha256
+from helperhub.images.target_context import target_closure_sha256
+from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import (
     ImagePin,
     Lock,
@@ -120,7 +121,7 @@ def _target_pin(
         if old is not None and same_runtime and old.closure.get(platform):
             closure[platform] = old.closure[platform]  # the lock has this release's closure: a bump never moves it
             continue
-        also, locked = dependencies(lock, deps, target, platform)
+        also, locked = dependency_roots(lock, deps, target=target, platform=platform)
         closure[platform] = resolve_closure(
             index, pin.name, pin.version, extras, pin.kfp_version, also=also, locked=locked,
             target=image.facts_on(platform) if image is not None else facts,
@@ -128,7 +129,7 @@ def _target_pin(
     if image is None:
         return TargetPin.of(facts, base_image=old.base_image if old and same_runtime else "", closure=closure)
     for platform in platforms:
-        _verify_labels(pin, image, platform, closure[platform])
+        _verify_labels(pin, image, platform, closure)
     found = ImagePin(
         ref=image.ref, tag=f"{image.repository}:{image.tag}",
         base_image=image.labels[platforms[0]].get(BASE_LABEL, ""), registry=oci_registry or "",
@@ -140,9 +141,11 @@ def _target_pin(
                         closure=closure)
 
 
-def _verify_labels(pin: PackagePin, image: TargetImage, platform: str, closure: tuple[LockedFile, ...]) -> None:
+def _verify_labels(pin: PackagePin, image: TargetImage, platform: str,
+                   closure: dict[str, tuple[LockedFile, ...]]) -> None:
+    """The labels of ``platform``'s image must say it holds this wheel and this target's closures."""
     where = f"{image.repository}:{image.tag}" + (f" ({platform})" if image.is_index else "")
-    expected = {**expected_labels(pin), CLOSURE_LABEL: closure_sha256(closure)}
+    expected = {**expected_labels(pin), CLOSURE_LABEL: target_closure_sha256(closure)}
     bad = label_mismatch(expected, image.labels[platform])
     if bad and all(b.startswith(CLOSURE_LABEL) for b in bad):
         raise IntegrityError(
@@ -152,21 +155,6 @@ def _verify_labels(pin: PackagePin, image: TargetImage, platform: str, closure: 
         )
     if bad:
         raise IntegrityError(f"{where} does not hold this wheel ({bad[0]}); rebuild it with a new version")
-
-
-def dependencies(lock: Lock, names: Sequence[str], target: str, platform: str) -> tuple[list[str], list[LockedFile]]:
-    """The helpers a helper depends on as roots of its resolution for ``target`` on ``platform``,
-    and the files that must hold: each pinned one's wheel and, when it was pinned for that target
-    and platform, its closure there (one step installs both)."""
-    roots, _ = dependency_roots(lock, names)
-    locked: list[LockedFile] = []
-    for raw in names:
-        dep = lock.get(canonicalize_name(raw))
-        if dep is None:
-            continue
-        there = dep.targets.get(target)
-        locked.extend([dep.wheel_file(), *(there.closure.get(platform, ()) if there else ())])
-    return roots, locked
 
 
 def lock_uv(lock: Lock, index: IndexSettings, platform: str = defaults.TARGET_PLATFORM,

@@ -15,10 +15,10 @@ from helperhub.core.errors import HubError
 from helperhub.core.targets import default_facts
 from helperhub.images.context import CLOSURE_LABEL, expected_labels, label_mismatch
 from helperhub.images.oci import platform_manifests, remote_image, split_repository
-from helperhub.lock.closure import LockedFile, closure_sha256
+from helperhub.images.target_context import TARGET_LABEL, target_closure_sha256
+from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import Lock, PackagePin
 from helperhub.lock.target_pins import TargetPin
-from helperhub.pipelines.image_targets import TARGET_LABEL
 from helperhub.registry.client import IndexFile, IndexSettings, fetch_sha256, project_files
 
 
@@ -167,7 +167,7 @@ def _image_problems(pin: PackagePin, name: str, target: TargetPin) -> list[PinPr
         if remote is None:
             problems.append(PinProblem(pin.name, f"image {shown}{of} is not in the OCI registry"))
             continue
-        wanted = {**expected, CLOSURE_LABEL: closure_sha256(target.closure.get(platform, ()))}
+        wanted = {**expected, CLOSURE_LABEL: target_closure_sha256(target.closure)}
         if bad := label_mismatch(wanted, remote.labels):
             problems.append(PinProblem(pin.name, f"image {shown}{of} holds something else: {bad[0]}"))
     return problems

@@ -1,19 +1,21 @@
-"""Read and write image manifests in a plain-HTTP OCI registry (distribution v2), with the standard
-library only: images/base.sh runs before the project's virtualenv exists.
+"""Write images to a plain-HTTP OCI registry (distribution v2): blobs, manifests, indexes. The one
+implementation of registry writes, for the release (``helperhub.images.foreign``, ``targets_stage``)
+and for images/base.sh, which runs it before the project's virtualenv exists: the standard
+library only, and nothing of helperhub (``PYTHONPATH=<repo> python3 -m helperhub.images.registry_api``).
 
-  manifest.py platforms HOST/REPO:TAG        the tag's platforms, e.g. "amd64 arm64" ("" if absent)
-  manifest.py copy HOST/REPO:FROM TO         point tag TO at FROM's manifest (same digest, no pull)
-  manifest.py index HOST/REPO:TAG FROM...    point TAG at a multi-platform index of the FROM tags
-  manifest.py push HOST/REPO:TAG ARCH        push the root filesystem tar on stdin as a one-layer
-                                             image for linux/ARCH (python:X.Y-slim's settings)
+  registry_api platforms HOST/REPO:TAG        the tag's platforms, e.g. "amd64 arm64" ("" if absent)
+  registry_api copy HOST/REPO:FROM TO         point tag TO at FROM's manifest (same digest, no pull)
+  registry_api index HOST/REPO:TAG FROM...    point TAG at a multi-platform index of the FROM tags
+  registry_api push HOST/REPO:TAG ARCH        push the root filesystem tar on stdin as a one-layer
+                                              image for linux/ARCH (python:X.Y-slim's settings)
 
 `push` writes the image config itself: `docker import --platform` of Docker 20.10 records the
 engine's own CPU whatever it is told, so an arm64 root would be labelled amd64.
 
 The index is a Docker manifest list (the OCI image index's twin, same JSON shape): the registry
-then still answers a client that accepts only single-platform manifests (helperhub.images.oci,
-old engines) with the linux/amd64 manifest, where an OCI index type makes it answer 404
-("OCI index found, but accept header does not support OCI indexes").
+then still answers a client that accepts only single-platform manifests (old engines) with the
+linux/amd64 manifest, where an OCI index type makes it answer 404 ("OCI index found, but accept
+header does not support OCI indexes").
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import shutil
 import sys
 import tempfile
 import urllib.error
 import urllib.request
 import zlib
-from typing import Any
+from typing import IO, Any
 
 IMAGE_TYPES = [
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -39,31 +42,40 @@ INDEX_TYPES = [
 LIST_TYPE = INDEX_TYPES[0]
 CONFIG_TYPE = "application/vnd.docker.container.image.v1+json"
 LAYER_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+# an OCI manifest names its config and layers with the OCI types
+OCI_TYPES = {CONFIG_TYPE: "application/vnd.oci.image.config.v1+json",
+             LAYER_TYPE: "application/vnd.oci.image.layer.v1.tar+gzip"}
 ENV = [
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_CACHE_DIR=1",
 ]
 VARIANTS = {"arm64": "v8"}  # what engines and indexes name the arm64 platform with
+CHUNK = 1 << 20
 
 
 class Failure(Exception):
-    pass
+    """The registry refused or could not be reached; the message says which and why."""
 
 
 def split(ref: str) -> tuple[str, str, str]:
-    """``127.0.0.1:5000/python:3.11-slim`` -> (``127.0.0.1:5000``, ``python``, ``3.11-slim``)."""
+    """``127.0.0.1:5000/python:3.11-slim`` -> (``127.0.0.1:5000``, ``python``, ``3.11-slim``);
+    ``HOST/REPO@sha256:...`` -> (HOST, REPO, ``sha256:...``)."""
     host, _, rest = ref.partition("/")
-    repo, _, tag = rest.rpartition(":")
-    if not host or not repo or not tag:
-        raise Failure(f"{ref!r} is not HOST:PORT/REPOSITORY:TAG")
+    repo, sep, tag = rest.partition("@") if "@" in rest else rest.rpartition(":")
+    if not host or not sep or not repo or not tag:
+        raise Failure(f"{ref!r} is not HOST:PORT/REPOSITORY:TAG or HOST:PORT/REPOSITORY@DIGEST")
     return host, repo, tag
 
 
-def request(url: str, method: str = "GET", data: bytes | None = None,
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def request(url: str, method: str = "GET", data: Any = None,
             headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
+        with urllib.request.urlopen(req, timeout=120) as resp:
             return resp.status, resp.read(), dict(resp.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)
@@ -72,7 +84,7 @@ def request(url: str, method: str = "GET", data: bytes | None = None,
 
 
 def get_manifest(ref: str) -> tuple[str, bytes] | None:
-    """(media type, exact bytes) of the manifest a tag points at; None when the tag is absent."""
+    """(media type, exact bytes) of the manifest a tag or digest names; None when absent."""
     host, repo, tag = split(ref)
     status, body, headers = request(f"http://{host}/v2/{repo}/manifests/{tag}",
                                     headers={"Accept": ", ".join(INDEX_TYPES + IMAGE_TYPES)})
@@ -85,22 +97,26 @@ def get_manifest(ref: str) -> tuple[str, bytes] | None:
 
 
 def put_manifest(ref: str, media_type: str, body: bytes) -> str:
+    """Store a manifest (or index) under the tag ``ref`` names; returns its digest."""
     host, repo, tag = split(ref)
     status, answer, headers = request(f"http://{host}/v2/{repo}/manifests/{tag}", "PUT", body,
                                       {"Content-Type": media_type})
     if status not in (200, 201):
         raise Failure(f"{ref}: the registry refused the manifest ({status}: {answer[:200]!r})")
-    return headers.get("Docker-Content-Digest", "")
+    return headers.get("Docker-Content-Digest", "") or digest_of(body)
+
+
+def get_blob(host: str, repo: str, digest: str) -> bytes:
+    status, body, _ = request(f"http://{host}/v2/{repo}/blobs/{digest}")
+    if status != 200:
+        raise Failure(f"{host}/{repo}: blob {digest} answered {status}")
+    return body
 
 
 def image_platform(ref: str, manifest: dict[str, Any]) -> dict[str, str]:
     """os/architecture(/variant) of a single-platform manifest, from its config blob."""
     host, repo, _ = split(ref)
-    digest = manifest["config"]["digest"]
-    status, body, _ = request(f"http://{host}/v2/{repo}/blobs/{digest}")
-    if status != 200:
-        raise Failure(f"{ref}: config blob {digest} answered {status}")
-    config = json.loads(body)
+    config = json.loads(get_blob(host, repo, manifest["config"]["digest"]))
     platform = {"architecture": str(config.get("architecture", "")), "os": str(config.get("os", ""))}
     if config.get("variant"):
         platform["variant"] = str(config["variant"])
@@ -126,35 +142,41 @@ def copy(source: str, tag: str) -> str:
     return put_manifest(f"{host}/{repo}:{tag}", *found)
 
 
+def index_entry(source: str) -> dict[str, Any]:
+    """The entry of a single-platform manifest (tag or digest) in an index."""
+    found = get_manifest(source)
+    if found is None:
+        raise Failure(f"{source} is not in the registry")
+    media_type, body = found
+    if media_type not in IMAGE_TYPES:
+        raise Failure(f"{source} is not a single-platform image ({media_type})")
+    return {"mediaType": media_type, "size": len(body), "digest": digest_of(body),
+            "platform": image_platform(source, json.loads(body))}
+
+
+def index_document(entries: list[dict[str, Any]]) -> bytes:
+    """A Docker manifest list of ``entries``, byte for byte the same for the same entries."""
+    return json.dumps({"schemaVersion": 2, "mediaType": LIST_TYPE, "manifests": entries}, indent=2).encode()
+
+
 def index(ref: str, sources: list[str]) -> str:
-    entries = []
-    for source in sources:
-        found = get_manifest(source)
-        if found is None:
-            raise Failure(f"{source} is not in the registry")
-        media_type, body = found
-        if media_type not in IMAGE_TYPES:
-            raise Failure(f"{source} is not a single-platform image ({media_type})")
-        entries.append({
-            "mediaType": media_type, "size": len(body),
-            "digest": "sha256:" + hashlib.sha256(body).hexdigest(),
-            "platform": image_platform(source, json.loads(body)),
-        })
-    document = {"schemaVersion": 2, "mediaType": LIST_TYPE, "manifests": entries}
-    return put_manifest(ref, LIST_TYPE, json.dumps(document, indent=2).encode())
+    """Point the tag ``ref`` at an index of ``sources`` (in their order); returns its digest."""
+    return put_manifest(ref, LIST_TYPE, index_document([index_entry(s) for s in sources]))
 
 
-def upload_blob(host: str, repo: str, digest: str, data: Any, size: int) -> None:
-    """One blob, unless the repository has it already (monolithic upload: POST, then PUT)."""
-    status, _, _ = request(f"http://{host}/v2/{repo}/blobs/{digest}", "HEAD")
-    if status == 200:
-        return
-    status, _, headers = request(f"http://{host}/v2/{repo}/blobs/uploads/", "POST", b"")
+def has_blob(host: str, repo: str, digest: str) -> bool:
+    return request(f"http://{host}/v2/{repo}/blobs/{digest}", "HEAD")[0] == 200
+
+
+def _start_upload(host: str, repo: str, query: str = "") -> tuple[int, str]:
+    status, _, headers = request(f"http://{host}/v2/{repo}/blobs/uploads/{query}", "POST", b"")
     location = headers.get("Location", "")
-    if status != 202 or not location:
-        raise Failure(f"{host}/{repo}: the registry refused to start an upload ({status})")
     if location.startswith("/"):
         location = f"http://{host}{location}"
+    return status, location
+
+
+def _finish_upload(host: str, repo: str, location: str, digest: str, data: Any, size: int) -> None:
     sep = "&" if "?" in location else "?"
     status, answer, _ = request(f"{location}{sep}digest={digest}", "PUT", data,
                                 {"Content-Type": "application/octet-stream", "Content-Length": str(size)})
@@ -162,13 +184,46 @@ def upload_blob(host: str, repo: str, digest: str, data: Any, size: int) -> None
         raise Failure(f"{host}/{repo}: uploading {digest} failed ({status}: {answer[:200]!r})")
 
 
-def push(ref: str, arch: str, tar: Any) -> str:
+def upload_blob(host: str, repo: str, digest: str, data: Any, size: int) -> None:
+    """One blob (bytes or a file), unless the repository has it already (monolithic upload)."""
+    if has_blob(host, repo, digest):
+        return
+    status, location = _start_upload(host, repo)
+    if status != 202 or not location:
+        raise Failure(f"{host}/{repo}: the registry refused to start an upload ({status})")
+    _finish_upload(host, repo, location, digest, data, size)
+
+
+def copy_blob(source: str, host: str, repo: str, digest: str) -> None:
+    """Make the blob ``digest`` of ``source`` (HOST/REPO) one of ``host/repo``: mounted when both
+    are one registry (no bytes move), else streamed through a temporary file."""
+    src_host, _, src_repo = source.partition("/")
+    if has_blob(host, repo, digest):
+        return
+    status, location = _start_upload(host, repo, f"?mount={digest}&from={src_repo}" if src_host == host else "")
+    if status == 201:
+        return
+    if status != 202 or not location:
+        raise Failure(f"{host}/{repo}: the registry refused to start an upload ({status})")
+    with tempfile.TemporaryFile() as fh:
+        req = urllib.request.Request(f"http://{src_host}/v2/{src_repo}/blobs/{digest}")
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                shutil.copyfileobj(resp, fh, CHUNK)
+        except OSError as exc:
+            raise Failure(f"{source}: cannot read blob {digest} ({exc})") from None
+        size = fh.tell()
+        fh.seek(0)
+        _finish_upload(host, repo, location, digest, fh, size)
+
+
+def push(ref: str, arch: str, tar: IO[bytes]) -> str:
     """Gzip the tar stream into one layer, then push layer, config and manifest."""
     host, repo, _ = split(ref)
     raw, packed = hashlib.sha256(), hashlib.sha256()
     with tempfile.TemporaryFile() as layer:
         gzip = zlib.compressobj(6, zlib.DEFLATED, 31)
-        while chunk := tar.read(1 << 20):
+        while chunk := tar.read(CHUNK):
             raw.update(chunk)
             data = gzip.compress(chunk)
             packed.update(data)
@@ -192,7 +247,7 @@ def push(ref: str, arch: str, tar: Any) -> str:
     if arch in VARIANTS:
         config["variant"] = VARIANTS[arch]
     config_bytes = json.dumps(config, indent=2).encode()
-    config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+    config_digest = digest_of(config_bytes)
     upload_blob(host, repo, config_digest, config_bytes, len(config_bytes))
     manifest = {
         "schemaVersion": 2, "mediaType": IMAGE_TYPES[0],
@@ -216,7 +271,7 @@ def main(argv: list[str]) -> int:
             print(__doc__, file=sys.stderr)
             return 2
     except Failure as exc:
-        print(f"manifest: error: {exc}", file=sys.stderr)
+        print(f"registry_api: error: {exc}", file=sys.stderr)
         return 1
     return 0
 
