@@ -22,7 +22,8 @@ import requests
 
 from helperhub.core import defaults
 from helperhub.core.errors import IntegrityError, LockError
-from helperhub.lock.closure import LockedFile, closure_sha256
+from helperhub.images.target_context import target_closure_sha256
+from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import Lock, load_lock, save_lock
 from helperhub.pipelines.catalog import show_helper
 from helperhub.pipelines.image_targets import candidate_tags
@@ -100,9 +101,12 @@ def push_index(registry: str, repo: str, platforms: dict[str, str], tag: str) ->
     return put_manifest(registry, repo, tag, {"schemaVersion": 2, "mediaType": INDEX, "manifests": entries}, INDEX)
 
 
-def helper_labels(wheel: Dist, version: str, closure: tuple[LockedFile, ...], **target: str) -> dict[str, str]:
+def helper_labels(wheel: Dist, version: str, closure: tuple[LockedFile, ...], platforms: tuple[str, ...] = (AMD,),
+                  **target: str) -> dict[str, str]:
+    """What the release labels an image with: its closures are every platform's of the target."""
+    closures = target_closure_sha256(dict.fromkeys(platforms, closure))
     labels = {"io.helperhub.package": NAME, "io.helperhub.version": version, "io.helperhub.wheel-sha256": wheel.sha256,
-              "io.helperhub.kfp-version": KFP, "io.helperhub.closure-sha256": closure_sha256(closure),
+              "io.helperhub.kfp-version": KFP, "io.helperhub.closure-sha256": closures,
               "org.opencontainers.image.revision": "f" * 40,
               "org.opencontainers.image.base.name": "127.0.0.1:5000/python@sha256:" + "1" * 64}
     return {**labels, **{f"io.helperhub.{k}": v for k, v in target.items()}}
@@ -125,8 +129,8 @@ def test_bump_pins_every_target_the_oci_registry_has(fresh_index: RunningIndex, 
                            for n, d in (("kfp", kfp), ("tiny-dep", dep))))
     repo = f"{NAME}"
     plain = push_image(oci, repo, AMD, helper_labels(wheel, "1.0.0", closure), "1.0.0")
-    py313 = {p: push_image(oci, repo, p, helper_labels(wheel, "1.0.0", closure, target="py313", python="3.13",
-                                                       implementation="cp", glibc="2.41"),
+    py313 = {p: push_image(oci, repo, p, helper_labels(wheel, "1.0.0", closure, (AMD, ARM), target="py313",
+                                                       python="3.13", implementation="cp", glibc="2.41"),
                            f"1.0.0-py313-{p.split('/')[1]}") for p in (AMD, ARM)}
     index_digest = push_index(oci, repo, py313, "1.0.0-py313")
     # neither is a target of 1.0.0: another version's image, and a tag whose image names another target
@@ -160,9 +164,11 @@ def test_bump_pins_every_target_the_oci_registry_has(fresh_index: RunningIndex, 
         f"image {wrong.ref} (target py313) lists {py313[ARM]} for {ARM}, the lock has {plain}"]
     moved = replace(pin, targets={**pin.targets, "py313": replace(target, closure={**target.closure, ARM: ()})})
     problems = check_pins(Lock({NAME: moved}))
-    assert len(problems) == 1 and problems[0].message.startswith(  # its arm64 image holds another closure
+    # every platform's image is labelled with all the target's closures: both hold another one now
+    assert len(problems) == 2 and problems[1].message.startswith(
         f"image {target.image.ref} ({ARM}: {py313[ARM]}) (target py313) holds something else: "
-        f"io.helperhub.closure-sha256={closure_sha256(closure)} (expected {closure_sha256(())}")
+        f"io.helperhub.closure-sha256={target_closure_sha256({AMD: closure, ARM: closure})} "
+        f"(expected {target_closure_sha256({AMD: closure, ARM: ()})}")
 
     # naming a target pins only it; the lock's other targets of the same release stay
     only = bump_pin(lock_path, NAME, "1.0.0", fresh_index.settings, oci, {NAME}, KFP, targets=("py313",))
