@@ -55,7 +55,7 @@ def release_cmd(
     discover(repo)  # a checkout without helpers/ fails before the image stage is opened
     stage = None if no_images else open_image_stage(
         o.state_dir(repo), index, oci_registry, base_image, required=require_images, report=reporter,
-        image_user=image_user,
+        image_user=image_user, cache=cache,
     )
     run_release(settings, packages, reporter, stage)
     console.print(f"index: {index.simple_url}  lock: {settings.lock_path}")
@@ -71,18 +71,21 @@ def images(
     index_password: str | None, registry_port: int, oci_registry: str, base_image: str, image_user: str,
     require_images: bool, packages: tuple[str, ...],
 ) -> None:
-    """Build and push the images of already released PACKAGES (default: all) from pins.json."""
+    """Build and push the images of already released PACKAGES (default: all) from pins.json, one
+    per target of the repository."""
     from helperhub.release.project import discover, release_order
-    from helperhub.release.run import bake_images, open_image_stage
+    from helperhub.release.run import bake_images, open_image_stage, release_targets
 
     repo = o.resolve_root(root)
     order = release_order(discover(repo), list(packages))
+    cache = defaults.cache_dir()
+    targets = release_targets(repo, oci_registry, base_image, cache)
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
     reporter = RichReporter()
     stage = open_image_stage(o.state_dir(repo), index, oci_registry, base_image, required=True, report=reporter,
-                             image_user=image_user)
+                             image_user=image_user, cache=cache)
     assert stage is not None  # required=True raises instead
-    bake_images(stage, repo / LOCK_NAME, order, reporter)
+    bake_images(stage, repo / LOCK_NAME, order, reporter, targets)
 
 
 @click.command("bump")

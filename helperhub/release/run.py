@@ -15,13 +15,14 @@ from helperhub.core.progress import Reporter
 from helperhub.core.settings import load_settings
 from helperhub.core.targets import TARGETS
 from helperhub.images.engine import docker_client
-from helperhub.images.stage import ImageRelease, ImageSettings, release_image
-from helperhub.images.targets import ResolvedTarget, resolve_targets
+from helperhub.images.stage import ImageRelease, ImageSettings
+from helperhub.images.targets import ResolvedTarget, default_target, resolve_targets
+from helperhub.images.targets_stage import release_target_image
 from helperhub.lock.lockfile import load_lock, record_image_in_lock
 from helperhub.registry.client import IndexSettings, record_image_on_index
 from helperhub.release.project import HelperProject, discover, release_order
 from helperhub.release.self_release import TOOL, release_self
-from helperhub.release.uv_release import release_tools
+from helperhub.release.uv_release import UV, release_tools
 from helperhub.release.wheel import ReleaseSettings, WheelRelease, plan_wheel, release_wheel
 from helperhub.stack.oci_registry import ensure_oci_registry
 
@@ -37,16 +38,18 @@ class ImageStage:
 @dataclass(frozen=True)
 class HelperRelease:
     wheel: WheelRelease
-    image: ImageRelease | None = None
+    image: ImageRelease | None = None  # the default target's
+    images: tuple[ImageRelease, ...] = ()  # every target's, in the release's order
 
 
 def open_image_stage(
     state: Path, index: IndexSettings, oci_registry: str, base_image: str, *, required: bool,
-    report: Reporter, client: Any = None, image_user: str = defaults.IMAGE_USER,
+    report: Reporter, client: Any = None, image_user: str = defaults.IMAGE_USER, cache: Path | None = None,
 ) -> ImageStage | None:
     """The image stage's engine and registry (the local OCI registry is started when it can
     be), or None, said in one warning, when there is none and images are not ``required``."""
-    settings = ImageSettings(oci_registry, base_image, index, image_user)  # checked before the engine
+    settings = ImageSettings(oci_registry, base_image, index, image_user,  # checked before the engine
+                             cache=cache or defaults.cache_dir())
     try:
         client = client or docker_client()
         if not ensure_oci_registry(oci_registry, state):
@@ -72,30 +75,37 @@ def release_targets(root: Path, oci_registry: str, base_image: str, cache: Path,
 
 
 def bake_images(
-    stage: ImageStage, lock_path: Path, projects: Sequence[HelperProject], report: Reporter
+    stage: ImageStage, lock_path: Path, projects: Sequence[HelperProject], report: Reporter,
+    targets: Sequence[ResolvedTarget] | None = None,
 ) -> list[ImageRelease]:
-    """Build and push the image of each project's locked release (or confirm it) and record
-    its digest in the lock."""
+    """Build and push the image of each project's locked release for each target (or confirm it),
+    record its digest in the lock and show it in the index; the results in that order. ``targets``:
+    the release's (None: the one target ``default`` on the stage's base image)."""
+    chosen = tuple(targets) if targets else (default_target(stage.settings.base_image),)
     done = []
     for project in projects:
-        lock = load_lock(lock_path)
-        pin = lock.require(project.name, fix=f"make release PACKAGE={project.name}")
-        result = release_image(stage.settings, pin, lock.require_tool("uv"), stage.client, report)
-        record_image_in_lock(lock_path, pin.name, pin.version, result.image)
-        show_image_in_index(stage.settings.index, pin.name, pin.version, result.image.ref, report)
-        state = "built and pushed" if result.built else "unchanged"
-        report.info(f"{result.image.tag} {state}: {result.image.ref}")
-        done.append(result)
+        for target in chosen:
+            lock = load_lock(lock_path)
+            pin = lock.require(project.name, fix=f"make release PACKAGE={project.name}")
+            uv = lock.platform_tools.get(UV, {})
+            result = release_target_image(stage.settings, pin, target, uv, stage.client, report)
+            record_image_in_lock(lock_path, pin.name, pin.version, result.image, target.name)
+            show_image_in_index(stage.settings.index, pin.name, pin.version, result.image.ref, target.name, report)
+            state = "built and pushed" if result.built else "unchanged"
+            report.info(f"{result.image.tag} {state}: {result.image.ref}")
+            done.append(result)
     return done
 
 
-def show_image_in_index(index: IndexSettings, name: str, version: str, ref: str, report: Reporter) -> None:
-    """Tell the index the image of a release, for its catalog. The lock is the source of truth, so
-    an index that cannot take it (no login, an older registry, unreachable) is only a warning."""
+def show_image_in_index(index: IndexSettings, name: str, version: str, ref: str, target: str,
+                        report: Reporter) -> None:
+    """Tell the index the image of a release for ``target``, for its catalog. The lock is the source
+    of truth, so an index that cannot take it (no login, an older registry, unreachable) is only a
+    warning."""
     try:
-        record_image_on_index(index, name, version, ref)
+        record_image_on_index(index, name, version, ref, target=target)
     except HubError as exc:
-        report.warn(f"the index's catalog does not show the image of {name} {version}: {exc}")
+        report.warn(f"the index's catalog does not show the {target} image of {name} {version}: {exc}")
 
 
 def release(
@@ -130,5 +140,6 @@ def release(
         wheels.append(result)
     if images is None:
         return [HelperRelease(w) for w in wheels]
-    baked = bake_images(images, settings.lock_path, order, report)
-    return [HelperRelease(w, i) for w, i in zip(wheels, baked, strict=True)]
+    baked = bake_images(images, settings.lock_path, order, report, settings.targets)
+    per = len(settings.targets)
+    return [HelperRelease(w, baked[i * per], tuple(baked[i * per:(i + 1) * per])) for i, w in enumerate(wheels)]
