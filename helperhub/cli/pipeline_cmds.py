@@ -6,6 +6,7 @@ What a command runs is imported in it (kfp for `compile` and `demo`, the registr
 from __future__ import annotations
 
 import os
+import platform
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -248,12 +249,28 @@ def compile_cmd(
         results.print(f"{mode}: {path.relative_to(repo) if path.is_relative_to(repo) else path}")
 
 
+def default_runner(delivery: Delivery) -> str:
+    """docker for image mode, and for steps whose target this machine's Python cannot be (the
+    subprocess runner installs into this interpreter); else subprocess, the quicker."""
+    from helperhub.core.targets import MACHINES, platform_of
+    from helperhub.core.wheelhouse import runs_here
+
+    if delivery.mode is Mode.IMAGE:
+        return "docker"
+    pins = list(delivery.lock.packages.values())
+    target = delivery.target or (pins[0].default_target if pins else "")
+    pinned = [t for pin in pins if (t := pin.targets.get(target)) is not None]
+    here = platform_of(platform.machine()) if platform.machine() in MACHINES.values() else ""
+    return "subprocess" if all(here in t.closure and runs_here(t.facts(here)) for t in pinned) else "docker"
+
+
 @click.command("demo")
 @o.root_option
 @delivery_options
 @click.option("--mode", type=click.Choice(["image", "package", "embedded"]), default="image", show_default=True)
 @click.option("--runner", type=click.Choice(["docker", "subprocess"]), default=None,
-              help="kfp.local runner [default: docker for image, subprocess otherwise].")
+              help="kfp.local runner [default: docker for image mode and for a target whose Python or CPU "
+                   "is not this machine's, subprocess otherwise].")
 def demo(
     root: Path | None, profile: str, pin_by: str, installer: str, pipeline_index_url: str | None,
     pipeline_base_image: str | None, target: str | None,
@@ -271,8 +288,7 @@ def demo(
     os.environ["PIP_CONFIG_FILE"] = os.devnull
     delivery = make_delivery(repo, profile, mode, pin_by, installer, pipeline_index_url, pipeline_base_image,
                              target)
-    result = run_local(delivery, runner or ("docker" if mode == "image" else "subprocess"),
-                       o.state_dir(repo) / "runs")
+    result = run_local(delivery, runner or default_runner(delivery), o.state_dir(repo) / "runs")
     on = f", target {target}" if target else ""
     table = Table("metric", "value", title=f"example pipeline, {mode} mode{on}")
     for name, value in sorted({**result.metrics, **result.quality}.items()):
