@@ -217,7 +217,7 @@ def copy_blob(source: str, host: str, repo: str, digest: str) -> None:
         _finish_upload(host, repo, location, digest, fh, size)
 
 
-def push(ref: str, arch: str, tar: IO[bytes]) -> str:
+def push_rootfs(ref: str, arch: str, tar: IO[bytes]) -> str:
     """Gzip the tar stream into one layer, then push layer, config and manifest."""
     host, repo, _ = split(ref)
     raw, packed = hashlib.sha256(), hashlib.sha256()
@@ -264,7 +264,7 @@ def main(argv: list[str]) -> int:
         elif len(argv) == 3 and argv[0] == "copy":
             print(copy(argv[1], argv[2]))
         elif len(argv) == 3 and argv[0] == "push":
-            print(push(argv[1], argv[2], sys.stdin.buffer))
+            print(push_rootfs(argv[1], argv[2], sys.stdin.buffer))
         elif len(argv) >= 3 and argv[0] == "index":
             print(index(argv[1], argv[2:]))
         else:

@@ -105,7 +105,8 @@ def show_image_in_index(index: IndexSettings, name: str, version: str, ref: str,
     try:
         record_image_on_index(index, name, version, ref, target=target)
     except HubError as exc:
-        report.warn(f"the index's catalog does not show the {target} image of {name} {version}: {exc}")
+        of = "" if target == defaults.TARGET_NAME else f" for target {target}"
+        report.warn(f"the index's catalog does not show the image of {name} {version}{of}: {exc}")
 
 
 def release(

@@ -253,8 +253,10 @@ def test_pins_check_accepts_the_index_and_refuses_other_labels(
     assert check_pins(Lock({pin.name: pin.with_image(probe_image.image)}, tools)) == []
     other = replace(pin, kfp_version="2.1.0").with_image(probe_image.image)
     problems = [p.message for p in check_pins(Lock({pin.name: other}, tools))]
-    assert problems == [f"image {probe_image.image.ref} holds something else: "
-                        "io.helperhub.kfp-version=2.0.0 (expected 2.1.0)"]
+    assert len(problems) == len(probe_image.image.platforms) == 2  # each platform's image is checked
+    for problem, (where, digest) in zip(problems, probe_image.image.platforms.items(), strict=True):
+        assert problem.startswith(f"image {probe_image.image.ref} ({where}: {digest}) (target ")
+        assert problem.endswith(" holds something else: io.helperhub.kfp-version=2.0.0 (expected 2.1.0)")
 
 
 def test_the_default_target_is_the_image_of_before_targets(

@@ -203,10 +203,10 @@ def test_catalog_needs_a_login_when_reads_do(tmp_path: Path) -> None:
 def test_a_release_that_cannot_record_its_image_warns_and_goes_on(hub: Server, tmp_path: Path) -> None:
     release(hub.url, tmp_path, ALICE, "warn-lib", "1.0.0")
     report = Silent()
-    show_image_in_index(IndexSettings(hub.url, ALICE, "wrong"), "warn-lib", "1.0.0", IMAGE, report)
+    show_image_in_index(IndexSettings(hub.url, ALICE, "wrong"), "warn-lib", "1.0.0", IMAGE, "default", report)
     nowhere = f"http://127.0.0.1:{free_port()}"
-    show_image_in_index(IndexSettings(nowhere, ALICE, "pw"), "warn-lib", "1.0.0", IMAGE, report)
-    show_image_in_index(IndexSettings(hub.url, BOB, password(BOB)), "warn-lib", "1.0.0", IMAGE, report)
+    show_image_in_index(IndexSettings(nowhere, ALICE, "pw"), "warn-lib", "1.0.0", IMAGE, "default", report)
+    show_image_in_index(IndexSettings(hub.url, BOB, password(BOB)), "warn-lib", "1.0.0", IMAGE, "default", report)
     prefix = "warning: the index's catalog does not show the image of warn-lib 1.0.0: "
     assert report.messages == [
         f"{prefix}the index at {hub.url} refused the login of alice; check HUB_INDEX_USER and HUB_INDEX_PASSWORD",
@@ -218,7 +218,7 @@ def test_a_release_that_cannot_record_its_image_warns_and_goes_on(hub: Server, t
     ]
     assert "<dt>Image</dt>" not in requests.get(f"{hub.url}/helpers/warn-lib/", timeout=10).text
     quiet = Silent()
-    show_image_in_index(IndexSettings(hub.url, ALICE, password(ALICE)), "warn-lib", "1.0.0", IMAGE, quiet)
+    show_image_in_index(IndexSettings(hub.url, ALICE, password(ALICE)), "warn-lib", "1.0.0", IMAGE, "default", quiet)
     assert quiet.messages == []
     assert IMAGE in requests.get(f"{hub.url}/helpers/warn-lib/", timeout=10).text
 
