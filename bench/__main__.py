@@ -1,4 +1,4 @@
-"""`python -m bench`: P1-P5 measured side by side in one run; prints the table and writes
+"""`python -m bench`: P1-P5 (and P2b) measured side by side in one run; prints the table and writes
 docs/benchmarks.{json,md,png}. Loopback only; bounded by the repeat counts below."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .report import ratios, table, write_docs
 from .setup import REPO, stack
 from .startup import measure_help
 from .step_start import measure_step_start
+from .targets_time import measure_targets
 
 console = Console(highlight=False)
 
@@ -44,6 +45,7 @@ def main(repeats: int, seconds: int, base_image: str, out: Path) -> None:
             rel = measure_release(st, console.print)
             size = measure_image_size(st, console.print)
             step = measure_step_start(st, work / "runs", repeats, console.print)
+            rel.update(measure_targets(st, repeats, console.print))
     keys = ratios(step, rel, reads, size, start)
     shown = Table("measure", "value", "goal", "", title="helperhub benchmarks (medians)")
     for row in table(keys):
