@@ -55,9 +55,7 @@ def remote_image(repository: str, reference: str) -> RemoteImage | None:
     on (one they disagree on, such as the base's name, is left out) and each platform's digest.
     Both kinds are accepted: docker-registry answers 404 when an index exists and the Accept
     header names only single-manifest types."""
-    host, path = split_repository(repository)
-    base = f"http://{host}/v2/{path}"
-    found = _manifest(base, repository, reference)
+    base, found = _lookup(repository, reference)
     if found is None:
         return None
     digest, media_type, manifest = found
@@ -76,6 +74,13 @@ def remote_image(repository: str, reference: str) -> RemoteImage | None:
         labels, _ = _config(base, repository, inner[0], inner[2])
         agreed = labels if agreed is None else {k: v for k, v in agreed.items() if labels.get(k) == v}
     return RemoteImage(digest, agreed or {}, platforms)
+
+
+def _lookup(repository: str, reference: str) -> tuple[str, tuple[str, str, dict[str, Any]] | None]:
+    """The repository's API base URL, and what ``_manifest`` finds for ``reference`` there."""
+    host, path = split_repository(repository)
+    base = f"http://{host}/v2/{path}"
+    return base, _manifest(base, repository, reference)
 
 
 def _manifest(base: str, repository: str, reference: str) -> tuple[str, str, dict[str, Any]] | None:
@@ -106,9 +111,7 @@ def _config(base: str, repository: str, reference: str, manifest: dict[str, Any]
 def platform_manifests(repository: str, reference: str) -> tuple[str, dict[str, str]] | None:
     """What ``repository:reference`` names, as (its digest, platform -> single-platform manifest
     digest): an index lists each platform, a single manifest is its config's platform. None if absent."""
-    host, path = split_repository(repository)
-    base = f"http://{host}/v2/{path}"
-    found = _manifest(base, repository, reference)
+    base, found = _lookup(repository, reference)
     if found is None:
         return None
     digest, media_type, manifest = found
