@@ -27,6 +27,8 @@ from helperhub.stack.embedded import add_user
 from helperhub.stack.oci_registry import registry_config
 
 REPO = Path(__file__).resolve().parents[1]
+# a lock of the one target "default", as a repository without declared targets has it (test data)
+DEFAULT_LOCK = REPO / "tests" / "data" / "pins-default.json"
 FIXED_DATE = "2026-01-01T00:00:00+00:00"
 
 # The test folders are imported now, before any test imports the registry server: its bottle puts

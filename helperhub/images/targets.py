@@ -56,12 +56,17 @@ def default_target(base_image: str) -> ResolvedTarget:
                           {defaults.TARGET_PLATFORM: default_facts()})
 
 
-def base_repository(name: str, oci_registry: str) -> str:
+def registry_of(name: str) -> str:
+    """The registry host an image name names (``127.0.0.1:5000/python:3.11-slim``: ``127.0.0.1:5000``);
+    "" for a name without one (``python:3.11-slim``)."""
+    first, sep, _ = name.partition("/")
+    return first if sep and ("." in first or ":" in first or first == "localhost") else ""
+
+
+def base_repository(name: str, registry: str) -> str:
     """Where a base image name lives: a name without a registry host (``python:3.11-slim``) is one
-    of the OCI registry's (``make engine`` pushes its bases there); a full name stays as given."""
-    first = name.split("/", 1)[0]
-    qualified = "/" in name and ("." in first or ":" in first or first == "localhost")
-    return name if qualified else f"{oci_registry.rstrip('/')}/{name}"
+    of ``registry``'s; a full name stays as given."""
+    return name if registry_of(name) else f"{registry.rstrip('/')}/{name}"
 
 
 def split_reference(ref: str) -> tuple[str, str]:
@@ -75,12 +80,13 @@ def split_reference(ref: str) -> tuple[str, str]:
     return repo, tag
 
 
-def resolve_target(spec: TargetSpec, oci_registry: str, client: Callable[[], Any], cache: Path) -> ResolvedTarget:
-    """``spec`` with its base pinned by digest and its facts read per platform (``client``: the
-    Docker engine, opened only when a platform's facts are not cached)."""
+def resolve_target(spec: TargetSpec, registry: str, client: Callable[[], Any], cache: Path) -> ResolvedTarget:
+    """``spec`` with its base pinned by digest in ``registry`` (unless its name has a registry of its
+    own) and its facts read per platform (``client``: the Docker engine, opened only when a
+    platform's facts are not cached)."""
     from helperhub.images.facts import runtime_facts
 
-    repo, reference = split_reference(base_repository(spec.base_image, oci_registry))
+    repo, reference = split_reference(base_repository(spec.base_image, registry))
     found = platform_manifests(repo, reference)
     if found is None:
         raise ConfigError(f"base image {spec.base_image} of target {spec.name} is not in the OCI registry "
@@ -125,8 +131,13 @@ def _cached_facts(record: Path) -> TargetFacts | None:
 def resolve_targets(declared: Iterable[TargetSpec], oci_registry: str, client: Callable[[], Any],
                     cache: Path, base_image: str) -> tuple[ResolvedTarget, ...]:
     """Every declared target resolved, in declaration order; none declared: the one target
-    ``default`` (``TARGET_*`` on ``base_image``), which needs no engine and no registry."""
+    ``default`` (``TARGET_*`` on ``base_image``), which needs no engine and no registry.
+
+    A base named without a registry resolves as ``base_image`` does: in ``base_image``'s registry
+    (``make engine``'s, which builds the bases), else in the OCI registry images are pushed to. So a
+    release into another registry (the Compose stack's) still builds on the engine's bases."""
     specs = tuple(declared)
     if not specs:
         return (default_target(base_image),)
-    return tuple(resolve_target(spec, oci_registry, client, cache) for spec in specs)
+    registry = registry_of(base_image) or oci_registry
+    return tuple(resolve_target(spec, registry, client, cache) for spec in specs)

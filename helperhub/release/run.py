@@ -81,7 +81,9 @@ def bake_images(
     """Build and push the image of each project's locked release for each target (or confirm it),
     record its digest in the lock and show it in the index; the results in that order. ``targets``:
     the release's (None: the one target ``default`` on the stage's base image)."""
-    chosen = tuple(targets) if targets else (default_target(stage.settings.base_image),)
+    # the target ``default`` is built on the stage's base image (BASE_IMAGE), as before targets
+    chosen = tuple(t if t.name != defaults.TARGET_NAME else default_target(stage.settings.base_image)
+                   for t in targets or (default_target(stage.settings.base_image),))
     done = []
     for project in projects:
         for target in chosen:

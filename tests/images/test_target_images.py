@@ -34,7 +34,7 @@ from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import PackagePin
 from helperhub.lock.target_pins import TargetPin
 from helperhub.release.publish import publish
-from tests.conftest import RunningIndex, missing, start_oci
+from tests.conftest import RunningIndex, missing, start_index, start_oci
 from tests.images.probe_wheels import HELPER, PROBE, probe_wheels, uv_wheel
 
 pytestmark = pytest.mark.docker
@@ -44,6 +44,15 @@ USER = "10001:10001"  # non-root: both builds add the account `helper`
 TAG = "1.0.0-py311"
 SITE = "opt/helpers/lib/python3.11/site-packages"
 EMULATION = "/proc/sys/fs/binfmt_misc/qemu-aarch64"
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningIndex]:
+    """This module's own index: its uv is made from the venv's binary, which the session's index
+    (holding the real uv of the same version) would refuse as another file of a released version."""
+    running = start_index(tmp_path_factory.mktemp("index-targets"))
+    yield running
+    running.stop()
 
 
 @pytest.fixture(scope="module")

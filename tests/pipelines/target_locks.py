@@ -1,5 +1,5 @@
-"""Locks with a second target, made from the repository's pins.json (target "default" only):
-until a release writes multi-target locks, the tests of target selection add one by hand."""
+"""Locks with a second target, made from a lock of the one target "default" (the repository's
+pins.json before it declared targets, tests/data/pins-default.json), the second added by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import hashlib
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import ImagePin, Lock, PackagePin, load_lock
 from helperhub.lock.target_pins import TargetPin
-from tests.conftest import REPO
+from tests.conftest import DEFAULT_LOCK
 
 AMD64, ARM64 = "linux/amd64", "linux/arm64"
 REGISTRY = "127.0.0.1:5000"
@@ -44,7 +44,7 @@ def with_target(pin: PackagePin, target: str, python: str, platforms: tuple[str,
 
 
 def repo_lock() -> Lock:
-    return load_lock(REPO / "pins.json")
+    return load_lock(DEFAULT_LOCK)
 
 
 def two_target_lock(target: str = "py313", python: str = "3.13", platforms: tuple[str, ...] = (AMD64, ARM64)) -> Lock:

@@ -14,14 +14,14 @@ from helperhub.lock.lockfile import Lock, PackagePin, dump_lock, load_lock, pars
 from helperhub.lock.target_pins import TargetPin
 from helperhub.pipelines.pin_history import diff_lines, diff_rows, target_diff_lines
 from helperhub.pipelines.pins import closure_file_count, closure_rows, pins_columns, pins_rows
-from tests.conftest import REPO
+from tests.conftest import DEFAULT_LOCK
 
 AMD, ARM = "linux/amd64", "linux/arm64"
 INDEX_DIGEST, AMD_DIGEST, ARM_DIGEST = ("sha256:" + c * 64 for c in "789")
 
 
 def repo_lock() -> Lock:
-    return load_lock(REPO / "pins.json")
+    return load_lock(DEFAULT_LOCK)
 
 
 def arm(f: LockedFile) -> LockedFile:
