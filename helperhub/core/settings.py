@@ -12,7 +12,7 @@ the file with ``repository_settings``.
     image-user = "10001:10001"   # clusters that enforce runAsNonRoot; default root
     profile = "staging"
 
-    [tool.helperhub.targets.py311]   # declared and validated; releases use them once multi-target releases land
+    [tool.helperhub.targets.py311]   # the runtimes a release is for (the first: steps' default)
     base-image = "python:3.11-slim"
     platforms = ["linux/amd64", "linux/arm64"]
 

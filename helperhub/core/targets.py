@@ -15,9 +15,7 @@ resolver picks wheels for it. Pure data and pure functions, so that every layer 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from packaging.markers import default_environment
 
@@ -111,16 +109,6 @@ def checked_facts(spec: TargetSpec, platform: str, facts: TargetFacts) -> Target
             f"not {machine_of(platform)}; push a base image whose {platform} manifest is built for it"
         )
     return facts
-
-
-def declared_targets(settings: Mapping[str, Any]) -> tuple[TargetSpec, ...]:
-    """The repository's targets in declaration order (``settings``: ``repository_settings``'s);
-    none declared: one target ``default``, today's runtime, on the repository's base image."""
-    declared: tuple[TargetSpec, ...] = settings.get(TARGETS, ())
-    if declared:
-        return declared
-    base = settings.get("base_image") or defaults.BASE_IMAGE
-    return (TargetSpec(defaults.TARGET_NAME, base, (defaults.TARGET_PLATFORM,)),)
 
 
 def parse_targets(value: object, source: str) -> tuple[TargetSpec, ...]:

@@ -15,7 +15,6 @@ from helperhub.core.targets import (
     TargetFacts,
     TargetSpec,
     checked_facts,
-    declared_targets,
     default_facts,
     machine_of,
     platform_of,
@@ -38,17 +37,22 @@ platforms = ["linux/amd64", "linux/arm64"]
 def test_targets_are_read_from_pyproject_in_declaration_order(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(TWO)
     settings = load_settings(tmp_path)
-    assert declared_targets(settings) == (
+    assert settings["targets"] == (
         TargetSpec("py313", "python:3.13-slim", ("linux/amd64",)),
         TargetSpec("py311", "python:3.11-slim", ("linux/amd64", "linux/arm64")),
     )
     assert settings["base_image"] == "python:3.11-slim"  # the other settings as before
 
 
-def test_without_targets_the_one_default_target_is_todays_runtime() -> None:
-    assert declared_targets({}) == (TargetSpec("default", defaults.BASE_IMAGE, ("linux/amd64",)),)
-    assert declared_targets(parse_settings({"base-image": "own/python:3.11"}, "p")) == (
-        TargetSpec(defaults.TARGET_NAME, "own/python:3.11", (defaults.TARGET_PLATFORM,)),)
+def test_without_targets_the_one_default_target_is_todays_runtime(tmp_path: Path) -> None:
+    from helperhub.images.targets import resolve_targets
+
+    def no_engine() -> object:
+        raise AssertionError("the default target needs no engine")
+
+    (found,) = resolve_targets((), "127.0.0.1:9", no_engine, tmp_path, "own/python:3.11")
+    assert found.spec == TargetSpec(defaults.TARGET_NAME, "own/python:3.11", (defaults.TARGET_PLATFORM,))
+    assert found.facts == {defaults.TARGET_PLATFORM: default_facts()} and found.pinned_base == ""
     assert machine_of(defaults.TARGET_PLATFORM) == defaults.TARGET_MACHINE
 
 
