@@ -41,8 +41,9 @@ def cache_dir(environ: dict[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "helperhub"
 
-# The platform package-mode steps and helper images run on (BASE_IMAGE's Python on Debian,
-# glibc 2.36, x86_64): the lock's closure is resolved for it, whatever the release host is.
+# The runtime of a repository that declares no targets (BASE_IMAGE's Python on Debian, glibc 2.36,
+# x86_64): its closures are resolved for it, whatever the release host is. Declared targets read
+# theirs from their base images.
 TARGET_PYTHON = "3.11"
 TARGET_IMPLEMENTATION = "cp"
 TARGET_MACHINE = "x86_64"

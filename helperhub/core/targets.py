@@ -69,8 +69,8 @@ class TargetFacts:
 
 
 def default_facts() -> TargetFacts:
-    """The facts of the default target (``TARGET_*`` in defaults): what a format-2 lock was
-    resolved for, and what the release resolves for until it reads facts from base images."""
+    """The facts of the target ``default`` (``TARGET_*`` in defaults): what a repository without
+    declared targets releases for, and what a format-2 lock was resolved for."""
     return TargetFacts(defaults.TARGET_PYTHON, defaults.TARGET_IMPLEMENTATION, defaults.TARGET_GLIBC,
                        defaults.TARGET_MACHINE)
 
