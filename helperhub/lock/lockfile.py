@@ -281,7 +281,7 @@ def dependency_roots(lock: Lock, names: Iterable[str], *, required: bool = False
     one is an error when ``required`` (a release needs its dependencies released first), else a
     bare root resolved from the index (``pins bump`` in a repository that pins only some helpers).
     ``target``/``platform``: whose closure to keep (None: the default target's first platform); a
-    dependency not released for that target is an error that says so."""
+    required dependency not released for that target is an error that says so."""
     roots: list[str] = []
     locked: list[LockedFile] = []
     for raw in names:
@@ -291,13 +291,11 @@ def dependency_roots(lock: Lock, names: Iterable[str], *, required: bool = False
             roots.append(name)
             continue
         if target is None:
-            files = dep.closure
-        else:  # a dependency not pinned for that target is resolved bare, unless it is required
+            files = dep.require_closure() if required else dep.closure
+        else:  # a dependency not pinned for that target keeps no files, unless it is required
             there = dep.require_target(target) if required else dep.targets.get(target)
             files = there.files(platform) if there else ()
-        if required and not files:
-            files = dep.require_closure() if target is None else ()
-            if not files:
+            if required and not files:
                 raise LockError(f"the pin of {dep.name} {dep.version} has no closure for target {target} on "
                                 f"{platform}; release it for that target first: make release PACKAGE={dep.name}")
         extras = sorted({e for f in files for e in f.extras})
