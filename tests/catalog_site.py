@@ -26,7 +26,7 @@ from pathlib import Path
 
 import requests
 
-from helperhub.registry.client import IndexSettings, record_image_on_index, set_yanked
+from helperhub.registry.client import IndexSettings, record_image_on_index, set_yanked, writable
 from helperhub.registry.server.catalog.model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
 from helperhub.stack.embedded import add_user
 
@@ -254,7 +254,7 @@ def catalog_registry(tmp: Path, entries: Sequence[HelperEntry], third_party: Seq
         deadline = time.monotonic() + 30
         while True:
             try:
-                if requests.get(f"{url}/health", timeout=1).status_code == 200:
+                if writable(IndexSettings(url)):
                     break
             except requests.RequestException:
                 pass

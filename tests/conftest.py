@@ -21,7 +21,7 @@ from helperhub.core import defaults
 from helperhub.core.errors import EngineError
 from helperhub.images.engine import docker_client
 from helperhub.images.oci import registry_answers
-from helperhub.registry.client import IndexSettings, health
+from helperhub.registry.client import IndexSettings, writable
 from helperhub.release.wheel import ReleaseSettings, WheelRelease
 from helperhub.stack.embedded import add_user
 from helperhub.stack.oci_registry import registry_config
@@ -68,7 +68,7 @@ def start_index(tmp: Path, *, user: str = "ci", password: str = "s3cret", port: 
     )
     settings = IndexSettings(f"http://127.0.0.1:{port}", user, password)
     deadline = time.monotonic() + 20
-    while not health(settings):
+    while not writable(settings):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError((tmp / "server.log").read_text())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from helperhub.registry.client import IndexSettings, health, writable
 from helperhub.stack.embedded import add_user
 
 from .conftest import free_port
@@ -53,7 +54,8 @@ class Server:
         return [sys.executable, "-m", "helperhub.registry", "--port", str(self.port), "--packages", str(self.packages),
                 "--htpasswd", str(htpasswd), "--max-upload-mb", str(self.max_upload_mb), *self.options]
 
-    def start(self) -> Server:
+    def start(self, until: str = "writes") -> Server:
+        """Start and wait until it takes uploads (``until="reads"``: until it answers reads)."""
         self.packages.mkdir(parents=True, exist_ok=True)
         for i in range(self.prefill):
             filler = self.packages / f"filler{i % 50}-0.0.{i}.tar.gz"
@@ -67,7 +69,7 @@ class Server:
         deadline = time.monotonic() + 20
         while True:
             try:
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if (writable if until == "writes" else health)(IndexSettings(self.url)):
                     return self
             except requests.RequestException:
                 pass

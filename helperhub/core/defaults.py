@@ -76,6 +76,7 @@ COMPOSE_FILE = "docker-compose.yml"
 COMPOSE_PROJECT = "helperhub"
 COMPOSE_INDEX_PORT = 8090  # the front of the index: not REGISTRY_PORT, so the embedded registry can run beside it
 COMPOSE_OCI_PORT = 5090  # the stack's OCI registry: not OCI_REGISTRY's port, which `make engine` serves
+CATCH_UP_WAIT = 900  # seconds a release waits for an index catching up after a start to take uploads
 COMPOSE_TIMEOUT = 180  # seconds for starting the stack and passing every health check
 COMPOSE_LOG_LINES = 30  # of a service that fails its health check, shown
 # Debian's security archive, added to the stack's image builds ("" for a mirror without it).

@@ -18,8 +18,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write a file others read so that it is either old or new, never half written."""
+def atomic_write_text(path: Path, text: str, mode: int = 0o644, *, durable: bool = True) -> None:
+    """Write a file others read so that it is either old or new, never half written.
+
+    ``durable=False`` leaves the flush to disk to the caller (one ``os.sync()`` after a batch of
+    pages instead of two fsyncs each): readers still see old or new bytes; only a crash before
+    that sync can lose the write, which the caller must be able to redo."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -27,11 +31,14 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
             fh.write(text)
             fh.flush()
             os.fchmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -15,7 +16,7 @@ import requests
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from helperhub.core.defaults import INDEX_READERS, TARGET_NAME
+from helperhub.core.defaults import CATCH_UP_WAIT, INDEX_READERS, TARGET_NAME
 from helperhub.core.dists import dist_version, files_by_version
 from helperhub.core.errors import ConfigError, IntegrityError, RegistryError
 
@@ -206,11 +207,61 @@ def verify_served(settings: IndexSettings, file: IndexFile, expected: str) -> No
         )
 
 
-def health(settings: IndexSettings) -> bool:
+@dataclass(frozen=True)
+class IndexHealth:
+    """The index's ``GET /health``: reads are served; writes once a start has caught up."""
+
+    writes: bool
+    done: int = 0
+    total: int = 0
+
+
+def index_health(settings: IndexSettings) -> IndexHealth | None:
+    """None while the index answers no reads; an index whose /health is not JSON (stock
+    pypiserver, an older registry) takes writes whenever it answers."""
     try:
-        return requests.get(f"{settings.base}/health", timeout=(1.0, 2.0)).status_code == 200
+        resp = requests.get(f"{settings.base}/health", timeout=(1.0, 2.0))
     except requests.RequestException:
-        return False
+        return None
+    if resp.status_code != 200:
+        return None
+    try:
+        answer = resp.json()
+    except ValueError:
+        return IndexHealth(writes=True)
+    if not isinstance(answer, dict) or not answer.get("reads", True):
+        return None
+    progress = answer.get("catching_up")
+    progress = progress if isinstance(progress, dict) else {}
+    return IndexHealth(bool(answer.get("writes", True)), int(progress.get("done", 0)), int(progress.get("total", 0)))
+
+
+def health(settings: IndexSettings) -> bool:
+    """The index answers reads."""
+    return index_health(settings) is not None
+
+
+def writable(settings: IndexSettings) -> bool:
+    """The index takes uploads (it answers, and has caught up after its start)."""
+    state = index_health(settings)
+    return state is not None and state.writes
+
+
+def wait_writable(settings: IndexSettings, timeout: float = CATCH_UP_WAIT,
+                  on_wait: Callable[[IndexHealth], None] | None = None) -> None:
+    """Wait while the index catches up after a start (it answers uploads 503 meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = index_health(settings)
+        if state is not None and state.writes:
+            return
+        if time.monotonic() > deadline:
+            shown = f"{state.done} of {state.total} done" if state else "not answering"
+            raise RegistryError(f"the index at {settings.base} does not take uploads after {timeout:.0f} s "
+                                f"({shown}); see its log, then retry")
+        if on_wait is not None and state is not None:
+            on_wait(state)
+        time.sleep(0.2)
 
 
 def post_form(settings: IndexSettings, form: dict[str, tuple[None, str]], what: str) -> str:
@@ -219,11 +270,15 @@ def post_form(settings: IndexSettings, form: dict[str, tuple[None, str]], what: 
     if not settings.username or not settings.password:
         raise ConfigError(f"the index login is needed {what}: set HUB_INDEX_USER and HUB_INDEX_PASSWORD "
                           "(or --user and --password-file)")
-    try:
-        resp = requests.post(settings.upload_url, files=form, auth=(settings.username, settings.password),
-                             timeout=TIMEOUT)
-    except requests.RequestException as exc:
-        raise _unreachable(settings, exc) from None
+    for _attempt in range(2):  # a 503 of an index catching up after a start: wait it out, once
+        try:
+            resp = requests.post(settings.upload_url, files=form, auth=(settings.username, settings.password),
+                                 timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise _unreachable(settings, exc) from None
+        if resp.status_code != 503:
+            break
+        wait_writable(settings)
     answer = resp.text.strip()
     if resp.status_code == 200:
         return answer

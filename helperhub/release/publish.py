@@ -12,7 +12,7 @@ from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel
 from helperhub.core.errors import ConfigError, IntegrityError, OwnershipError, RegistryError
 from helperhub.core.fs import sha256_file
 from helperhub.core.tools import clean_pip_env, run_tool
-from helperhub.registry.client import IndexSettings, projects_files, verify_served
+from helperhub.registry.client import IndexSettings, projects_files, verify_served, wait_writable
 
 
 def dist_project(filename: str) -> str:
@@ -98,6 +98,7 @@ def publish(settings: IndexSettings, files: list[Path]) -> PublishPlan:
     for attempt in range(3):
         if not pending:
             break
+        wait_writable(settings)  # an index catching up after a start answers uploads 503
         try:
             twine_upload(settings, pending)
             break

@@ -10,8 +10,9 @@ import pytest
 
 from helperhub.core.metadata import parse_core_metadata
 from helperhub.registry.server.metadata import FileFacts, parse_record, render_record, upload_time
+from helperhub.registry.server.simple.cache import PageCache
 from helperhub.registry.server.simple.negotiate import choose, from_accept
-from helperhub.registry.server.simple.pages import PageCache, render_project, render_project_json, render_root_json
+from helperhub.registry.server.simple.pages import render_project, render_project_json, render_root_json
 from tests.indexclients import PIP_ACCEPT, UV_ACCEPT
 
 JSON = "application/vnd.pypi.simple.v1+json"

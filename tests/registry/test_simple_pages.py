@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from helperhub.registry.server.simple.pages import PageCache, render_project
+from helperhub.registry.server.simple.cache import PageCache
+from helperhub.registry.server.simple.pages import render_project
 from helperhub.registry.server.validate import UploadRefused, check_filename
 
 

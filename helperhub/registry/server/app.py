@@ -55,6 +55,7 @@ def build_app(settings: ServerSettings) -> WsgiApp:
 
     from helperhub.registry.server.auth import Htpasswd
     from helperhub.registry.server.catalog.reads import CatalogReads
+    from helperhub.registry.server.catchup import start_catch_up
     from helperhub.registry.server.fastreads import FastReads
     from helperhub.registry.server.store import HardenedBackend
     from helperhub.registry.server.upload import Uploads
@@ -82,7 +83,7 @@ def build_app(settings: ServerSettings) -> WsgiApp:
         log_stream=None,
     )
     backend = HardenedBackend(config, settings.packages, settings.max_upload_bytes, settings.owners,
-                              settings.index_url)
+                              settings.index_url, background=True)
     config.backend = BackendProxy(backend)
     app: WsgiApp = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
     htpasswd = Htpasswd(settings.htpasswd) if settings.htpasswd else None
@@ -90,7 +91,9 @@ def build_app(settings: ServerSettings) -> WsgiApp:
     app = FastReads(app, backend, htpasswd, settings.auth_reads)
     # the catalog: / (and /?q=) and /helpers/<name>/, for people
     app = CatalogReads(app, backend.catalog, htpasswd, settings.auth_reads)
-    return Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads)
+    app = Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads)
+    start_catch_up(backend.catch_up)  # reads are served meanwhile; writes once it is done
+    return app
 
 
 def make_server(settings: ServerSettings, app: WsgiApp) -> Any:

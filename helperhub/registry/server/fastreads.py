@@ -5,6 +5,7 @@ pypiserver."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ from helperhub.registry.server.simple.pages import Page
 from helperhub.registry.server.store import HardenedBackend
 
 WsgiApp = Callable[..., Any]
+HEALTH = "/health"  # {"reads": true, "writes": bool, "catching_up": {"done": n, "total": n}} (until consistent)
 PAGE_CACHE = "no-cache"  # pages change on release: revalidate (a 304 is cheap)
 FILE_CACHE = "public, max-age=31536000, immutable"  # a released file never changes
 METADATA_TYPE = "text/plain; charset=utf-8"  # a wheel's METADATA: email-header text
@@ -37,6 +39,11 @@ class FastReads:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
+        if path == HEALTH and method in ("GET", "HEAD"):  # anonymous, for probes, with --auth-reads too
+            body = (json.dumps(self.backend.progress.health()) + "\n").encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Cache-Control", "no-store"),
+                                      ("Content-Length", str(len(body)))])
+            return [b""] if method == "HEAD" else [body]
         if method not in ("GET", "HEAD") or not path.startswith(("/simple/", "/packages/")):
             return self.app(environ, start_response)  # type: ignore[no-any-return]
         if self.auth_reads and authenticated_user(self.htpasswd, environ.get("HTTP_AUTHORIZATION")) is None:
@@ -57,7 +64,7 @@ class FastReads:
                 location = f"/simple/{canonicalize_name(name)}/" + (f"?{query}" if query else "")
                 start_response("301 Moved Permanently", [("Location", location), ("Vary", "Accept")])
                 return [b""]
-            page = self.backend.pages.get(name, fmt)
+            page = self.backend.page(name, fmt)
             if page is not None:
                 return self._page(environ, start_response, page, fmt)
         elif path.startswith("/packages/") and path.count("/") == 2:

@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -36,6 +37,7 @@ from helperhub.core.errors import ConfigError
 from helperhub.core.fs import atomic_write_text, sha256_file
 from helperhub.core.metadata import parse_core_metadata
 from helperhub.registry.server.catalog.cache import CATALOG_DIR, CatalogCache, Sources
+from helperhub.registry.server.catchup import RETRY_AFTER, CatchUpProgress
 from helperhub.registry.server.fileset import shadowed_by
 from helperhub.registry.server.metadata import (
     METADATA_DIR,
@@ -52,7 +54,9 @@ from helperhub.registry.server.metadata import (
 )
 from helperhub.registry.server.notes import ImageRefs, Yanks, check_image_ref, check_target_name
 from helperhub.registry.server.owners import Owners
-from helperhub.registry.server.simple.pages import PAGES_DIR, PageCache
+from helperhub.registry.server.simple.cache import PageCache
+from helperhub.registry.server.simple.negotiate import Format
+from helperhub.registry.server.simple.pages import PAGES_DIR, Page
 from helperhub.registry.server.validate import (
     UploadRefused,
     archive_metadata,
@@ -83,17 +87,26 @@ class NotFound(UploadRefused):
     """A yank or an image names a project or version the index does not have."""
 
 
+class CatchingUp(UploadRefused):
+    """The store is still catching up after a start: writes wait, reads are served."""
+
+
 class HardenedBackend(Backend):  # type: ignore[misc]
     """Atomic, exclusive, validated, fact-recording storage in one package folder."""
 
     def __init__(self, config: Any, root: Path, max_bytes: int, owners_file: Path | None = None,
-                 index_url: str = f"http://{defaults.REGISTRY_HOST}:{defaults.REGISTRY_PORT}") -> None:
-        """``index_url``: the index as its users reach it, for the catalog's install snippets."""
+                 index_url: str = f"http://{defaults.REGISTRY_HOST}:{defaults.REGISTRY_PORT}",
+                 background: bool = False) -> None:
+        """``index_url``: the index as its users reach it, for the catalog's install snippets;
+        ``background``: the caller runs ``catch_up`` in a thread (the server, which serves reads
+        meanwhile) instead of the constructor."""
         super().__init__(config)
         self.root = root.resolve()
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
+        self._hashing = threading.Lock()  # one project hashed at a time: by the catch-up or a read
         self._files: dict[str, FileFacts] = {}
+        self._pending: dict[str, dict[str, FileFacts | None]] = {}  # project -> files whose facts are to come
         self.pages = PageCache(self.root / PAGES_DIR)
         self.root.mkdir(parents=True, exist_ok=True)
         self._owner = claim_folder(self.root)
@@ -105,11 +118,15 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             metadata=partial(release_metadata, self.root), owners=lambda p: owners.of(p).users,
             yanked=self.yanks.of, images=self.images.of))
         self._load()
+        if not background:
+            self.catch_up()
 
     # -- state ----------------------------------------------------------------------------------
     def _load(self) -> None:
-        """Recover after any stop: drop unfinished temp files, keep recorded facts, compute the
-        rest (hash, metadata file), and drop metadata files whose wheel never landed."""
+        """What a start needs before it serves, in time proportional to the folder's listing: drop
+        unfinished temp files, take every recorded file's facts; a file without a full record
+        (a folder never seen, a lost record) waits for the catch-up, or for the first read of its
+        project, to be hashed."""
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / METADATA_DIR).mkdir(exist_ok=True)
         for leftover in [*self.root.glob(f"{TEMP_PREFIX}*"), *(self.root / METADATA_DIR).glob(f"{TEMP_PREFIX}*")]:
@@ -118,24 +135,80 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             recorded = parse_record((self.root / RECORD).read_text())
         except FileNotFoundError:
             recorded = {}
-        saved = time.monotonic()
-        for path in sorted(self.root.iterdir()):
-            if path.name.startswith(".") or not path.is_file() or guess_pkgname_and_version(path.name) is None:
-                continue
-            facts = recorded.get(path.name)
-            if facts is None:  # a lost or partial record: hash, and keep the progress
-                facts = FileFacts(path.name, sha256_file(path))
-                if time.monotonic() - saved > RECORD_EVERY:
-                    self._save_record()
-                    saved = time.monotonic()
-            self._files[path.name] = self._complete(path, facts)
-        for meta in (self.root / METADATA_DIR).iterdir():
-            if meta.name.removesuffix(METADATA_SUFFIX) not in self._files:
-                meta.unlink(missing_ok=True)  # its wheel never landed (a crash between the two links)
-        self._save_record()
-        projects = {n: _project(n) for n in self._files}
-        self.pages.rebuild(self._files, projects, self.yanks.all())
-        self.catalog.rebuild(self._files, projects)
+        grouped: dict[str, dict[str, FileFacts]] = {}
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") or not entry.is_file() or (project := _project_or_none(name)) is None:
+                    continue
+                facts = recorded.get(name)
+                grouped.setdefault(project, {})[name] = facts  # type: ignore[assignment]
+                if not _full(facts):  # the old record form (a sha256 only) keeps its hash
+                    self._pending.setdefault(project, {})
+        for project, files in grouped.items():
+            if project in self._pending:
+                self._pending[project] = dict(files)
+            else:
+                self._files.update(files)
+        self.progress = CatchUpProgress(total=sum(map(len, self._pending.values())) + 1)
+        known = {p: f for p, f in grouped.items() if p not in self._pending}
+        self.pages.load(known, self.yanks.all(), names=self._pending)
+
+    def ensure(self, project: str) -> None:
+        """Know every file of ``project`` now (hash, metadata file, facts): a read of a project
+        the catch-up has not reached yet waits only for that project."""
+        if project not in self._pending:
+            return
+        with self._hashing:
+            waiting = self._pending.get(project)
+            if waiting is None:
+                return
+            found = {}
+            for name, facts in sorted(waiting.items()):
+                path = self.root / name
+                if facts is not None and _full(facts):
+                    found[name] = facts
+                elif path.is_file():
+                    found[name] = self._complete(path, facts or FileFacts(name, sha256_file(path)))
+            with self._lock:
+                self._files.update(found)
+                del self._pending[project]
+                self.pages.set_files(project, found)
+            self.progress.advance(len(waiting))
+
+    def catch_up(self) -> None:
+        """Make the store consistent: hash what the record lacks (saving progress as it goes),
+        check every wheel's metadata file, render the pages whose stamps do not match, rebuild the
+        catalog; then accept writes. Reads are served all along."""
+        saved, changed = time.monotonic(), bool(self._pending)
+        for project in sorted(self._pending):
+            self.ensure(project)
+            if time.monotonic() - saved > RECORD_EVERY:
+                self._save_record()
+                saved = time.monotonic()
+        changed |= self._check_metadata_files()
+        if changed:
+            self._save_record()
+        self.progress.grow(len(self.pages.dirty()))
+        self.pages.flush(progress=self.progress.advance)
+        self.catalog.rebuild(self._files, {n: _project(n) for n in self._files})
+        self.progress.advance(1)
+        self.progress.finish()
+
+    def _check_metadata_files(self) -> bool:
+        """Every wheel has its metadata file and no metadata file lacks its wheel (a crash between
+        the two links); True if anything was repaired."""
+        folder = self.root / METADATA_DIR
+        present = {e.name for e in os.scandir(folder) if e.is_file()}
+        repaired = False
+        for name, facts in list(self._files.items()):
+            if name.endswith(".whl") and facts.metadata_sha256 is not None and name + METADATA_SUFFIX not in present:
+                self._files[name] = self._complete(self.root / name, replace(facts, metadata_sha256=None))
+                repaired = True
+        for meta in present:
+            if meta.removesuffix(METADATA_SUFFIX) not in self._files:
+                (folder / meta).unlink(missing_ok=True)
+        return repaired
 
     def _complete(self, path: Path, facts: FileFacts) -> FileFacts:
         """Fill in what the record lacks: files released before facts were recorded, or found
@@ -158,18 +231,26 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                          requires, meta_sha)
 
     def _save_record(self) -> None:
-        atomic_write_text(self.root / RECORD, render_record(self._files))
+        atomic_write_text(self.root / RECORD, render_record(dict(self._files)))
 
     def sha256_of(self, filename: str) -> str | None:
-        stored = self._files.get(filename)
+        stored = self.facts_of(filename)
         return stored.sha256 if stored else None
 
     def facts_of(self, filename: str) -> FileFacts | None:
+        if self._pending and filename not in self._files and (project := _project_or_none(filename)):
+            self.ensure(project)
         return self._files.get(filename)
+
+    def page(self, project: str, fmt: Format = "html") -> Page | None:
+        """A project's simple page (its files known first, if the catch-up has not reached it)."""
+        if self._pending:
+            self.ensure(canonicalize_name(project))
+        return self.pages.get(project, fmt)
 
     def metadata_file(self, name: str) -> tuple[Path, str] | None:
         """The path and sha256 of a served ``<wheel>.metadata``; None if there is none."""
-        facts = self._files.get(name.removesuffix(METADATA_SUFFIX)) if name.endswith(METADATA_SUFFIX) else None
+        facts = self.facts_of(name.removesuffix(METADATA_SUFFIX)) if name.endswith(METADATA_SUFFIX) else None
         if facts is None or facts.metadata_sha256 is None:
             return None
         return metadata_path(self.root, facts.filename), facts.metadata_sha256
@@ -213,10 +294,17 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         if not ownership.allows(user):
             raise UploadForbidden(ownership.refusal(project, verb))
 
+    def check_writable(self) -> None:
+        if not self.progress.consistent.is_set():
+            status = self.progress.health()["catching_up"]
+            raise CatchingUp(f"the index is catching up after a start ({status['done']} of {status['total']} "
+                             f"done); retry in {RETRY_AFTER} s")
+
     def check_upload(self, filename: str, user: str | None) -> str:
         """What can be decided from the file name alone, before a byte of the file is read: a
         safe name, a project the user may release to, a name not taken. The canonical project."""
         project = check_filename(filename)[0]
+        self.check_writable()
         if user is not None:
             self._check_owner(project, user, "release")
         self._check_new(filename)
@@ -288,6 +376,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
     def _released_version(self, project: str, version_text: str, user: str, verb: str) -> Version:
         """The version of ``project`` a yank or an image names, as its files spell it (1.1 is 1.1.0),
         if the user owns the project; call under the lock."""
+        self.check_writable()
         try:
             version = Version(version_text)
         except InvalidVersion:
@@ -358,6 +447,16 @@ def claim_folder(root: Path) -> IO[str]:
     fh.write(f"{os.getpid()}\n")
     fh.flush()
     return fh
+
+
+def _full(facts: FileFacts | None) -> bool:
+    """A record entry written at upload, with every fact (older entries hold a sha256 only)."""
+    return facts is not None and facts.upload_time is not None and facts.size is not None
+
+
+def _project_or_none(filename: str) -> str | None:
+    guessed = guess_pkgname_and_version(filename)
+    return canonicalize_name(guessed[0]) if guessed else None
 
 
 def _project(filename: str) -> str:

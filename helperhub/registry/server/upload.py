@@ -21,7 +21,9 @@ from multipart import MultipartError, MultipartSegment, PushMultipartParser, par
 
 from helperhub.core.defaults import TARGET_NAME
 from helperhub.registry.server.auth import Htpasswd, authenticated_user
+from helperhub.registry.server.catchup import RETRY_AFTER
 from helperhub.registry.server.store import (
+    CatchingUp,
     HardenedBackend,
     NotFound,
     UploadConflict,
@@ -106,6 +108,10 @@ class Uploads:
         if user is None:
             raise Refusal(401, "uploads need a login of the registry's htpasswd; check the user and password",
                           [("WWW-Authenticate", 'Basic realm="helperhub"')])
+        try:
+            self.backend.check_writable()
+        except CatchingUp as exc:
+            raise Refusal(503, str(exc), [("Retry-After", str(RETRY_AFTER))]) from None
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         length = environ.get("CONTENT_LENGTH") or ""
         if not chunked and not length.isdigit():
@@ -126,6 +132,8 @@ class Uploads:
             return self._form(parser.parse_blocking(body.read, CHUNK), user)
         except UploadForbidden as exc:
             raise Refusal(403, str(exc)) from None
+        except CatchingUp as exc:
+            raise Refusal(503, str(exc), [("Retry-After", str(RETRY_AFTER))]) from None
         except NotFound as exc:
             raise Refusal(404, str(exc)) from None
         except UploadConflict as exc:

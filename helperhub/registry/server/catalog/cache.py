@@ -30,8 +30,10 @@ from helperhub.registry.server.catalog.pages import (
 )
 from helperhub.registry.server.metadata import FileFacts
 from helperhub.registry.server.simple.pages import Page, as_page
+from helperhub.registry.server.stamps import Stamps, stamp_of
 
 CATALOG_DIR = ".catalog"  # under the package folder: hidden, so pypiserver never lists it
+RENDERER = "catalog-2"  # bump when a page's text changes for the same facts: every page is rendered again
 MAX_QUERY = 200  # characters of a ?q= filter that count; the rest is ignored
 
 
@@ -79,11 +81,13 @@ class CatalogCache:
         self._items: dict[str, Listed] = {}
         self._mirror: dict[str, ThirdParty] = {}
         self._pages: dict[str, Page] = {}
+        self._kept: set[str] = set()  # helper pages on disk whose stamp matched: read when first asked
+        self._stamps = Stamps(static_root)
         self.listing = Listing()
         self._shown: tuple[HelperEntry, ...] = ()  # what the pages show, replaced whole on a change
         self._shown_mirror: tuple[ThirdParty, ...] = ()
-        self._root_text = ""  # what index.html holds: written by the first rendering
-        self._root = as_page(self.listing.page())
+        self._root_text = self._on_disk(Path("index.html"))  # what index.html holds
+        self._root = as_page(self._root_text or self.listing.page())  # until the first rendering
 
     # -- reads (no lock: each reads one value that a change replaces whole) ----------------------
     def root(self) -> Page:
@@ -91,7 +95,11 @@ class CatalogCache:
 
     def helper(self, name: str) -> Page | None:
         """The page of a helper by its canonical name."""
-        return self._pages.get(name)
+        page = self._pages.get(name)
+        kept = name in self._kept or not self._entries  # before the first rendering: what is on disk
+        if page is None and kept and (text := self._on_disk(Path("helpers", name, "index.html"))):
+            page = self._pages[name] = as_page(text)
+        return page
 
     def filtered(self, query: str) -> bytes:
         return self.listing.page(query[:MAX_QUERY]).encode("utf-8")
@@ -115,6 +123,7 @@ class CatalogCache:
                 self._files.setdefault(project_of[name], {})[name] = facts
             self._update(list(self._files))
             self._drop_stale_pages()
+        self._stamps.save()
 
     def add(self, project: str, facts: FileFacts) -> None:
         """A file landed."""
@@ -157,9 +166,16 @@ class CatalogCache:
                             owners=self.sources.owners(project), images=self.sources.images(project))
         if entry is None or self._entries.get(project) == entry:
             return
-        text = render_helper(entry, self.index_url)
-        self._write(Path("helpers", project, "index.html"), text)
-        self._pages[project] = as_page(text)
+        stamp = stamp_of(RENDERER, self.index_url, repr(entry))
+        page = Path("helpers", project, "index.html")
+        if project not in self._entries and self._stamps.matches(project, stamp) and self._exists(page):
+            self._kept.add(project)  # rendered from these very facts by an earlier start
+        else:
+            text = render_helper(entry, self.index_url)
+            self._write(page, text)
+            self._pages[project] = as_page(text)
+            self._kept.discard(project)
+            self._stamps.record(project, stamp)
         self._entries[project] = entry
         self._items[project] = Listed(project, search_text(entry), render_entry(entry))
 
@@ -178,8 +194,20 @@ class CatalogCache:
         if self.static_root is None or not (self.static_root / "helpers").is_dir():
             return
         for page in (self.static_root / "helpers").glob("*/index.html"):
-            if page.parent.name not in self._pages:
+            if page.parent.name not in self._entries:
                 page.unlink(missing_ok=True)
+        self._stamps.forget(self._stamps.keys() - self._entries.keys())
+
+    def _on_disk(self, relative: Path) -> str:
+        if self.static_root is None:
+            return ""
+        try:
+            return (self.static_root / relative).read_text(encoding="utf-8")
+        except OSError:
+            return ""
+
+    def _exists(self, relative: Path) -> bool:
+        return self.static_root is not None and (self.static_root / relative).is_file()
 
     def _write(self, relative: Path, text: str) -> None:
         if self.static_root is not None:
