@@ -13,8 +13,8 @@ MODE    ?= image
 PYTEST_ARGS ?=
 
 .PHONY: help venv release images bump registry-up registry-down registry-serve engine \
-        test test-fast check lint typecheck imports clean compose-up compose-down pins pins-bump pins-check \
-        who-pins compile demo hardening-table registry-image manifests bench test-tools docs-screenshots
+        test test-fast check lint typecheck imports clean compose-up compose-down pins pins-bump pins-outdated \
+        pins-check who-pins compile demo hardening-table registry-image manifests bench test-tools docs-screenshots
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ pins: venv ## Show the lock: helper -> version, sha256, image digest
 
 pins-bump: venv ## Pin PACKAGE to an already released VERSION (resolved from the registries)
 	@$(ENGINE_ENV) $(HUB) pins bump $(PACKAGE) $(VERSION)
+
+pins-outdated: venv ## Newer releases of every pin: release time, major or not, what moves in each closure (--json: JSON=1)
+	@$(ENGINE_ENV) $(HUB) pins outdated $(if $(JSON),--json)
 
 pins-check: venv ## Fail unless every pin is served with its sha256 and its image digest exists
 	$(HUB) pins check

@@ -66,7 +66,7 @@ def make_delivery(
 
 @click.group("pins")
 def pins() -> None:
-    """The lock (pins.json): show, diff, bump, check."""
+    """The lock (pins.json): show, diff, bump, outdated, check."""
 
 
 @pins.command("show")
@@ -138,24 +138,42 @@ def known_helpers(repo: Path, lock: Lock) -> set[str]:
 @click.option("--target", "targets", metavar="TARGET", multiple=True,
               help="Pin only this target of VERSION (repeat for several); the lock's other targets of the "
               "same release stay. Default: every target the OCI registry has an image of.")
-@click.argument("package")
-@click.argument("version")
+@click.option("--latest", is_flag=True,
+              help="Pin PACKAGE's newest release instead of a VERSION (yanked ones left out).")
+@click.option("--all", "all_pins", is_flag=True,
+              help="Move every pin of the lock to its newest release (no PACKAGE, no VERSION); all are "
+              "written, or none.")
+@click.option("--pre", is_flag=True, help="With --latest or --all: pre-releases count as releases.")
+@click.argument("package", required=False)
+@click.argument("version", required=False)
 def pins_bump(
     root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
     registry_port: int, oci_registry: str, base_image: str, image_user: str, require_images: bool,
-    targets: tuple[str, ...], package: str, version: str,
+    targets: tuple[str, ...], latest: bool, all_pins: bool, pre: bool, package: str | None, version: str | None,
 ) -> None:
     """Pin PACKAGE to an already released VERSION, resolved from the registries, for every target
     it was released for: the targets are its image tags in the OCI registry (VERSION: the target
     default; VERSION-NAME: target NAME), what runs there is read from the images' labels, and each
     target's closure is resolved from the index per platform. A release without images is pinned
-    for the target default (CPython 3.11, linux/amd64)."""
+    for the target default (CPython 3.11, linux/amd64). `PACKAGE --latest` pins the newest
+    release, `--all` moves every pin to its newest, each printing what moved, as `pins outdated`."""
     from helperhub.lock.lockfile import load_lock
-    from helperhub.pipelines.pins import bump_pin
 
+    _bump_arguments(package, version, latest, all_pins, pre, targets)
     repo = o.resolve_root(root)
     helpers = known_helpers(repo, load_lock(repo / LOCK_NAME))
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
+    if latest or all_pins:
+        from helperhub.pipelines.outdated import bump_latest, computed_source, report_lines
+
+        source = computed_source(index, oci_registry, helpers, o.kfp_version(), _unique(targets))
+        reports = bump_latest(repo / LOCK_NAME, [package] if package else [], index, source, pre=pre)
+        for line in report_lines(reports):
+            results.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
+    from helperhub.pipelines.pins import bump_pin
+
+    assert package is not None and version is not None  # _bump_arguments
     pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, helpers, o.kfp_version(),
                    targets=_unique(targets))
     results.print(f"{pin.name} pinned to {pin.version} sha256:{pin.sha256[:12]} "
@@ -164,6 +182,58 @@ def pins_bump(
         for name, target in pin.targets.items():
             image = target.image.ref if target.image else "-"
             results.print(f"  target {name}: Python {target.python} on {', '.join(target.platforms)}, image {image}")
+
+
+def _bump_arguments(package: str | None, version: str | None, latest: bool, all_pins: bool, pre: bool,
+                    targets: tuple[str, ...]) -> None:
+    """One of PACKAGE VERSION, PACKAGE --latest and --all, else a usage error saying which."""
+    if all_pins and (package or latest or targets):
+        raise click.UsageError("--all moves every pin to its newest release: give no PACKAGE, VERSION, "
+                               "--latest or --target")
+    if latest and version:
+        raise click.UsageError(f"--latest picks the version: give PACKAGE alone, or drop --latest to pin {version}")
+    if pre and not (latest or all_pins):
+        raise click.UsageError("--pre counts pre-releases among the newest: give it with --latest or --all")
+    if not all_pins and not (package and (version or latest)):
+        raise click.UsageError("give PACKAGE VERSION, PACKAGE --latest (its newest release) or --all (every pin)")
+
+
+@pins.command("outdated")
+@o.root_option
+@o.index_options
+@o.image_options
+@click.option("--pre", is_flag=True, help="Pre-releases count as newer releases.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the report as JSON: a list of {name, pinned, latest, newer: [{version, released_at, "
+              "major, closure, targets, problem}]} (docs/pipeline-authors.md).")
+@click.argument("names", metavar="[NAME]...", nargs=-1)
+def pins_outdated(
+    root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
+    registry_port: int, oci_registry: str, base_image: str, image_user: str, require_images: bool,
+    pre: bool, as_json: bool, names: tuple[str, ...],
+) -> None:
+    """Per pin (NAME: only those), the newer releases in the index (yanked ones left out,
+    pre-releases only with --pre): release time, a new major version or not, and what moves in each
+    target's closure, computed as `pins bump` would pin it, nothing written. A report: exit 0."""
+    import json
+
+    from helperhub.lock.lockfile import load_lock
+    from helperhub.pipelines.outdated import computed_source, outdated, report_json, report_lines
+
+    repo = o.resolve_root(root)
+    lock = load_lock(repo / LOCK_NAME)
+    index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
+    source = computed_source(index, oci_registry, known_helpers(repo, lock), o.kfp_version())
+    reports = outdated(lock, index, source, names, pre=pre)
+    if as_json:
+        click.echo(json.dumps(report_json(reports), indent=2))
+        return
+    for line in report_lines(reports):
+        results.print(line, markup=False, highlight=False, soft_wrap=True)
+    behind = sum(1 for r in reports if r.newer)
+    results.print(f"{behind} of {len(reports)} pins have newer releases" +
+                  ("; `helperhub pins bump --all` moves each to its newest" if behind else ""),
+                  markup=False, highlight=False)
 
 
 def _unique(values: tuple[str, ...]) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ A released version's targets are its images' tags (``image_targets``); a package
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import requests
@@ -41,15 +41,52 @@ BASE_LABEL = "org.opencontainers.image.base.name"
 REVISION_LABEL = "org.opencontainers.image.revision"
 
 
+@dataclass(frozen=True)
+class Bump:
+    """What `pins bump` writes for one helper: its pin, and the uv of each platform its targets
+    run on. Computed from a lock without writing it (`pins outdated` shows it, a bump saves it)."""
+
+    pin: PackagePin
+    tools: dict[str, LockedFile]  # platform -> uv
+
+    def apply(self, lock: Lock) -> Lock:
+        """``lock`` with this pin and its tools."""
+        lock = lock.with_pin(self.pin)
+        for platform, uv in self.tools.items():
+            lock = lock.with_tool(uv, platform)
+        return lock
+
+
 def bump_pin(
     lock_path: Path, name: str, version: str, index: IndexSettings, oci_registry: str | None,
     helpers: set[str], kfp_version: str, targets: Sequence[str] = (),
 ) -> PackagePin:
-    """Point the lock at a released version: the wheel's sha256 from the index (verified by
-    download), then for each target (``targets``: only those; none: every target the OCI
-    registry has an image of) its image digests (labels verified) and its closure per platform,
-    resolved from the index for the facts the image states (keeping the pins of the helpers it
-    depends on). A target the lock already has for this very wheel keeps its closure."""
+    """Point the lock at a released version (``compute_bump``, then written with its tools)."""
+    bump = compute_bump(load_lock(lock_path), name, version, index, oci_registry, helpers, kfp_version, targets)
+    save_bumps(lock_path, [bump])
+    return bump.pin
+
+
+def save_bumps(lock_path: Path, bumps: Sequence[Bump]) -> Lock:
+    """Write every bump's pin and tools into the lock, all or none."""
+
+    def change(current: Lock) -> Lock:
+        for bump in bumps:
+            current = bump.apply(current)
+        return current
+
+    return modify_lock(lock_path, change)
+
+
+def compute_bump(
+    lock: Lock, name: str, version: str, index: IndexSettings, oci_registry: str | None,
+    helpers: set[str], kfp_version: str, targets: Sequence[str] = (),
+) -> Bump:
+    """The pin of a released version as ``lock`` would get it: the wheel's sha256 from the index
+    (verified by download), then for each target (``targets``: only those; none: every target
+    the OCI registry has an image of) its image digests (labels verified) and its closure per
+    platform, resolved from the index for the facts the image states (keeping the pins of the
+    helpers it depends on). A target the lock already has for this very wheel keeps its closure."""
     name = canonicalize_name(name)
     parsed = parse_version(version)
     wanted = str(parsed)
@@ -61,7 +98,6 @@ def bump_pin(
     wheel = wheels[0]
     verify_served(index, wheel, wheel.sha256)
     sdists = [f for f in files.values() if f.filename.endswith(".tar.gz") and f.version == parsed]
-    lock = load_lock(lock_path)
     old = lock.get(name)
     third, local, extras = _wheel_requirements(index, wheel.url, helpers)
     pin = pin_released_wheel(
@@ -83,15 +119,7 @@ def bump_pin(
     revision = next((i.labels[p].get(REVISION_LABEL, "") for i in images for p in i.platforms), "")
     pin = replace(pin, targets=pinned, default_target=default, commit=pin.commit or revision)
     tools = {p: lock_uv(lock, index, p, pin.targets[t].facts(p)) for t in pinned for p in pin.targets[t].platforms}
-
-    def change(current: Lock) -> Lock:
-        current = current.with_pin(pin)
-        for platform, uv in tools.items():
-            current = current.with_tool(uv, platform)
-        return current
-
-    modify_lock(lock_path, change)  # the pin and its tools, or neither
-    return pin
+    return Bump(pin, tools)
 
 
 def _chosen(name: str, version: str, images: list[TargetImage], wanted: Sequence[str]) -> dict[str, TargetImage | None]:

@@ -1,5 +1,6 @@
-"""The one client of the private index: read it the way pip does (PEP 503 simple pages), check
-what it serves, and the authenticated form posts (yank, unyank, image records)."""
+"""The one client of the private index: read it the way pip does (PEP 503 simple pages, or PEP 691
+JSON ones where upload times are wanted), check what it serves, and the authenticated form posts
+(yank, unyank, image records)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import requests
@@ -21,6 +23,9 @@ from helperhub.core.dists import dist_version, files_by_version
 from helperhub.core.errors import ConfigError, IntegrityError, RegistryError
 
 TIMEOUT = (5.0, 60.0)
+JSON_PAGE = "application/vnd.pypi.simple.v1+json"  # PEP 691
+# the JSON page first; an index that serves only PEP 503 HTML answers with that
+JSON_ACCEPT = f"{JSON_PAGE}, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class IndexFile:
     url: str
     sha256: str
     yanked: str | None = None  # PEP 592: None, or the reason ("" when none was given)
+    upload_time: str | None = None  # PEP 700, from a JSON page (API 1.1); None when the index does not say
 
     @property
     def version(self) -> Version | None:
@@ -133,6 +139,45 @@ def project_files(
     if resp.status_code != 200:
         raise RegistryError(f"{page} answered {resp.status_code}; check the index URL")
     return parse_simple_page(page, resp.text)
+
+
+def project_files_json(
+    settings: IndexSettings, name: str, session: requests.Session | None = None
+) -> dict[str, IndexFile]:
+    """``project_files`` read from the project's PEP 691 JSON page, which (API 1.1, PEP 700) also
+    says when each file was uploaded; an index that answers in HTML gives the files without times."""
+    page = f"{settings.simple_url}{canonicalize_name(name)}/"
+    try:
+        resp = (session or requests).get(page, headers={"Accept": JSON_ACCEPT}, timeout=TIMEOUT,
+                                         allow_redirects=False)
+    except requests.RequestException as exc:
+        raise _unreachable(settings, exc) from None
+    if resp.status_code in (303, 404):
+        return {}
+    if resp.status_code != 200:
+        raise RegistryError(f"{page} answered {resp.status_code}; check the index URL")
+    if resp.headers.get("Content-Type", "").partition(";")[0].strip() != JSON_PAGE:
+        return parse_simple_page(page, resp.text)
+    try:
+        return parse_json_page(page, resp.json())
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise RegistryError(f"{page} is not a PEP 691 JSON page; check the index URL") from None
+
+
+def parse_json_page(page_url: str, data: Any) -> dict[str, IndexFile]:
+    """The files of a PEP 691 project page (``yanked``: false, true or the reason)."""
+    files: dict[str, IndexFile] = {}
+    for entry in data["files"]:
+        name, url, yanked = entry["filename"], urljoin(page_url, entry["url"]), entry.get("yanked", False)
+        uploaded = entry.get("upload-time")
+        if not isinstance(name, str) or not isinstance(yanked, bool | str):
+            raise ValueError(name)
+        files[name] = IndexFile(
+            name, url, str(entry.get("hashes", {}).get("sha256", "")),
+            None if yanked is False else "" if yanked is True else yanked,
+            uploaded if isinstance(uploaded, str) else None,
+        )
+    return files
 
 
 def projects_files(settings: IndexSettings, names: Iterable[str]) -> dict[str, dict[str, IndexFile]]:
