@@ -138,26 +138,36 @@ def known_helpers(repo: Path, lock: Lock) -> set[str]:
 @click.option("--target", "targets", metavar="TARGET", multiple=True,
               help="Pin only this target of VERSION (repeat for several); the lock's other targets of the "
               "same release stay. Default: every target the OCI registry has an image of.")
+@click.option("--allow-unsigned", is_flag=True, envvar="HUB_ALLOW_UNSIGNED",
+              help="Pin a release that has no provenance (one signed by an untrusted key, or whose signature "
+              "does not verify, is still refused). [env HUB_ALLOW_UNSIGNED]")
 @click.argument("package")
 @click.argument("version")
 def pins_bump(
     root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
     registry_port: int, oci_registry: str, base_image: str, image_user: str, require_images: bool,
-    targets: tuple[str, ...], package: str, version: str,
+    targets: tuple[str, ...], allow_unsigned: bool, package: str, version: str,
 ) -> None:
     """Pin PACKAGE to an already released VERSION, resolved from the registries, for every target
     it was released for: the targets are its image tags in the OCI registry (VERSION: the target
     default; VERSION-NAME: target NAME), what runs there is read from the images' labels, and each
     target's closure is resolved from the index per platform. A release without images is pinned
-    for the target default (CPython 3.11, linux/amd64)."""
+    for the target default (CPython 3.11, linux/amd64). In a repository that trusts release keys
+    ([tool.helperhub.trusted-keys], or the checkout's own), the wheel's and each image's provenance
+    must be signed by one of them and each SBOM must match, or nothing is pinned."""
     from helperhub.lock.lockfile import load_lock
     from helperhub.pipelines.pins import bump_pin
+    from helperhub.pipelines.verify import bump_verifier
 
     repo = o.resolve_root(root)
     helpers = known_helpers(repo, load_lock(repo / LOCK_NAME))
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
+    verify = bump_verifier(repo, allow_unsigned=allow_unsigned)
+    if verify is None:
+        console.print("[yellow]![/] provenance not verified: this repository trusts no release key; add "
+                      "[tool.helperhub.trusted-keys] to pyproject.toml", highlight=False)
     pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, helpers, o.kfp_version(),
-                   targets=_unique(targets))
+                   targets=_unique(targets), verify=verify)
     results.print(f"{pin.name} pinned to {pin.version} sha256:{pin.sha256[:12]} "
                   f"image {pin.image.ref if pin.image else '-'}")
     if set(pin.targets) != {"default"}:
@@ -174,7 +184,11 @@ def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
 @o.root_option
 @click.option("--download", is_flag=True,
               help="Also download every closure file and check the sha256 of its bytes (slower).")
-def pins_check(root: Path | None, download: bool) -> None:
+@click.option("--verify", "verify", is_flag=True,
+              help="Also verify each pin's signed provenance and SBOM with the trusted keys.")
+@click.option("--allow-unsigned", is_flag=True, envvar="HUB_ALLOW_UNSIGNED",
+              help="With --verify: let a release without provenance pass. [env HUB_ALLOW_UNSIGNED]")
+def pins_check(root: Path | None, download: bool, verify: bool, allow_unsigned: bool) -> None:
     """Fail unless every pin is served with its sha256, every closure file of every target and
     platform is listed with its locked sha256 (--download: and served with it), and each target's
     image exists by digest, with every platform's manifest the lock names."""
@@ -183,16 +197,36 @@ def pins_check(root: Path | None, download: bool) -> None:
     from helperhub.lock.lockfile import load_lock
     from helperhub.pipelines.pins import check_pins, closure_file_count
 
-    lock = load_lock(o.resolve_root(root) / LOCK_NAME)
+    repo = o.resolve_root(root)
+    lock = load_lock(repo / LOCK_NAME)
     found = check_pins(lock, download=download)
+    if verify:
+        from helperhub.pipelines.pin_check import PinProblem
+        from helperhub.pipelines.verify import load_trust, verify_lock
+
+        found += [PinProblem(n, m) for n, m in verify_lock(lock, load_trust(repo), allow_unsigned=allow_unsigned)]
     for p in found:
         mark = "[yellow]![/]" if p.warning else "[red]✗[/]"
         results.print(f"{mark} {p.name}: {escape(p.message)}", highlight=False)
     if problems := [p for p in found if not p.warning]:
         raise HubError(f"{len(problems)} pin(s) failed the check; re-release or `make pins-bump`")
-    how = "listed and downloaded" if download else "listed"
+    how = ("listed and downloaded" if download else "listed") + (", provenance verified" if verify else "")
     results.print(f"[green]✓[/] {len(lock.packages)} pins and {closure_file_count(lock)} closure files "
                   f"({how}) verified against the registries")
+
+
+@click.command("sbom")
+@o.root_option
+@click.option("--target", "target", metavar="TARGET", default=None,
+              help="The SBOM of that target (default: the helper's default target).")
+@click.argument("name")
+def sbom_cmd(root: Path | None, target: str | None, name: str) -> None:
+    """Print the SBOM (CycloneDX JSON) of the pinned release of NAME."""
+    from helperhub.lock.lockfile import load_lock
+    from helperhub.pipelines.verify import pin_sbom
+
+    document = pin_sbom(load_lock(o.resolve_root(root) / LOCK_NAME), name, target)
+    click.echo(document.decode(), nl=False)
 
 
 @click.command("who-pins")

@@ -177,7 +177,8 @@ def parse_public_key(text: str, base: Path | None = None, where: str = "a truste
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError:
-            raise ConfigError(f"{where}: cannot read the key file {path}; give base64, PEM or a readable file") from None
+            raise ConfigError(f"{where}: cannot read the key file {path}; give base64, PEM or a readable "
+                              "file") from None
     if value.startswith("-----BEGIN"):
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key

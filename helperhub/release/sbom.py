@@ -97,7 +97,8 @@ def build_sbom(pin: PackagePin, target: str, licenses: Mapping[str, str],
     packages = sorted({p for found in debian.values() for p in found})
     for p in packages:
         components.append(Component(
-            name=p.name, version=p.version, type=ComponentType.LIBRARY, bom_ref=f"deb:{p.name}@{p.version}:{p.architecture}",
+            name=p.name, version=p.version, type=ComponentType.LIBRARY,
+            bom_ref=f"deb:{p.name}@{p.version}:{p.architecture}",
             purl=PackageURL("deb", namespace="debian", name=p.name, version=p.version,
                             qualifiers={"arch": p.architecture}),
         ))
@@ -106,7 +107,8 @@ def build_sbom(pin: PackagePin, target: str, licenses: Mapping[str, str],
                           "debian": [[p.name, p.version, p.architecture] for p in packages]}, sort_keys=True)
     bom = Bom(
         serial_number=uuid.UUID(bytes=hashlib.sha256(content.encode()).digest()[:16], version=5),
-        metadata=BomMetaData(component=helper, timestamp=datetime.fromisoformat(pin.released_at.replace("Z", "+00:00"))),
+        metadata=BomMetaData(component=helper,
+                             timestamp=datetime.fromisoformat(pin.released_at.replace("Z", "+00:00"))),
         components=components,
     )
     bom.register_dependency(helper, [c for c in components if c.purl and c.purl.type == "pypi"])

@@ -1,8 +1,8 @@
 """An nginx front for the registry: pages (HTML or JSON, negotiated as the registry does), the
 catalog pages (``/`` and ``/helpers/<name>/``), files, metadata files and the documents a release
 attaches straight from disk (the registry writes the pages on every change), everything else
-(uploads, ``/?q=`` filters, unknown or non-normalised names) proxied to the registry. Rendering is a pure function; running nginx is
-kept apart."""
+(uploads, ``/?q=`` filters, unknown or non-normalised names) proxied to the registry. Rendering is
+a pure function; running nginx is kept apart."""
 
 from __future__ import annotations
 
