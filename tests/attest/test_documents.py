@@ -131,7 +131,8 @@ def test_sbom_validates_is_deterministic_and_lists_exactly_the_closure() -> None
     assert data["metadata"]["timestamp"] == "2026-11-29T08:27:01+00:00"
     assert python_components(text.encode()) == {f.filename: f.sha256 for f in pin.closure}
     debs = [c["purl"] for c in data["components"] if c["purl"].startswith("pkg:deb/")]
-    assert debs == ["pkg:deb/debian/libc6@2.36-9%2Bdeb12u9?arch=amd64", "pkg:deb/debian/tzdata@2025b-0%2Bdeb12u1?arch=all"]
+    assert debs == ["pkg:deb/debian/libc6@2.36-9%2Bdeb12u9?arch=amd64",
+                    "pkg:deb/debian/tzdata@2025b-0%2Bdeb12u1?arch=all"]
     numpy = next(c for c in data["components"] if c["name"] == "numpy")
     assert numpy["licenses"] == [{"license": {"id": "BSD-3-Clause"}}]
     other = build_sbom(pin, "default", licenses, {})

@@ -86,7 +86,8 @@ def test_a_release_attests_every_file_and_target_and_a_second_changes_nothing(
             (sbom_ref,) = referrers(repository, digest, SBOM_ARTIFACT)
             assert len(referrers(repository, digest, PROVENANCE_ARTIFACT)) == 1
             sbom = artifact_document(repository, sbom_ref.digest, digest)
-            assert fetch_document(index, sbom_url(index, pin.name, pin.version, name)) == sbom  # served by the index too
+            # served by the index too
+            assert fetch_document(index, sbom_url(index, pin.name, pin.version, name)) == sbom
             assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(sbom.decode()) is None
             assert python_components(sbom) == {n: f.sha256 for n, (f, _) in target_files(pin, name).items()}
             data = json.loads(sbom)
@@ -111,11 +112,11 @@ def test_signatures_verify_and_fail_after_each_tampering(attested: Attested, oci
     with pytest.raises(IntegrityError, match="no trusted key for tabular-helpers"):
         verify_pin(tabular, Trust((("vision-*", attested.key.public),)))
     # a wheel with other bytes than the ones signed
-    with pytest.raises(IntegrityError, match="its provenance signed cc|its provenance signed [0-9a-f]{64}"):
+    with pytest.raises(IntegrityError, match=r"its provenance signed [0-9a-f]{64}"):
         verify_pin(replace(tabular, sha256="0" * 64), attested.trust)
     # the lock's image digest swapped for another (signed) image's
     swapped = _with_image(tabular, vision.targets["default"].image)
-    with pytest.raises(IntegrityError, match="its provenance is about vision-helpers 1.0.0"):
+    with pytest.raises(IntegrityError, match=r"its provenance is about vision-helpers 1\.0\.0"):
         verify_pin(swapped, attested.trust)
     # an image re-pushed under the release's tag: what the tag names now has no provenance
     image = tabular.targets["default"].image
