@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from helperhub.core import defaults
 from helperhub.core.errors import IntegrityError
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import PackagePin
@@ -158,7 +157,3 @@ def parse_statement(payload: bytes, what: str) -> Statement:
         )
     except (ValueError, KeyError, TypeError):
         raise IntegrityError(f"the provenance of {what} is not an in-toto SLSA v1 statement; re-release it") from None
-
-
-def expected_target(target: str | None) -> str:
-    return target or defaults.TARGET_NAME
