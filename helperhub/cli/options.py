@@ -17,6 +17,7 @@ from helperhub.core.errors import ConfigError
 from helperhub.core.git import repo_root
 
 if TYPE_CHECKING:  # imported where used: every command's --help imports this module
+    from helperhub.core.signing import SigningKey
     from helperhub.registry.client import IndexSettings
     from helperhub.stack.embedded import EmbeddedRegistry
 
@@ -120,6 +121,22 @@ cache_option = click.option(
     "--cache", envvar="HUB_CACHE", type=click.Path(file_okay=False, path_type=Path), default=None,
     help=f"Wheelhouse and build folder. [env HUB_CACHE; default {defaults.cache_dir()}]",
 )
+
+
+signing_key_option = click.option(
+    "--signing-key-file", "signing_key_file", envvar="HUB_SIGNING_KEY_FILE", default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The releasing team's private key (ed25519 PEM, `helperhub keys new`) that signs each release's "
+         f"provenance. [env HUB_SIGNING_KEY_FILE; default: the checkout's own, {defaults.STATE_DIR}/signing-key.pem, "
+         "made on first use]",
+)
+
+
+def signing_key(root: Path, path: Path | None) -> SigningKey:
+    """The key a release signs with: the file given (CI), else the checkout's own, made on first use."""
+    from helperhub.core.signing import KEY_NAME, ensure_signing_key, load_signing_key
+
+    return load_signing_key(path) if path is not None else ensure_signing_key(state_dir(root) / KEY_NAME)
 
 
 def resolve_root(root: Path | None) -> Path:

@@ -144,29 +144,41 @@ def known_helpers(repo: Path, lock: Lock) -> set[str]:
               help="Move every pin of the lock to its newest release (no PACKAGE, no VERSION); all are "
               "written, or none.")
 @click.option("--pre", is_flag=True, help="With --latest or --all: pre-releases count as releases.")
+@click.option("--allow-unsigned", is_flag=True, envvar="HUB_ALLOW_UNSIGNED",
+              help="Pin a release that has no provenance (one signed by an untrusted key, or whose signature "
+              "does not verify, is still refused). [env HUB_ALLOW_UNSIGNED]")
 @click.argument("package", required=False)
 @click.argument("version", required=False)
 def pins_bump(
     root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
     registry_port: int, oci_registry: str, base_image: str, image_user: str, require_images: bool,
-    targets: tuple[str, ...], latest: bool, all_pins: bool, pre: bool, package: str | None, version: str | None,
+    targets: tuple[str, ...], latest: bool, all_pins: bool, pre: bool, allow_unsigned: bool,
+    package: str | None, version: str | None,
 ) -> None:
     """Pin PACKAGE to an already released VERSION, resolved from the registries, for every target
     it was released for: the targets are its image tags in the OCI registry (VERSION: the target
     default; VERSION-NAME: target NAME), what runs there is read from the images' labels, and each
     target's closure is resolved from the index per platform. A release without images is pinned
     for the target default (CPython 3.11, linux/amd64). `PACKAGE --latest` pins the newest
-    release, `--all` moves every pin to its newest, each printing what moved, as `pins outdated`."""
+    release, `--all` moves every pin to its newest, each printing what moved, as `pins outdated`.
+    In a repository that trusts release keys ([tool.helperhub.trusted-keys], or the checkout's
+    own), the wheel's and each image's provenance must be signed by one of them and each SBOM
+    must match, or nothing is pinned."""
     from helperhub.lock.lockfile import load_lock
+    from helperhub.pipelines.verify import bump_verifier
 
     _bump_arguments(package, version, latest, all_pins, pre, targets)
     repo = o.resolve_root(root)
     helpers = known_helpers(repo, load_lock(repo / LOCK_NAME))
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
+    verify = bump_verifier(repo, allow_unsigned=allow_unsigned)
+    if verify is None:
+        console.print("[yellow]![/] provenance not verified: this repository trusts no release key; add "
+                      "[tool.helperhub.trusted-keys] to pyproject.toml", highlight=False)
     if latest or all_pins:
         from helperhub.pipelines.outdated import bump_latest, computed_source, report_lines
 
-        source = computed_source(index, oci_registry, helpers, o.kfp_version(), _unique(targets))
+        source = computed_source(index, oci_registry, helpers, o.kfp_version(), _unique(targets), verify)
         reports = bump_latest(repo / LOCK_NAME, [package] if package else [], index, source, pre=pre)
         for line in report_lines(reports):
             results.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -175,7 +187,7 @@ def pins_bump(
 
     assert package is not None and version is not None  # _bump_arguments
     pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, helpers, o.kfp_version(),
-                   targets=_unique(targets))
+                   targets=_unique(targets), verify=verify)
     results.print(f"{pin.name} pinned to {pin.version} sha256:{pin.sha256[:12]} "
                   f"image {pin.image.ref if pin.image else '-'}")
     if set(pin.targets) != {"default"}:
@@ -244,7 +256,11 @@ def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
 @o.root_option
 @click.option("--download", is_flag=True,
               help="Also download every closure file and check the sha256 of its bytes (slower).")
-def pins_check(root: Path | None, download: bool) -> None:
+@click.option("--verify", "verify", is_flag=True,
+              help="Also verify each pin's signed provenance and SBOM with the trusted keys.")
+@click.option("--allow-unsigned", is_flag=True, envvar="HUB_ALLOW_UNSIGNED",
+              help="With --verify: let a release without provenance pass. [env HUB_ALLOW_UNSIGNED]")
+def pins_check(root: Path | None, download: bool, verify: bool, allow_unsigned: bool) -> None:
     """Fail unless every pin is served with its sha256, every closure file of every target and
     platform is listed with its locked sha256 (--download: and served with it), and each target's
     image exists by digest, with every platform's manifest the lock names."""
@@ -253,16 +269,36 @@ def pins_check(root: Path | None, download: bool) -> None:
     from helperhub.lock.lockfile import load_lock
     from helperhub.pipelines.pins import check_pins, closure_file_count
 
-    lock = load_lock(o.resolve_root(root) / LOCK_NAME)
+    repo = o.resolve_root(root)
+    lock = load_lock(repo / LOCK_NAME)
     found = check_pins(lock, download=download)
+    if verify:
+        from helperhub.pipelines.pin_check import PinProblem
+        from helperhub.pipelines.verify import load_trust, verify_lock
+
+        found += [PinProblem(n, m) for n, m in verify_lock(lock, load_trust(repo), allow_unsigned=allow_unsigned)]
     for p in found:
         mark = "[yellow]![/]" if p.warning else "[red]✗[/]"
         results.print(f"{mark} {p.name}: {escape(p.message)}", highlight=False)
     if problems := [p for p in found if not p.warning]:
         raise HubError(f"{len(problems)} pin(s) failed the check; re-release or `make pins-bump`")
-    how = "listed and downloaded" if download else "listed"
+    how = ("listed and downloaded" if download else "listed") + (", provenance verified" if verify else "")
     results.print(f"[green]✓[/] {len(lock.packages)} pins and {closure_file_count(lock)} closure files "
                   f"({how}) verified against the registries")
+
+
+@click.command("sbom")
+@o.root_option
+@click.option("--target", "target", metavar="TARGET", default=None,
+              help="The SBOM of that target (default: the helper's default target).")
+@click.argument("name")
+def sbom_cmd(root: Path | None, target: str | None, name: str) -> None:
+    """Print the SBOM (CycloneDX JSON) of the pinned release of NAME."""
+    from helperhub.lock.lockfile import load_lock
+    from helperhub.pipelines.verify import pin_sbom
+
+    document = pin_sbom(load_lock(o.resolve_root(root) / LOCK_NAME), name, target)
+    click.echo(document.decode(), nl=False)
 
 
 @click.command("who-pins")

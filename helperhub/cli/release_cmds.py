@@ -25,17 +25,19 @@ from helperhub.core.defaults import LOCK_NAME
 @click.option("--no-tag", is_flag=True, help="Do not create the <package>-v<version> git tag.")
 @click.option("--no-images", is_flag=True, help="Stop after the wheel stage.")
 @o.cache_option
+@o.signing_key_option
 def release_cmd(
     root: Path | None, index_url: str | None, index_user: str | None,
     index_password: str | None, registry_port: int, oci_registry: str, base_image: str, image_user: str,
     require_images: bool, packages: tuple[str, ...], allow_dirty: bool, skip_tests: bool,
-    no_tag: bool, no_images: bool, cache: Path | None,
+    no_tag: bool, no_images: bool, cache: Path | None, signing_key_file: Path | None,
 ) -> None:
     """Release PACKAGES (default: every helper, in dependency order).
 
     Checks the version, runs the tests, builds sdist and wheel reproducibly, mirrors the
     dependency closure and the kfp runtime, uploads, verifies what the index serves, bakes and
-    pushes the image, and writes pins.json. Re-running a finished release changes nothing;
+    pushes the image, signs each wheel's and image's provenance and attaches the SBOM of every
+    target, and writes pins.json. Re-running a finished release changes nothing;
     re-running one that stopped half-way completes it.
     """
     from helperhub.release.project import discover
@@ -44,6 +46,7 @@ def release_cmd(
     from helperhub.release.wheel import ReleaseSettings
 
     repo = o.resolve_root(root)
+    key = o.signing_key(repo, signing_key_file)
     cache = cache or defaults.cache_dir()
     targets = release_targets(repo, oci_registry, base_image, cache)
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
@@ -57,7 +60,7 @@ def release_cmd(
         o.state_dir(repo), index, oci_registry, base_image, required=require_images, report=reporter,
         image_user=image_user, cache=cache,
     )
-    run_release(settings, packages, reporter, stage)
+    run_release(settings, packages, reporter, stage, key)
     console.print(f"index: {index.simple_url}  lock: {settings.lock_path}")
 
 
@@ -66,10 +69,11 @@ def release_cmd(
 @o.index_options
 @o.image_options
 @click.argument("packages", nargs=-1)
+@o.signing_key_option
 def images(
     root: Path | None, index_url: str | None, index_user: str | None,
     index_password: str | None, registry_port: int, oci_registry: str, base_image: str, image_user: str,
-    require_images: bool, packages: tuple[str, ...],
+    require_images: bool, packages: tuple[str, ...], signing_key_file: Path | None,
 ) -> None:
     """Build and push the images of already released PACKAGES (default: all) from pins.json, one
     per target of the repository."""
@@ -85,7 +89,7 @@ def images(
     stage = open_image_stage(o.state_dir(repo), index, oci_registry, base_image, required=True, report=reporter,
                              image_user=image_user, cache=cache)
     assert stage is not None  # required=True raises instead
-    bake_images(stage, repo / LOCK_NAME, order, reporter, targets)
+    bake_images(stage, repo / LOCK_NAME, order, reporter, targets, o.signing_key(repo, signing_key_file))
 
 
 @click.command("bump")

@@ -16,6 +16,9 @@ the file with ``repository_settings``.
     base-image = "python:3.11-slim"
     platforms = ["linux/amd64", "linux/arm64"]
 
+    [tool.helperhub.trusted-keys]   # whose signatures `pins bump` and `pins check --verify` accept
+    "*-helpers" = "<base64 of the releasing team's ed25519 public key>"
+
     [tool.helperhub.profiles.staging]
     index_url = "http://pypi.staging.svc:8080/simple/"
     image_registry = "registry.staging.svc:5000"
@@ -39,6 +42,8 @@ KEYS = {
     "profile": "profile",
 }
 PROFILES = "profiles"
+# project-name glob -> the public key (base64, PEM or a key file) its releases must be signed with
+TRUSTED_KEYS = "trusted-keys"
 # the keys of a profile, as in helperhub/pipelines/profiles.toml (``Profile``'s fields)
 PROFILE_KEYS = ("index_url", "image_registry", "base_image")
 
@@ -92,13 +97,15 @@ def parse_settings(table: object, source: str) -> dict[str, Any]:
     """Validate a ``[tool.helperhub]`` table (``source`` names its file in errors)."""
     if not isinstance(table, dict):
         raise ConfigError(f"{TABLE} in {source} is not a table; write it as a [tool.helperhub] section")
-    known = sorted([*KEYS, PROFILES, TARGETS])
+    known = sorted([*KEYS, PROFILES, TARGETS, TRUSTED_KEYS])
     settings: dict[str, Any] = {}
     for key, value in table.items():
         if key == PROFILES:
             settings[PROFILES] = _profiles(value, source)
         elif key == TARGETS:
             settings[TARGETS] = parse_targets(value, source)
+        elif key == TRUSTED_KEYS:
+            settings[TRUSTED_KEYS] = _trusted_keys(value, source)
         elif key in KEYS:
             settings[KEYS[key]] = _text(value, f"{TABLE} {key}", source)
         else:
@@ -121,6 +128,14 @@ def _profiles(value: object, source: str) -> dict[str, dict[str, str]]:
             )
         profiles[name] = {k: _text(v, f"{where} {k}", source) for k, v in keys.items()}
     return profiles
+
+
+def _trusted_keys(value: object, source: str) -> dict[str, str]:
+    """``[tool.helperhub.trusted-keys]``: glob -> key text (parsed where it is used: core.signing)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{TABLE} trusted-keys in {source} is not a table; write [tool.helperhub.trusted-keys] "
+                          'with lines like "*-helpers" = "<public key>"')
+    return {str(glob): _text(key, f"[tool.helperhub.trusted-keys] {glob!r}", source) for glob, key in value.items()}
 
 
 def _text(value: object, what: str, source: str) -> str:

@@ -76,11 +76,12 @@ class PinReport:
 
 
 def computed_source(index: IndexSettings, oci_registry: str | None, helpers: set[str], kfp_version: str,
-                    targets: Sequence[str] = ()) -> PinSource:
-    """What `pins bump` computes: resolved from the index and the OCI registry."""
+                    targets: Sequence[str] = (), verify: Callable[[PackagePin], None] | None = None) -> PinSource:
+    """What `pins bump` computes: resolved from the index and the OCI registry (``verify``: the
+    provenance check a bump makes before it writes)."""
 
     def source(lock: Lock, name: str, version: str) -> Bump:
-        return compute_bump(lock, name, version, index, oci_registry, helpers, kfp_version, targets)
+        return compute_bump(lock, name, version, index, oci_registry, helpers, kfp_version, targets, verify)
 
     return source
 

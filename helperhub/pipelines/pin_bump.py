@@ -7,7 +7,7 @@ A released version's targets are its images' tags (``image_targets``); a package
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -60,9 +60,11 @@ class Bump:
 def bump_pin(
     lock_path: Path, name: str, version: str, index: IndexSettings, oci_registry: str | None,
     helpers: set[str], kfp_version: str, targets: Sequence[str] = (),
+    verify: Callable[[PackagePin], None] | None = None,
 ) -> PackagePin:
     """Point the lock at a released version (``compute_bump``, then written with its tools)."""
-    bump = compute_bump(load_lock(lock_path), name, version, index, oci_registry, helpers, kfp_version, targets)
+    bump = compute_bump(load_lock(lock_path), name, version, index, oci_registry, helpers, kfp_version, targets,
+                        verify)
     save_bumps(lock_path, [bump])
     return bump.pin
 
@@ -81,12 +83,14 @@ def save_bumps(lock_path: Path, bumps: Sequence[Bump]) -> Lock:
 def compute_bump(
     lock: Lock, name: str, version: str, index: IndexSettings, oci_registry: str | None,
     helpers: set[str], kfp_version: str, targets: Sequence[str] = (),
+    verify: Callable[[PackagePin], None] | None = None,
 ) -> Bump:
     """The pin of a released version as ``lock`` would get it: the wheel's sha256 from the index
     (verified by download), then for each target (``targets``: only those; none: every target
     the OCI registry has an image of) its image digests (labels verified) and its closure per
     platform, resolved from the index for the facts the image states (keeping the pins of the
-    helpers it depends on). A target the lock already has for this very wheel keeps its closure."""
+    helpers it depends on). A target the lock already has for this very wheel keeps its closure.
+    ``verify``: called with the new pin before anything is written; what it raises stops the bump."""
     name = canonicalize_name(name)
     parsed = parse_version(version)
     wanted = str(parsed)
@@ -118,6 +122,8 @@ def compute_bump(
         defaults.TARGET_NAME if defaults.TARGET_NAME in pinned else min(pinned))
     revision = next((i.labels[p].get(REVISION_LABEL, "") for i in images for p in i.platforms), "")
     pin = replace(pin, targets=pinned, default_target=default, commit=pin.commit or revision)
+    if verify is not None:
+        verify(pin)
     tools = {p: lock_uv(lock, index, p, pin.targets[t].facts(p)) for t in pinned for p in pin.targets[t].platforms}
     return Bump(pin, tools)
 

@@ -365,3 +365,37 @@ def set_yanked(settings: IndexSettings, name: str, version: str, reason: str | N
     """Yank (or, with ``undo``, unyank) every file of NAME VERSION; the index's answer."""
     form = yank_form(name, version, reason, undo=undo)
     return post_form(settings, form, f"to {'unyank' if undo else 'yank'} {name} {version}")
+
+
+def attach_on_index(settings: IndexSettings, name: str, version: str, document: bytes, *, file: str | None = None,
+                    target: str | None = None) -> str:
+    """Store a release's document on the index (``:action=attach``; only an owner may): the signed
+    provenance of ``file``, or the SBOM of ``target``. The index's answer; one it holds with other
+    bytes is refused (409)."""
+    kind, key, value = ("provenance", "file", file) if file is not None else ("sbom", "target", target or TARGET_NAME)
+    form = {":action": (None, "attach"), "name": (None, canonicalize_name(name)), "version": (None, version),
+            "kind": (None, kind), key: (None, value), "document": (None, document.decode())}
+    return post_form(settings, form, f"to attach the {kind} of {file or f'{name} {version} ({value})'}")
+
+
+def provenance_url(file_url: str) -> str:
+    """Where the index serves the signed provenance of the file at ``file_url``."""
+    return f"{urldefrag(file_url)[0]}.provenance.json"
+
+
+def sbom_url(settings: IndexSettings, name: str, version: str, target: str) -> str:
+    """Where the index serves the SBOM of a release for ``target``."""
+    return f"{settings.base}/helpers/{canonicalize_name(name)}/{version}/{target}.cdx.json"
+
+
+def fetch_document(settings: IndexSettings, url: str) -> bytes | None:
+    """A document the index serves (provenance, SBOM); None when it has none."""
+    try:
+        resp = requests.get(url, timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise _unreachable(settings, exc) from None
+    if resp.status_code == 404:
+        return None
+    if resp.status_code != 200:
+        raise RegistryError(f"{url} answered {resp.status_code}; check the index")
+    return resp.content

@@ -13,6 +13,7 @@ from helperhub.core import defaults
 from helperhub.core.errors import EngineError, HubError
 from helperhub.core.progress import Reporter
 from helperhub.core.settings import load_settings
+from helperhub.core.signing import SigningKey
 from helperhub.core.targets import TARGETS
 from helperhub.images.engine import docker_client
 from helperhub.images.stage import ImageRelease, ImageSettings
@@ -20,6 +21,7 @@ from helperhub.images.targets import ResolvedTarget, default_target, resolve_tar
 from helperhub.images.targets_stage import release_target_image
 from helperhub.lock.lockfile import load_lock, record_image_in_lock
 from helperhub.registry.client import IndexSettings, record_image_on_index
+from helperhub.release.attest import attest_image, attest_wheel
 from helperhub.release.project import HelperProject, discover, release_order
 from helperhub.release.self_release import TOOL, release_self
 from helperhub.release.uv_release import UV, release_tools
@@ -76,11 +78,12 @@ def release_targets(root: Path, oci_registry: str, base_image: str, cache: Path,
 
 def bake_images(
     stage: ImageStage, lock_path: Path, projects: Sequence[HelperProject], report: Reporter,
-    targets: Sequence[ResolvedTarget] | None = None,
+    targets: Sequence[ResolvedTarget] | None = None, key: SigningKey | None = None,
 ) -> list[ImageRelease]:
     """Build and push the image of each project's locked release for each target (or confirm it),
     record its digest in the lock and show it in the index; the results in that order. ``targets``:
-    the release's (None: the one target ``default`` on the stage's base image)."""
+    the release's (None: the one target ``default`` on the stage's base image). With ``key``, each
+    image gets its target's SBOM and its signed provenance attached."""
     # the target ``default`` is built on the stage's base image (BASE_IMAGE), as before targets
     chosen = tuple(t if t.name != defaults.TARGET_NAME else default_target(stage.settings.base_image)
                    for t in targets or (default_target(stage.settings.base_image),))
@@ -91,10 +94,13 @@ def bake_images(
             pin = lock.require(project.name, fix=f"make release PACKAGE={project.name}")
             uv = lock.platform_tools.get(UV, {})
             result = release_target_image(stage.settings, pin, target, uv, stage.client, report)
-            record_image_in_lock(lock_path, pin.name, pin.version, result.image, target.name)
+            lock = record_image_in_lock(lock_path, pin.name, pin.version, result.image, target.name)
             show_image_in_index(stage.settings.index, pin.name, pin.version, result.image.ref, target.name, report)
             state = "built and pushed" if result.built else "unchanged"
             report.info(f"{result.image.tag} {state}: {result.image.ref}")
+            if key is not None:
+                attest_image(stage.settings.index, lock.require(pin.name, fix=f"make release PACKAGE={pin.name}"),
+                             target.name, target.bases, key, stage.client, report)
             done.append(result)
     return done
 
@@ -113,6 +119,7 @@ def show_image_in_index(index: IndexSettings, name: str, version: str, ref: str,
 
 def release(
     settings: ReleaseSettings, packages: Sequence[str], report: Reporter, images: ImageStage | None = None,
+    key: SigningKey | None = None,
 ) -> list[HelperRelease]:
     """Release ``packages`` (all helpers when empty) end to end.
 
@@ -121,7 +128,8 @@ def release(
     in the tool's own repository, the tool itself, each with its closure. Per helper: tests,
     reproducible sdist and wheel, the closures mirrored, upload, read-back verification, lock
     entry per target; then, with an image stage, its image per target built, pushed and pinned by
-    digest. Re-running a finished release changes nothing;
+    digest. With ``key``, every wheel and sdist gets its signed provenance on the index and every
+    image its SBOM and signed provenance (``attest``). Re-running a finished release changes nothing;
     re-running one that stopped half-way completes it."""
     projects = discover(settings.root)
     order = release_order(projects, list(packages))
@@ -141,8 +149,10 @@ def release(
         )
         report.info(f"{pin.name} {pin.version} {state}: {pin.wheel} sha256:{pin.sha256[:12]}")
         wheels.append(result)
+        if key is not None:
+            attest_wheel(settings.index, pin, key, report)
     if images is None:
         return [HelperRelease(w) for w in wheels]
-    baked = bake_images(images, settings.lock_path, order, report, settings.targets)
+    baked = bake_images(images, settings.lock_path, order, report, settings.targets, key)
     per = len(settings.targets)
     return [HelperRelease(w, baked[i * per], tuple(baked[i * per:(i + 1) * per])) for i, w in enumerate(wheels)]

@@ -1,8 +1,8 @@
 """An nginx front for the registry: pages (HTML or JSON, negotiated as the registry does), the
-catalog pages (``/`` and ``/helpers/<name>/``), files and metadata files straight from disk (the
-registry writes the pages on every change), everything else (uploads, ``/?q=`` filters, unknown or
-non-normalised names) proxied to the registry. Rendering is a pure function; running nginx is
-kept apart."""
+catalog pages (``/`` and ``/helpers/<name>/``), files, metadata files and the documents a release
+attaches straight from disk (the registry writes the pages on every change), everything else
+(uploads, ``/?q=`` filters, unknown or non-normalised names) proxied to the registry. Rendering is
+a pure function; running nginx is kept apart."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helperhub.core.errors import ConfigError
+from helperhub.registry.server.attestations import ATTESTATIONS_DIR, FILES_DIR, HELPERS_DIR
 from helperhub.registry.server.catalog.cache import CATALOG_DIR
 from helperhub.registry.server.metadata import METADATA_DIR
 from helperhub.registry.server.simple.negotiate import JSON_TYPE
@@ -68,6 +69,7 @@ def _render(s: FrontSettings) -> str:
     catalog = (s.packages / CATALOG_DIR).resolve()
     packages = s.packages.resolve()
     metadata = (s.packages / METADATA_DIR).resolve()
+    attested = (s.packages / ATTESTATIONS_DIR).resolve()
     fallback = "@app" if s.app else "=404"  # what try_files does when the file is not there
     json_fallback = "@app_json" if s.app else "=404"
     catalog_fallback = "@app_catalog" if s.app else "=404"
@@ -147,6 +149,19 @@ http {{
       root {pages};
       {json_type}
       try_files /$1/index.json {json_fallback};
+    }}
+    # a release's signed provenance beside each file and its SBOM per target, as the registry stores them
+    location ~ ^/packages/([^/.][^/]*\.provenance\.json)$ {{
+      root {attested / FILES_DIR};
+      default_type application/json;
+      add_header Cache-Control no-cache;
+      try_files /$1 {fallback};
+    }}
+    location ~ ^/helpers/([a-z0-9][a-z0-9-]*/[^/]+/[^/]+\.cdx\.json)$ {{
+      root {attested / HELPERS_DIR};
+      default_type application/json;
+      add_header Cache-Control no-cache;
+      try_files /$1 {fallback};
     }}
     location ~ ^/packages/([^/.][^/]*\.whl\.metadata)$ {{
       root {metadata};

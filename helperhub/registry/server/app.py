@@ -53,6 +53,7 @@ def build_app(settings: ServerSettings) -> WsgiApp:
     from pypiserver.backend import BackendProxy
     from pypiserver.config import Config
 
+    from helperhub.registry.server.attestation_reads import AttestationReads
     from helperhub.registry.server.auth import Htpasswd
     from helperhub.registry.server.catalog.reads import CatalogReads
     from helperhub.registry.server.catchup import start_catch_up
@@ -91,6 +92,8 @@ def build_app(settings: ServerSettings) -> WsgiApp:
     app = FastReads(app, backend, htpasswd, settings.auth_reads)
     # the catalog: / (and /?q=) and /helpers/<name>/, for people
     app = CatalogReads(app, backend.catalog, htpasswd, settings.auth_reads)
+    # a release's signed provenance and SBOMs, beside its files and on its catalog page
+    app = AttestationReads(app, settings.packages, htpasswd, settings.auth_reads)
     app = Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads)
     start_catch_up(backend.catch_up)  # reads are served meanwhile; writes once it is done
     return app

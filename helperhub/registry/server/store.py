@@ -389,6 +389,12 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             raise NotFound(f"{project} has no version {version}; it has {', '.join(map(str, versions))}")
         return versions[versions.index(version)]
 
+    def owned_release(self, name: str, version_text: str, user: str) -> tuple[str, Version]:
+        """The canonical project and version (as its files spell it) of a release ``user`` may add to."""
+        project = canonicalize_name(name)
+        with self._lock:
+            return project, self._released_version(project, version_text, user, "release")
+
     def set_yanked(self, name: str, version_text: str, reason: str | None, user: str) -> str:
         """Yank (``reason`` a string, "" for none) or unyank (None) every file of a version."""
         project = canonicalize_name(name)

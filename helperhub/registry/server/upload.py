@@ -7,7 +7,8 @@ limit holds above any server's own buffer limit. Yanks (PEP 592) are forms on th
 ``:action=yank`` or ``:action=unyank`` with ``name``, ``version`` and an optional ``reason``; so is
 the image a release pushed after its upload, ``:action=set_image`` with ``name``, ``version`` and
 ``image`` (``repo@sha256:...``) and an optional ``target`` (``py313``; none: ``default``), shown by
-the catalog."""
+the catalog. A release's signed provenance and SBOMs are forms too (``:action=attach``,
+``attestations.py``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
 from helperhub.core.defaults import TARGET_NAME
+from helperhub.registry.server import attestations
 from helperhub.registry.server.auth import Htpasswd, authenticated_user
 from helperhub.registry.server.catchup import RETRY_AFTER
 from helperhub.registry.server.store import (
@@ -180,6 +182,10 @@ class Uploads:
                                     "(repo@sha256:<64 hex digits>), an optional target, and no file")
             target = fields.get("target", "").strip() or TARGET_NAME  # older clients send none
             return self.backend.set_image(fields["name"], fields["version"].strip(), fields["image"], user, target)
+        if action == "attach":
+            if stored is not None:
+                raise UploadRefused("an attach form carries its document as a field, and no file")
+            return attestations.attach(self.backend, fields, user)
         if stored is None:
             raise UploadRefused("the form has no 'content' file; upload with twine or uv")
         return f"{stored} stored"

@@ -238,6 +238,9 @@ def render_helper(entry: HelperEntry, index_url: str) -> str:
     if use.extras:
         names = ", ".join(f"<code>{e(entry.name)}[{e(x)}]</code>" for x in use.extras)
         extras = f"<p>Extras: {names}.</p>\n"
+    if use.images:  # the SBOM a release attaches for each target it built an image of
+        links = ", ".join(f'<a href="{e(use.version)}/{e(t)}.cdx.json">{e(t)}</a>' for t, _ in use.images)
+        extras += f'<p class="sbom">SBOM (CycloneDX) of {e(use.version)}: {links}.</p>\n'
     owners = f' · owners {e(", ".join(entry.owners))}' if entry.owners else ""
     summary = f'<p class="lead">{e(entry.summary)}</p>\n' if entry.summary else ""
     body = (
