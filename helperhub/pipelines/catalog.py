@@ -29,6 +29,7 @@ from helperhub.registry.client import (
     TIMEOUT,
     IndexFile,
     IndexSettings,
+    helper_names,
     project_files,
     project_names,
     projects_files,
@@ -152,9 +153,13 @@ def list_helpers(settings: IndexSettings) -> list[HelperRow]:
     One page read per project (the mirror's too: only its files tell a helper) and one wheel
     download per helper."""
     with requests.Session() as session:
+        known = helper_names(settings, session)  # the index's own rule, from its release records
         names = project_names(settings, session)
+        if known is not None:
+            names = [n for n in names if canonicalize_name(n) in known]
         pages = projects_files(settings, names)
-        helpers = [(n, files) for n in names if is_helper(n, files := pages[canonicalize_name(n)])]
+        helpers = [(n, pages[canonicalize_name(n)]) for n in names
+                   if known is not None or is_helper(n, pages[canonicalize_name(n)])]
         with ThreadPoolExecutor(INDEX_READERS) as pool:
             return list(pool.map(lambda h: _row(settings, session, *h), helpers))
 
@@ -179,7 +184,8 @@ def show_helper(
         files = project_files(settings, name, session)
         if not files:
             raise _unknown(settings, session, name)
-        if not is_helper(name, files):
+        known = helper_names(settings, session)
+        if not (name in known if known is not None else is_helper(name, files)):
             raise not_a_helper_error(name, settings.base)
         versions = files_by_version(files.values())
         yanks = yanked_versions(files)
@@ -212,7 +218,9 @@ def _unknown(settings: IndexSettings, session: requests.Session, name: str) -> C
     """The error for a name the index does not have; only the look-alikes' pages are read."""
     names = project_names(settings, session)
     alike = difflib.get_close_matches(name, names, n=10)
-    helpers = [n for n in alike if is_helper(n, project_files(settings, n, session))]
+    known = helper_names(settings, session)
+    helpers = [n for n in alike if (canonicalize_name(n) in known if known is not None
+                                    else is_helper(n, project_files(settings, n, session)))]
     return unknown_helper_error(name, helpers, settings.base)
 
 

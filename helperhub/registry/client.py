@@ -5,6 +5,7 @@ JSON ones where upload times are wanted), check what it serves, and the authenti
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -345,6 +346,30 @@ def record_image_on_index(settings: IndexSettings, name: str, version: str, ref:
         form["target"] = (None, target)
     what = f"{name} {version}" + (f" (target {target})" if target != TARGET_NAME else "")
     return post_form(settings, form, f"to record the image of {what}")
+
+
+def record_release_on_index(settings: IndexSettings, name: str, version: str, record: dict[str, Any]) -> str:
+    """Record a release's lock entry and mirrored files on the index (``:action=record_release``;
+    only an owner of the project may); the index's answer."""
+    form = {":action": (None, "record_release"), "name": (None, name), "version": (None, version),
+            "record": (None, json.dumps(record, sort_keys=True))}
+    return post_form(settings, form, f"to record {name} {version}")
+
+
+def helper_names(settings: IndexSettings, session: requests.Session | None = None) -> set[str] | None:
+    """The projects the index counts as helpers (its release records' rule); None for an index
+    that does not say (an older registry, stock pypiserver)."""
+    try:
+        resp = (session or requests).get(f"{settings.base}/helpers.json", timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise _unreachable(settings, exc) from None
+    if resp.status_code != 200:
+        return None
+    try:
+        names = resp.json().get("helpers")
+    except (ValueError, AttributeError):
+        return None
+    return {canonicalize_name(n) for n in names if isinstance(n, str)} if isinstance(names, list) else None
 
 
 def yank_form(name: str, version: str, reason: str | None, *, undo: bool = False) -> dict[str, tuple[None, str]]:

@@ -23,6 +23,7 @@ from helperhub.lock.lockfile import load_lock, record_image_in_lock
 from helperhub.registry.client import IndexSettings, record_image_on_index
 from helperhub.release.attest import attest_image, attest_wheel
 from helperhub.release.project import HelperProject, discover, release_order
+from helperhub.release.records import pin_record, record_on_index
 from helperhub.release.self_release import TOOL, release_self
 from helperhub.release.uv_release import UV, release_tools
 from helperhub.release.wheel import ReleaseSettings, WheelRelease, plan_wheel, release_wheel
@@ -117,6 +118,15 @@ def show_image_in_index(index: IndexSettings, name: str, version: str, ref: str,
         report.warn(f"the index's catalog does not show the image of {name} {version}{of}: {exc}")
 
 
+def record_releases(index: IndexSettings, lock_path: Path, projects: Sequence[HelperProject],
+                    report: Reporter) -> None:
+    """Record each project's finished lock entry on the index (after its uploads and images)."""
+    lock = load_lock(lock_path)
+    for project in projects:
+        pin = lock.require(project.name, fix=f"make release PACKAGE={project.name}")
+        record_on_index(index, pin.name, pin.version, pin_record(pin, lock), report)
+
+
 def release(
     settings: ReleaseSettings, packages: Sequence[str], report: Reporter, images: ImageStage | None = None,
     key: SigningKey | None = None,
@@ -152,7 +162,9 @@ def release(
         if key is not None:
             attest_wheel(settings.index, pin, key, report)
     if images is None:
+        record_releases(settings.index, settings.lock_path, order, report)
         return [HelperRelease(w) for w in wheels]
     baked = bake_images(images, settings.lock_path, order, report, settings.targets, key)
+    record_releases(settings.index, settings.lock_path, order, report)
     per = len(settings.targets)
     return [HelperRelease(w, baked[i * per], tuple(baked[i * per:(i + 1) * per])) for i, w in enumerate(wheels)]

@@ -25,6 +25,7 @@ from helperhub.core.tools import run_tool, scrubbed_env
 from helperhub.core.wheelhouse import fetch_closure
 from helperhub.registry.client import project_files
 from helperhub.release.publish import publish
+from helperhub.release.records import record_on_index, tool_record
 from helperhub.release.wheel import ReleaseSettings
 
 TOOL = TOOL_PROJECT
@@ -151,4 +152,6 @@ def release_self(settings: ReleaseSettings, report: Reporter) -> ToolRelease | N
             f"{sha[:12]}): a released version never changes; bump `version` in pyproject.toml to publish these"
         )
         state = "stale"
+    record_on_index(settings.index, TOOL, str(project["version"]),
+                    tool_record(str(project["version"]), wheel.name, sha, wheels), report)
     return ToolRelease(str(project["version"]), wheel.name, sha, state, len(mirrored.upload))

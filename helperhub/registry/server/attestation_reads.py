@@ -1,5 +1,6 @@
-"""The read path of a release's documents: ``/packages/<file>.provenance.json`` and
-``/helpers/<name>/<version>/<target>.cdx.json``, from the files ``attestations.py`` stores (the
+"""The read path of a release's documents: ``/packages/<file>.provenance.json``,
+``/helpers/<name>/<version>/<target>.cdx.json`` and ``/helpers/<name>/<version>/release.json``
+(its lock entry), from the files ``attestations.py`` and ``records.py`` store (the
 nginx front serves them from disk too, falling back to here). Other requests pass through."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from helperhub.registry.server.attestations import served_path
 from helperhub.registry.server.auth import Htpasswd, authenticated_user
+from helperhub.registry.server.records import served_record
 
 WsgiApp = Callable[..., Any]
 JSON = "application/json"
@@ -25,7 +27,8 @@ class AttestationReads:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
-        path = served_path(self.root, environ.get("PATH_INFO", "")) if method in ("GET", "HEAD") else None
+        asked = environ.get("PATH_INFO", "")
+        path = (served_path(self.root, asked) or served_record(self.root, asked)) if method in ("GET", "HEAD") else None
         if path is None:
             return self.app(environ, start_response)  # type: ignore[no-any-return]
         if self.auth_reads and authenticated_user(self.htpasswd, environ.get("HTTP_AUTHORIZATION")) is None:

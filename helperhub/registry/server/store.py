@@ -54,6 +54,7 @@ from helperhub.registry.server.metadata import (
 )
 from helperhub.registry.server.notes import ImageRefs, Yanks, check_image_ref, check_target_name
 from helperhub.registry.server.owners import Owners
+from helperhub.registry.server.records import ReleaseRecords
 from helperhub.registry.server.simple.cache import PageCache
 from helperhub.registry.server.simple.negotiate import Format
 from helperhub.registry.server.simple.pages import PAGES_DIR, Page
@@ -113,10 +114,11 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         self.owners = owners = Owners(self.root, owners_file)
         self.yanks = Yanks(self.root)
         self.images = ImageRefs(self.root)
+        self.records = records = ReleaseRecords(self.root)
         # no reference back to the backend: a start that fails frees it, and the folder's lock, at once
         self.catalog = CatalogCache(self.root / CATALOG_DIR, index_url, Sources(
             metadata=partial(release_metadata, self.root), owners=lambda p: owners.of(p).users,
-            yanked=self.yanks.of, images=self.images.of))
+            yanked=self.yanks.of, images=self.images.of, is_helper=records.is_helper, used_by=records.used_by))
         self._load()
         if not background:
             self.catch_up()
@@ -191,6 +193,10 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             self._save_record()
         self.progress.grow(len(self.pages.dirty()))
         self.pages.flush(progress=self.progress.advance)
+        by_project: dict[str, list[str]] = {}
+        for name in self._files:
+            by_project.setdefault(_project(name), []).append(name)
+        self.records.load(by_project)
         self.catalog.rebuild(self._files, {n: _project(n) for n in self._files})
         self.progress.advance(1)
         self.progress.finish()

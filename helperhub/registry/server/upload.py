@@ -21,7 +21,7 @@ from typing import Any
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
 from helperhub.core.defaults import TARGET_NAME
-from helperhub.registry.server import attestations
+from helperhub.registry.server import attestations, record_form
 from helperhub.registry.server.auth import Htpasswd, authenticated_user
 from helperhub.registry.server.catchup import RETRY_AFTER
 from helperhub.registry.server.store import (
@@ -182,6 +182,10 @@ class Uploads:
                                     "(repo@sha256:<64 hex digits>), an optional target, and no file")
             target = fields.get("target", "").strip() or TARGET_NAME  # older clients send none
             return self.backend.set_image(fields["name"], fields["version"].strip(), fields["image"], user, target)
+        if action == "record_release":
+            if stored is not None:
+                raise UploadRefused("a record_release form carries its record as a field, and no file")
+            return record_form.record_release(self.backend, fields, user)
         if action == "attach":
             if stored is not None:
                 raise UploadRefused("an attach form carries its document as a field, and no file")

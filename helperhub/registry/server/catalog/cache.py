@@ -28,6 +28,7 @@ from helperhub.registry.server.catalog.pages import (
     render_helper,
     render_third_party,
 )
+from helperhub.registry.server.catalog.project_page import render_project_page
 from helperhub.registry.server.metadata import FileFacts
 from helperhub.registry.server.simple.pages import Page, as_page
 from helperhub.registry.server.stamps import Stamps, stamp_of
@@ -46,6 +47,8 @@ class Sources:
     owners: Callable[[str], tuple[str, ...]]
     yanked: Callable[[str], Mapping[str, str]]  # version -> reason
     images: Callable[[str], Mapping[str, Mapping[str, str]]]  # version -> target -> repo@sha256:...
+    is_helper: Callable[[str, Iterable[str]], bool] = is_helper  # the release records' rule
+    used_by: Callable[[str], list[tuple[str, str]]] = lambda _name: []  # helper releases mirroring a file
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ class CatalogCache:
         kept = name in self._kept or not self._entries  # before the first rendering: what is on disk
         if page is None and kept and (text := self._on_disk(Path("helpers", name, "index.html"))):
             page = self._pages[name] = as_page(text)
+        if page is None and name in self._mirror:  # a third-party project: rendered when asked
+            page = as_page(render_project_page(name, self._files.get(name, {}).values(), self.sources.used_by))
         return page
 
     def filtered(self, query: str) -> bytes:
@@ -158,7 +163,7 @@ class CatalogCache:
 
     def _render_project(self, project: str) -> None:
         files = self._files.get(project, {})
-        if not is_helper(project, files):
+        if not self.sources.is_helper(project, files):
             self._mirror[project] = third_party(project, files)
             return
         self._mirror.pop(project, None)

@@ -6,6 +6,7 @@ function; the middleware only looks pages up (and filters for ``?q=``)."""
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ PAGE_CACHE = "no-cache"  # the catalog changes on release: revalidate (a 304 is 
 HELPERS = "/helpers/"
 NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")  # what a project name can be spelled with
 
-Kind = Literal["catalog", "filter", "helper", "redirect", "missing", "other"]
+Kind = Literal["catalog", "filter", "helper", "names", "redirect", "missing", "other"]
+NAMES = "/helpers.json"  # {"helpers": [canonical names]}: the catalog's rule, for `helpers list`
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ def catalog_query(query_string: str) -> str:
 
 def route(path: str, query_string: str = "") -> Route:
     """Which catalog answer a GET of ``path`` gets; ``other`` for the paths the catalog leaves alone."""
+    if path == NAMES:
+        return Route("names")
     if path == "/":
         query = catalog_query(query_string)
         return Route("filter", query) if query.strip() else Route("catalog")
@@ -85,6 +89,9 @@ class CatalogReads:
             return [b""]
         if found.kind == "catalog":
             return self._page(environ, start_response, self.catalog.root())
+        if found.kind == "names":
+            names = json.dumps({"helpers": sorted(self.catalog.helper_names())}).encode()
+            return self._body(environ, start_response, "200 OK", names, content_type="application/json")
         if found.kind == "filter":
             return self._body(environ, start_response, "200 OK", self.catalog.filtered(found.value))
         page = self.catalog.helper(found.value) if found.kind == "helper" else None
@@ -101,7 +108,7 @@ class CatalogReads:
         return self._body(environ, start_response, "200 OK", page.body, [("ETag", page.etag)])
 
     def _body(self, environ: dict[str, Any], start_response: Callable[..., Any], status: str, body: bytes,
-              extra: list[tuple[str, str]] | None = None) -> Iterable[bytes]:
-        start_response(status, [*(extra or []), ("Cache-Control", PAGE_CACHE), ("Content-Type", HTML),
+              extra: list[tuple[str, str]] | None = None, content_type: str = HTML) -> Iterable[bytes]:
+        start_response(status, [*(extra or []), ("Cache-Control", PAGE_CACHE), ("Content-Type", content_type),
                                 ("Content-Length", str(len(body)))])
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
