@@ -161,8 +161,9 @@ def test_third_party_projects_are_listed_apart_and_collapsed() -> None:
     assert "numpy" not in helpers_list(page)
     section = page.split('<details class="third-party">', 1)[1].split("</details>", 1)[0]
     assert "<summary>Third-party wheels mirrored for the locked closures (2)</summary>" in section
-    assert ('<tbody>\n<tr><td><a href="simple/numpy/">numpy</a></td><td>2.1.3, 1.26.4</td></tr>\n'
-            '<tr><td><a href="simple/pandas/">pandas</a></td><td>2.2.3</td></tr>\n</tbody>') in section
+    assert ('<tbody>\n<tr><td><a class="mirrored" href="helpers/numpy/">numpy</a></td><td>2.1.3, 1.26.4</td></tr>\n'
+            '<tr><td><a class="mirrored" href="helpers/pandas/">pandas</a></td><td>2.2.3</td></tr>\n'
+            '</tbody>') in section
     assert "<details open" not in page
     assert page.index("</ul>") < page.index('<details class="third-party">')
     assert "<details" not in render_catalog(sample_entries(), [])

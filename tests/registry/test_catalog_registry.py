@@ -19,7 +19,7 @@ from helperhub.core.errors import ConfigError, RegistryError
 from helperhub.core.progress import Silent
 from helperhub.images.stage import ImageSettings
 from helperhub.lock.lockfile import load_lock
-from helperhub.registry.client import IndexSettings, record_image_on_index
+from helperhub.registry.client import IndexSettings, record_image_on_index, record_release_on_index
 from helperhub.registry.server.stamps import STAMPS_FILE
 from helperhub.release.project import discover, release_order
 from helperhub.release.run import ImageStage, bake_images, show_image_in_index
@@ -76,13 +76,17 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.mark.slow
 def test_catalog_is_rendered_at_each_change_and_revalidated(hub: Server, tmp_path: Path) -> None:
     release(hub.url, tmp_path, ALICE, "route-lib", "1.0.0", "routing checks")
-    release(hub.url, tmp_path, BOB, "numpy", "2.1.3", sdist=False)  # mirrored: not a helper
+    release(hub.url, tmp_path, BOB, "numpy", "2.1.3", sdist=False)
+    assert "numpy" in listed(requests.get(f"{hub.url}/", timeout=10).text)  # a plain upload: a helper release
+    # until route-lib's release records that it mirrored numpy for its closure
+    record = {"pin": {"version": "1.0.0"}, "mirrored": ["numpy-2.1.3-py3-none-any.whl"]}
+    record_release_on_index(IndexSettings(hub.url, ALICE, password(ALICE)), "route-lib", "1.0.0", record)
     root = requests.get(f"{hub.url}/", timeout=10)
     assert root.status_code == 200 and root.headers["Content-Type"] == "text/html; charset=utf-8"
     assert root.headers["Cache-Control"] == "no-cache"
     assert root.content == (hub.packages / ".catalog/index.html").read_bytes()
     assert "route-lib" in listed(root.text) and "numpy" not in listed(root.text)
-    assert '<tr><td><a href="simple/numpy/">numpy</a></td><td>2.1.3</td></tr>' in root.text
+    assert '<tr><td><a class="mirrored" href="helpers/numpy/">numpy</a></td><td>2.1.3</td></tr>' in root.text
     etag = root.headers["ETag"]
     again = requests.get(f"{hub.url}/", headers={"If-None-Match": etag}, timeout=10)
     assert again.status_code == 304 and again.content == b""
@@ -107,7 +111,12 @@ def test_catalog_is_rendered_at_each_change_and_revalidated(hub: Server, tmp_pat
     missing = requests.get(f"{hub.url}/helpers/route-lip/", timeout=10)
     assert missing.status_code == 404 and '<nav><a href="../../">← All helpers</a></nav>' in missing.text
     assert 'Did you mean <a href="../../helpers/route-lib/">route-lib</a>?' in missing.text
-    assert requests.get(f"{hub.url}/helpers/numpy/", timeout=10).status_code == 404  # the mirror has no pages
+    mirrored = requests.get(f"{hub.url}/helpers/numpy/", timeout=10)  # every project has a page
+    assert mirrored.status_code == 200 and "Third-party project" in mirrored.text
+    assert '<a href="../../helpers/route-lib/">route-lib 1.0.0</a>' in mirrored.text  # whose closure uses it
+    assert json.loads(requests.get(f"{hub.url}/helpers/route-lib/1.0.0/release.json", timeout=10).text)[
+        "mirrored"] == ["numpy-2.1.3-py3-none-any.whl"]
+    assert requests.get(f"{hub.url}/helpers.json", timeout=10).json() == {"helpers": ["route-lib"]}
 
     release(hub.url, tmp_path, ALICE, "route-lib", "1.1.0", "routing checks")
     newer = requests.get(f"{hub.url}/", headers={"If-None-Match": etag}, timeout=10)

@@ -165,6 +165,9 @@ class CatalogCache:
         files = self._files.get(project, {})
         if not self.sources.is_helper(project, files):
             self._mirror[project] = third_party(project, files)
+            for held in (self._entries, self._items, self._pages):  # a release recorded it as mirrored
+                held.pop(project, None)
+            self._kept.discard(project)
             return
         self._mirror.pop(project, None)
         entry = build_entry(project, files.values(), self._parsed, yanked=self.sources.yanked(project),

@@ -81,7 +81,8 @@ def _count(shown: int, total: int, query: str) -> str:
 def render_third_party(projects: Iterable[ThirdParty]) -> str:
     """The collapsed section of mirrored projects ("" when there are none)."""
     rows = "".join(
-        f'<tr><td><a href="helpers/{e(p.name)}/">{e(p.name)}</a></td><td>{e(", ".join(p.versions))}</td></tr>\n'
+        f'<tr><td><a class="mirrored" href="helpers/{e(p.name)}/">{e(p.name)}</a></td>'
+        f'<td>{e(", ".join(p.versions))}</td></tr>\n'
         for p in sorted(projects, key=lambda p: p.name)
     )
     if not rows:
