@@ -45,6 +45,7 @@ def plan_publish(settings: IndexSettings, files: list[Path]) -> tuple[PublishPla
 
 
 FORBIDDEN = "Forbidden"  # the reason phrase of a 403: the index names the project's owners after it
+NO_ROOM = "Insufficient Storage"  # of a 507: the index says how much room its package volume has
 
 
 def twine_upload(settings: IndexSettings, files: list[Path]) -> None:
@@ -65,6 +66,9 @@ def twine_upload(settings: IndexSettings, files: list[Path]) -> None:
             error=RegistryError, what=f"uploading to {settings.base}", env=env,
         )
     except RegistryError as exc:
+        if NO_ROOM in str(exc):
+            said = str(exc).rpartition(NO_ROOM)[2].strip(" :")
+            raise RegistryError(f"the index at {settings.base} has no room for the upload: {said}") from None
         if FORBIDDEN not in str(exc):
             raise
         said = str(exc).rpartition(FORBIDDEN)[2].strip(" :")

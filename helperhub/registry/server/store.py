@@ -55,6 +55,7 @@ from helperhub.registry.server.metadata import (
 from helperhub.registry.server.notes import ImageRefs, Yanks, check_image_ref, check_target_name
 from helperhub.registry.server.owners import Owners
 from helperhub.registry.server.records import ReleaseRecords
+from helperhub.registry.server.room import NoRoom, out_of_room, require_margin, room_line
 from helperhub.registry.server.simple.cache import PageCache
 from helperhub.registry.server.simple.negotiate import Format
 from helperhub.registry.server.simple.pages import PAGES_DIR, Page
@@ -320,13 +321,14 @@ class HardenedBackend(Backend):  # type: ignore[misc]
               user: str | None = None) -> FileFacts:
         """Stream ``chunks`` into a hidden temp file, validate, and link it into place.
 
-        Refusals (name, owner, twin, size, archive, a sha256 other than the client declared) leave
-        nothing behind; the owner and twin checks are made again under the lock, at the moment of
-        linking, where an unowned project is claimed by ``user``."""
+        Refusals (name, owner, twin, size, archive, a sha256 other than the client declared, a
+        full volume) leave nothing behind; the owner and twin checks are made again under the
+        lock, at the moment of linking, where an unowned project is claimed by ``user``."""
         project = self.check_upload(filename, user)
         fd, tmp_name = _temp_file(self.root)
         tmp = Path(tmp_name)
         meta_tmp: Path | None = None
+        linked = False
         try:
             digest, size = hashlib.sha256(), 0
             with os.fdopen(fd, "wb") as out:
@@ -355,6 +357,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                 if user is not None:
                     self._check_owner(project, user, "release")
                 self._check_new(filename)
+                require_margin(self.root, self.root / RECORD)  # room for the record and pages below
                 if user is not None:
                     self.owners.claim(project, user)
                 stored = FileFacts(filename, digest.hexdigest(), size, upload_time(), requires_python, metadata_sha256)
@@ -370,10 +373,29 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                     raise UploadConflict(f"{filename} already exists; released files never change") from None
                 fsync_dir(self.root)
                 self._files[filename] = stored
-                self._save_record()
+                try:
+                    self._save_record()
+                except OSError as exc:  # the record is what the index serves: no record, no file
+                    if not out_of_room(exc):
+                        raise
+                    del self._files[filename]
+                    (self.root / filename).unlink(missing_ok=True)
+                    if meta_tmp is not None:
+                        target.unlink(missing_ok=True)
+                    fsync_dir(self.root)
+                    raise
+                linked = True
                 self.pages.add(project, filename, stored)
             self.catalog.add(project, stored)  # outside the lock: descriptions take a while to render
             return stored
+        except OSError as exc:
+            if not out_of_room(exc):
+                raise
+            tmp.unlink(missing_ok=True)  # first, so the line counts the room it held
+            if meta_tmp is not None:
+                meta_tmp.unlink(missing_ok=True)
+            stored_note = f"{filename} is stored but its index pages are not written yet: " if linked else ""
+            raise NoRoom(stored_note + room_line(self.root)) from None
         finally:
             tmp.unlink(missing_ok=True)
             if meta_tmp is not None:

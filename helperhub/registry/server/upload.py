@@ -24,7 +24,9 @@ from helperhub.core.defaults import TARGET_NAME
 from helperhub.registry.server import attestations, record_form
 from helperhub.registry.server.auth import Htpasswd, authenticated_user
 from helperhub.registry.server.catchup import RETRY_AFTER
+from helperhub.registry.server.room import Hold, NoRoom, Room, out_of_room, room_line
 from helperhub.registry.server.store import (
+    RECORD,
     CatchingUp,
     HardenedBackend,
     NotFound,
@@ -43,6 +45,7 @@ CLOSE = ("Connection", "close")
 # a refused upload of a logged-in user is read to its end (up to this much) before the answer, so
 # the client gets to read it: closing on unread bytes resets the connection, answer and all
 DRAIN_LIMIT = 64 << 20
+DRAIN_SECONDS = 30.0  # how long a body refused for room (507) is read after the answer, up to DRAIN_LIMIT
 
 
 class Refusal(Exception):
@@ -80,16 +83,19 @@ class Uploads:
         self.app, self.backend, self.htpasswd = app, backend, htpasswd
         self.max_bytes = max_bytes
         self._slots = threading.BoundedSemaphore(max_concurrent)
+        self.room = Room(backend.root, backend.root / RECORD)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD"):
             return self.app(environ, start_response)  # type: ignore[no-any-return]
         try:
-            user, boundary, length = self._admit(environ)
+            user, boundary, length, hold = self._admit(environ)
         except Refusal as refused:
             refusal = _answer(start_response, refused.status, refused.message, refused.headers, close=True)
+            if refused.status == 507:  # a logged-in client still sending: let it read the line
+                return _Lingering(refusal, environ["wsgi.input"], DRAIN_LIMIT, DRAIN_SECONDS)
             return _Lingering(refusal, environ["wsgi.input"])
-        body = _Counted(environ["wsgi.input"].read, self.max_bytes + FORM_SLACK)
+        body = _Counted(environ["wsgi.input"].read, self.max_bytes + FORM_SLACK, hold)
         try:
             answer = self._receive(body, boundary, length, user)
         except Refusal as refused:
@@ -97,12 +103,14 @@ class Uploads:
                 _drain(body, length)
             return _answer(start_response, refused.status, refused.message, refused.headers, close=True)
         finally:
+            self.room.release(hold)
             self._slots.release()
         return _answer(start_response, 200, answer, [], close=False)
 
-    def _admit(self, environ: dict[str, Any]) -> tuple[str, str, int]:
-        """Everything that can be decided from the request line and headers; takes a slot.
-        Returns the user, the form's boundary and its declared length (-1 for a chunked body)."""
+    def _admit(self, environ: dict[str, Any]) -> tuple[str, str, int, Hold]:
+        """Everything that can be decided from the request line and headers; takes a slot and
+        reserves the declared length on the package volume. Returns the user, the form's boundary,
+        its declared length (-1 for a chunked body) and its reservation."""
         if environ.get("REQUEST_METHOD") != "POST":
             raise Refusal(405, "the index takes uploads by POST only; released files are never removed",
                           [("Allow", "GET, HEAD, POST")])
@@ -125,7 +133,13 @@ class Uploads:
             raise Refusal(400, "an upload is a multipart/form-data form (as twine and uv send it)")
         if not self._slots.acquire(blocking=False):
             raise Refusal(503, "too many uploads at once; retry in a few seconds", [("Retry-After", "5")])
-        return user, str(options["boundary"]), int(length) if length.isdigit() else -1
+        declared = int(length) if length.isdigit() else -1
+        try:
+            hold = self.room.reserve(declared)
+        except NoRoom as exc:
+            self._slots.release()
+            raise Refusal(507, str(exc)) from None
+        return user, str(options["boundary"]), declared, hold
 
     def _receive(self, body: _Counted, boundary: str, length: int, user: str) -> str:
         """Parse the form as it arrives and act on it; the answer, or a Refusal."""
@@ -142,10 +156,16 @@ class Uploads:
             raise Refusal(409, str(exc)) from None
         except UploadTooLarge as exc:
             raise Refusal(413, str(exc)) from None
+        except NoRoom as exc:
+            raise Refusal(507, str(exc)) from None
         except UploadRefused as exc:
             raise Refusal(400, str(exc)) from None
         except MultipartError as exc:
             raise Refusal(400, f"the upload is not a valid multipart form ({exc})") from None
+        except OSError as exc:  # a yank, an image record or an owner's claim on a full volume
+            if not out_of_room(exc):
+                raise
+            raise Refusal(507, room_line(self.backend.root)) from None
 
     def _form(self, events: Iterator[MultipartSegment | bytes | None], user: str) -> str:
         fields: dict[str, str] = {}
@@ -209,14 +229,17 @@ def _payload(events: Iterator[MultipartSegment | bytes | None], cap: int | None 
 
 
 class _Counted:
-    """A body reader that stops at the limit (chunked bodies declare no length)."""
+    """A body reader that stops at the limit (chunked bodies declare no length), and tells the
+    upload's reservation what has arrived."""
 
-    def __init__(self, read: Callable[[int], bytes], limit: int) -> None:
-        self._read, self.limit, self.size = read, limit, 0
+    def __init__(self, read: Callable[[int], bytes], limit: int, hold: Hold | None = None) -> None:
+        self._read, self.limit, self.size, self.hold = read, limit, 0, hold
 
     def read(self, size: int) -> bytes:
         data = self._read(size)
         self.size += len(data)
+        if self.hold is not None:
+            self.hold.arrived = self.size
         if self.size > self.limit:
             raise UploadTooLarge(f"the upload is larger than the limit of {self.limit - FORM_SLACK} bytes")
         return data
@@ -234,14 +257,15 @@ class _Lingering:
     answer and report 502 instead of the 401 it was. The decision itself was made before any of
     the body was read."""
 
-    def __init__(self, answer: list[bytes], stream: Any) -> None:
-        self.answer, self.stream = answer, stream
+    def __init__(self, answer: list[bytes], stream: Any, limit: int = LINGER_BYTES,
+                 seconds: float = LINGER_SECONDS) -> None:
+        self.answer, self.stream, self.limit, self.seconds = answer, stream, limit, seconds
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.answer)
 
     def close(self) -> None:
-        deadline, left = time.monotonic() + LINGER_SECONDS, LINGER_BYTES
+        deadline, left = time.monotonic() + self.seconds, self.limit
         try:
             while left > 0 and time.monotonic() < deadline:
                 chunk = self.stream.read(min(1 << 16, left))
