@@ -36,6 +36,7 @@ from helperhub.core.errors import ConfigError
 from helperhub.core.fs import atomic_write_text, sha256_file
 from helperhub.core.metadata import parse_core_metadata
 from helperhub.registry.server.catalog.cache import CATALOG_DIR, CatalogCache, Sources
+from helperhub.registry.server.events import EventLog
 from helperhub.registry.server.fileset import shadowed_by
 from helperhub.registry.server.metadata import (
     METADATA_DIR,
@@ -100,6 +101,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         self.owners = owners = Owners(self.root, owners_file)
         self.yanks = Yanks(self.root)
         self.images = ImageRefs(self.root)
+        self.events = EventLog(self.root)
         # no reference back to the backend: a start that fails frees it, and the folder's lock, at once
         self.catalog = CatalogCache(self.root / CATALOG_DIR, index_url, Sources(
             metadata=partial(release_metadata, self.root), owners=lambda p: owners.of(p).users,
@@ -278,6 +280,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                 self._files[filename] = stored
                 self._save_record()
                 self.pages.add(project, filename, stored)
+                self.events.landed(project, stored, self._files, user)
             self.catalog.add(project, stored)  # outside the lock: descriptions take a while to render
             return stored
         finally:
@@ -307,6 +310,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         with self._lock:
             version = self._released_version(project, version_text, user, verb)
             self.pages.set_yanked(project, self.yanks.set(project, version, reason))
+            self.events.noted(verb, project, version, self._files, user, reason=reason)
         self.catalog.changed(project)
         return f"{project} {version} {verb}ed"
 
@@ -317,6 +321,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         with self._lock:
             version = self._released_version(project, version_text, user, "release")
             self.images.set(project, version, ref, target)
+            self.events.noted("image", project, version, self._files, user, target=target, image=ref)
         self.catalog.changed(project)
         return f"{project} {version} image {ref}" + (f" (target {target})" if target != defaults.TARGET_NAME else "")
 
