@@ -81,3 +81,9 @@ COMPOSE_TIMEOUT = 180  # seconds for starting the stack and passing every health
 COMPOSE_LOG_LINES = 30  # of a service that fails its health check, shown
 # Debian's security archive, added to the stack's image builds ("" for a mirror without it).
 DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+# The registry's webhooks (`registry serve --webhooks`): a delivery request may take this long, and a
+# failed one is tried again after RETRY_MIN seconds, doubled each time up to RETRY_MAX.
+WEBHOOK_TIMEOUT = 10.0
+WEBHOOK_RETRY_MIN = 1.0
+WEBHOOK_RETRY_MAX = 60.0
+FEED_ENTRIES = 50  # the newest events an Atom feed of the registry holds

@@ -7,6 +7,7 @@ pages), so the registry image stays small.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -50,21 +51,27 @@ from helperhub.registry.server.app import ServerSettings, serve
               help="The index's base URL as its users reach it (e.g. http://pypi.helpers.svc.cluster.local:8080), "
               "named in the catalog's install snippets; default: the address it listens on. "
               "[env HUB_REGISTRY_PUBLIC_URL]")
+@click.option("--webhooks", envvar="HUB_REGISTRY_WEBHOOKS", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="TOML file of [[hook]] tables (url, secret-file or secret-env, events, projects): "
+              "each release, yank, unyank and image record is POSTed to them, signed, at least once. "
+              "[env HUB_REGISTRY_WEBHOOKS]")
 def serve_command(
     host: str, port: int, packages: Path, htpasswd: Path | None, auth_reads: bool,
     fallback_url: str | None, max_upload_mb: int, threads: int, max_concurrent_uploads: int,
-    owners: Path | None, public_url: str | None,
+    owners: Path | None, public_url: str | None, webhooks: Path | None,
 ) -> None:
     """Run the registry in the foreground (what the Compose service and the cluster run).
 
     Uploads are decided from their headers (login, size) before any body is read, then streamed
     into the package folder; one server per package folder."""
-    settings = ServerSettings(
-        host, port, packages, htpasswd, auth_reads, fallback_url, threads=threads,
-        max_upload_bytes=max_upload_mb << 20, max_concurrent_uploads=max_concurrent_uploads, owners=owners,
-        public_url=public_url,
-    )
+    from helperhub.registry.server.webhooks import load_webhooks  # on use: --help stays light
+
     try:
+        settings = ServerSettings(
+            host, port, packages, htpasswd, auth_reads, fallback_url, threads=threads,
+            max_upload_bytes=max_upload_mb << 20, max_concurrent_uploads=max_concurrent_uploads, owners=owners,
+            public_url=public_url, webhooks=load_webhooks(webhooks, os.environ) if webhooks else None,
+        )
         serve(settings, on_ready=lambda url: click.echo(f"registry serving {packages} on {url}", err=True))
     except HubError as exc:
         raise click.ClickException(str(exc)) from None

@@ -1,8 +1,9 @@
 """An nginx front for the registry: pages (HTML or JSON, negotiated as the registry does), the
-catalog pages (``/`` and ``/helpers/<name>/``), files, metadata files and the documents a release
-attaches straight from disk (the registry writes the pages on every change), everything else
-(uploads, ``/?q=`` filters, unknown or non-normalised names) proxied to the registry. Rendering is
-a pure function; running nginx is kept apart."""
+catalog pages (``/`` and ``/helpers/<name>/``) and their Atom feeds (``/feed.atom``,
+``/helpers/<name>/feed.atom``), files, metadata files and the documents a release attaches straight
+from disk (the registry writes the pages on every change), everything else (uploads, ``/?q=``
+filters, unknown or non-normalised names) proxied to the registry. Rendering is a pure function;
+running nginx is kept apart."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from helperhub.core.errors import ConfigError
 from helperhub.registry.server.attestations import ATTESTATIONS_DIR, FILES_DIR, HELPERS_DIR
+from helperhub.registry.server.catalog.atom import ATOM_TYPE, FEED_NAME
 from helperhub.registry.server.catalog.cache import CATALOG_DIR
 from helperhub.registry.server.metadata import METADATA_DIR
 from helperhub.registry.server.simple.negotiate import JSON_TYPE
@@ -91,6 +93,8 @@ def _render(s: FrontSettings) -> str:
     page_headers = "add_header Cache-Control no-cache;\n      add_header Vary Accept;"
     catalog_page = "default_type text/html;\n      charset utf-8;\n      add_header Cache-Control no-cache;"
     json_type = f"types {{ }}\n      default_type {JSON_TYPE};\n      {page_headers}"
+    feed_type = f"types {{ }}\n      default_type {ATOM_TYPE};\n      add_header Cache-Control no-cache;"
+    feed = FEED_NAME.replace(".", r"\.")
     return rf"""daemon off;
 worker_processes auto;
 pid {s.state / "nginx.pid"};
@@ -123,6 +127,17 @@ http {{
       root {catalog};
       {catalog_page}
       try_files /helpers/$1/index.html {fallback};
+    }}
+    # the Atom feeds the registry writes beside the catalog pages
+    location = /{FEED_NAME} {{
+      root {catalog};
+      {feed_type}
+      try_files /{FEED_NAME} {catalog_fallback};
+    }}
+    location ~ ^/helpers/([a-z0-9][a-z0-9-]*)/{feed}$ {{
+      root {catalog};
+      {feed_type}
+      try_files /helpers/$1/{FEED_NAME} {fallback};
     }}
     location = /simple/ {{
       root {pages};

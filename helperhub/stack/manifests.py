@@ -33,6 +33,9 @@ K8S_DIR = Path("registry/k8s")  # in the repository: base/ and overlays/ of kust
 SERVICE, NAMESPACE, PORT = CLUSTER_SERVICE, CLUSTER_NAMESPACE, REGISTRY_PORT  # as in k8s/base
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 HTPASSWD = Path("base/htpasswd")  # git-ignored; the secretGenerator's source
+# git-ignored too, the Secret pypi-webhooks' sources: the --webhooks file and its hooks' secrets
+WEBHOOKS, WEBHOOKS_ENV = Path("base/webhooks.toml"), Path("base/webhooks.env")
+LOCAL_INPUTS = (HTPASSWD, WEBHOOKS, WEBHOOKS_ENV)  # rendered empty where missing
 ADD_USER = "`.venv/bin/helperhub registry add-user release --htpasswd registry/k8s/base/htpasswd`"
 REGISTRY_IMAGE, FRONT_IMAGE = "helperhub-registry", "helperhub-front"  # names in the overlays' images:
 PIN = {
@@ -124,22 +127,25 @@ def render_overlay(k8s_dir: Path, overlay: str) -> str:
     """The overlay's objects as one YAML stream.
 
     Without the git-ignored htpasswd, a temp copy gets an EMPTY one (a registry that accepts no
-    upload), so rendering works on a fresh clone without ever writing credentials into the repo."""
+    upload), and without the webhooks files empty ones (no hooks), so rendering works on a fresh
+    clone without ever writing credentials into the repo."""
     known = overlays(k8s_dir)
     if overlay not in known:
         raise ConfigError(f"no overlay {overlay!r} in {k8s_dir}/overlays; choose one of {known}")
-    if (k8s_dir / HTPASSWD).is_file():
+    absent = [path for path in LOCAL_INPUTS if not (k8s_dir / path).is_file()]
+    if not absent:
         return _kustomize(k8s_dir / "overlays" / overlay)
     with tempfile.TemporaryDirectory(prefix="k8s-") as tmp:
         copy = Path(tmp, "k8s")
         shutil.copytree(k8s_dir, copy)
-        (copy / HTPASSWD).write_text("")
+        for path in absent:
+            (copy / path).write_text("")
         return _kustomize(copy / "overlays" / overlay)
 
 
 def write_manifests(k8s_dir: Path, out_dir: Path) -> list[Path]:
     """Render every overlay to ``out_dir/<overlay>.yaml``, each file written atomically and 0600:
-    it holds the htpasswd Secret."""
+    it holds the htpasswd and webhooks Secrets."""
     written = []
     for overlay in overlays(k8s_dir):
         path = out_dir / f"{overlay}.yaml"

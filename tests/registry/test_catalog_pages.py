@@ -263,7 +263,10 @@ def test_pages_are_self_contained_readable_on_phones_and_dark() -> None:
         assert page.startswith("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
         assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
         assert "@media (prefers-color-scheme:dark)" in page
-        assert "<link" not in page and "@import" not in page and "url(" not in page and " src=" not in page
+        assert "@import" not in page and "url(" not in page and " src=" not in page
+        # the one <link> names the page's Atom feed, beside it; nothing is loaded from elsewhere
+        assert re.findall(r"<link\b[^>]*>", page) == [re.search(r'<link rel="alternate" type="application/atom\+xml" '
+                                                                 r'title="[^"]+" href="feed.atom">', page)[0]]
         hrefs = re.findall(r'href="([^"]*)"', page)
         assert hrefs and all(not h.startswith(("http:", "https:", "//")) for h in hrefs), hrefs
     assert '<a href="../../">← All helpers</a>' in helper

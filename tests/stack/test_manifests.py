@@ -57,7 +57,7 @@ def render(k8s: Path, overlay: str) -> Objects:
 def k8s(tmp_path_factory: pytest.TempPathFactory, kubectl: str) -> Path:
     """A copy of registry/k8s without any local htpasswd: renders the same on every machine."""
     copy = tmp_path_factory.mktemp("k8s") / "k8s"
-    shutil.copytree(K8S_DIR, copy, ignore=shutil.ignore_patterns("htpasswd"))
+    shutil.copytree(K8S_DIR, copy, ignore=shutil.ignore_patterns("htpasswd", "webhooks.toml", "webhooks.env"))
     return copy
 
 
@@ -499,7 +499,7 @@ def test_write_manifests(k8s: Path, tmp_path: Path) -> None:
 
 def test_refresh_front_confs_rewrites_only_stale_ones(tmp_path: Path) -> None:
     copy = tmp_path / "k8s"
-    shutil.copytree(K8S_DIR, copy, ignore=shutil.ignore_patterns("htpasswd"))
+    shutil.copytree(K8S_DIR, copy, ignore=shutil.ignore_patterns("htpasswd", "webhooks.toml", "webhooks.env"))
     stale = copy / "overlays/production" / FRONT_CONF
     stale.write_text(stale.read_text().replace("8193m", "9m"))
     (copy / "base" / FRONT_CONF).unlink()

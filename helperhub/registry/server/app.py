@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from helperhub.registry.server.webhooks import WebhookSettings
 
 WsgiApp = Callable[..., Any]
 STOP_GRACE = 3.0  # seconds a stopping server gives requests in flight
@@ -34,6 +37,7 @@ class ServerSettings:
     max_concurrent_uploads: int = defaults.MAX_CONCURRENT_UPLOADS
     owners: Path | None = None  # TOML: project globs -> users; None: first uploaders own projects
     public_url: str | None = None  # the index as its users reach it; None: the address it listens on
+    webhooks: WebhookSettings | None = None  # the --webhooks file, its secrets resolved; None: no hooks
 
     @property
     def authenticate(self) -> list[str]:
@@ -55,8 +59,11 @@ def build_app(settings: ServerSettings) -> WsgiApp:
 
     from helperhub.registry.server.attestation_reads import AttestationReads
     from helperhub.registry.server.auth import Htpasswd
+    from helperhub.registry.server.catalog.cache import CATALOG_DIR
+    from helperhub.registry.server.catalog.feeds import FeedCache
     from helperhub.registry.server.catalog.reads import CatalogReads
     from helperhub.registry.server.catchup import start_catch_up
+    from helperhub.registry.server.delivery import start_deliveries
     from helperhub.registry.server.fastreads import FastReads
     from helperhub.registry.server.store import HardenedBackend
     from helperhub.registry.server.upload import Uploads
@@ -86,12 +93,18 @@ def build_app(settings: ServerSettings) -> WsgiApp:
     backend = HardenedBackend(config, settings.packages, settings.max_upload_bytes, settings.owners,
                               settings.index_url, background=True)
     config.backend = BackendProxy(backend)
+    # the journal's readers: the feeds (re-rendered on each event) and a delivery thread per webhook
+    feeds = FeedCache(backend.root / CATALOG_DIR, settings.index_url, backend.events.journal)
+    backend.events.listeners.append(feeds.added)
+    feeds.start()
+    if settings.webhooks is not None:
+        start_deliveries(settings.webhooks, backend.events.journal, backend.events.journal.path.parent)
     app: WsgiApp = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
     htpasswd = Htpasswd(settings.htpasswd) if settings.htpasswd else None
     # pages (both formats), files and metadata files; with --auth-reads behind the same login
     app = FastReads(app, backend, htpasswd, settings.auth_reads)
-    # the catalog: / (and /?q=) and /helpers/<name>/, for people
-    app = CatalogReads(app, backend.catalog, htpasswd, settings.auth_reads)
+    # the catalog: / (and /?q=) and /helpers/<name>/, for people, and their Atom feeds
+    app = CatalogReads(app, backend.catalog, htpasswd, settings.auth_reads, feeds)
     # a release's signed provenance and SBOMs, beside its files and on its catalog page
     app = AttestationReads(app, settings.packages, htpasswd, settings.auth_reads)
     app = Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads)

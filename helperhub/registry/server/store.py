@@ -38,6 +38,7 @@ from helperhub.core.fs import atomic_write_text, sha256_file
 from helperhub.core.metadata import parse_core_metadata
 from helperhub.registry.server.catalog.cache import CATALOG_DIR, CatalogCache, Sources
 from helperhub.registry.server.catchup import RETRY_AFTER, CatchUpProgress
+from helperhub.registry.server.events import EventLog
 from helperhub.registry.server.fileset import shadowed_by
 from helperhub.registry.server.metadata import (
     METADATA_DIR,
@@ -116,6 +117,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         self.yanks = Yanks(self.root)
         self.images = ImageRefs(self.root)
         self.records = records = ReleaseRecords(self.root)
+        self.events = EventLog(self.root)
         # no reference back to the backend: a start that fails frees it, and the folder's lock, at once
         self.catalog = CatalogCache(self.root / CATALOG_DIR, index_url, Sources(
             metadata=partial(release_metadata, self.root), owners=lambda p: owners.of(p).users,
@@ -386,6 +388,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                     raise
                 linked = True
                 self.pages.add(project, filename, stored)
+                self.events.landed(project, stored, self._files, user)
             self.catalog.add(project, stored)  # outside the lock: descriptions take a while to render
             return stored
         except OSError as exc:
@@ -430,6 +433,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         with self._lock:
             version = self._released_version(project, version_text, user, verb)
             self.pages.set_yanked(project, self.yanks.set(project, version, reason))
+            self.events.noted(verb, project, version, self._files, user, reason=reason)
         self.catalog.changed(project)
         return f"{project} {version} {verb}ed"
 
@@ -440,6 +444,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         with self._lock:
             version = self._released_version(project, version_text, user, "release")
             self.images.set(project, version, ref, target)
+            self.events.noted("image", project, version, self._files, user, target=target, image=ref)
         self.catalog.changed(project)
         return f"{project} {version} image {ref}" + (f" (target {target})" if target != defaults.TARGET_NAME else "")
 

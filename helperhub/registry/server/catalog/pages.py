@@ -11,6 +11,7 @@ import html
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from helperhub.registry.server.catalog.atom import ATOM_TYPE, FEED_NAME, feed_title
 from helperhub.registry.server.catalog.model import (
     HelperEntry,
     HelperVersion,
@@ -43,14 +44,20 @@ def _size(size: int) -> str:
     return f"{scaled:.1f} {unit}"
 
 
-def _page(title: str, body: str, script: str = "") -> str:
+def _page(title: str, body: str, script: str = "", feed: str = "") -> str:
+    """A whole page; ``feed`` titles the Atom feed beside it (``feed.atom``, relative to the page)."""
     tail = f"<script>{script}</script>\n" if script else ""
+    alternate = f'<link rel="alternate" type="{ATOM_TYPE}" title="{e(feed)}" href="{FEED_NAME}">\n' if feed else ""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         "<meta name=\"color-scheme\" content=\"light dark\">\n"
-        f"<title>{e(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}{tail}</body>\n</html>\n"
+        f"<title>{e(title)}</title>\n{alternate}<style>{STYLE}</style>\n</head>\n<body>\n{body}{tail}</body>\n</html>\n"
     )
+
+
+def _feed_link(what: str) -> str:
+    return f'<p class="meta feed"><a href="{FEED_NAME}" type="{ATOM_TYPE}">Atom feed</a> of {e(what)}</p>\n'
 
 
 def _yank_badge(version: HelperVersion) -> str:
@@ -132,9 +139,10 @@ def render_catalog_page(items: Sequence[str], total: int, mirror: str, query: st
         f'<p id="empty" class="empty"{empty_hidden}>{nothing}</p>\n'
         f"{mirror}"
         "</main>\n<footer>\n<p>For installers: the <a href=\"simple/\">simple index</a> (PEP 503). "
-        "From a shell: <code>helperhub helpers list</code>.</p>\n</footer>\n"
+        "From a shell: <code>helperhub helpers list</code>.</p>\n"
+        f"{_feed_link('new versions, yanks and images of the whole index')}</footer>\n"
     )
-    return _page("Helpers", body, CATALOG_SCRIPT)
+    return _page("Helpers", body, CATALOG_SCRIPT, feed_title())
 
 
 def render_not_found(name: str, home: str, near: Sequence[str] = ()) -> str:
@@ -248,7 +256,8 @@ def render_helper(entry: HelperEntry, index_url: str) -> str:
         '<nav><a href="../../">← All helpers</a></nav>\n<header>\n'
         f'<h1>{e(entry.display_name)} <span class="version">{e(entry.version)}</span>'
         f"{_yank_badge(entry.newest)}</h1>\n{summary}"
-        f'<p class="meta">released {_time(entry.released)}{owners}</p>\n</header>\n<main>\n'
+        f'<p class="meta">released {_time(entry.released)}{owners}</p>\n'
+        f"{_feed_link(f'new versions, yanks and images of {entry.name}')}</header>\n<main>\n"
         f'<section id="use">\n<h2>Use {e(use.version)}</h2>\n{note}'
         f'{"".join(render_snippet(s) for s in snippets(entry, index_url))}{extras}</section>\n'
         '<section id="description">\n<h2>Description</h2>\n'
@@ -257,4 +266,5 @@ def render_helper(entry: HelperEntry, index_url: str) -> str:
         f'<section id="versions">\n<h2>Versions ({len(entry.versions)})</h2>\n'
         f'{"".join(render_version(v) for v in entry.versions)}</section>\n</main>\n'
     )
-    return _page(f"{entry.display_name} {entry.version} · Helpers", body, COPY_SCRIPT)
+    return _page(f"{entry.display_name} {entry.version} · Helpers", body, COPY_SCRIPT,
+                 feed_title(entry.name))
