@@ -94,8 +94,10 @@ def build_app(settings: ServerSettings) -> WsgiApp:
                               settings.index_url, background=True)
     config.backend = BackendProxy(backend)
     # the journal's readers: the feeds (re-rendered on each event) and a delivery thread per webhook
-    feeds = FeedCache(backend.root / CATALOG_DIR, settings.index_url, backend.events.journal)
+    feeds = FeedCache(backend.root / CATALOG_DIR, settings.index_url, backend.events.journal,
+                      is_helper=backend.is_helper)
     backend.events.listeners.append(feeds.added)
+    backend.records.listeners.append(feeds.refresh)
     feeds.start()
     if settings.webhooks is not None:
         start_deliveries(settings.webhooks, backend.events.journal, backend.events.journal.path.parent)

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class ReleaseRecords:
         self._recorded: dict[str, set[str]] = {}  # project -> versions with a record
         self._mirrored: dict[str, set[tuple[str, str]]] = {}  # file name -> (helper, version) that mirrored it
         self._legacy: set[str] = set()
+        self.listeners: list[Callable[[set[str]], None]] = []  # told the projects a new record may move
 
     # -- start ----------------------------------------------------------------------------------
     def load(self, files_by_project: Mapping[str, Iterable[str]]) -> None:
@@ -71,6 +72,8 @@ class ReleaseRecords:
         with self._lock:
             self._legacy = {p for p in raw if isinstance(p, str)} if isinstance(raw, list) else set()
             self._recorded, self._mirrored = recorded, mirrored
+        for listener in self.listeners:
+            listener(set(recorded))
 
     # -- the rule ---------------------------------------------------------------------------------
     def is_helper(self, project: str, filenames: Iterable[str]) -> bool:
@@ -114,7 +117,10 @@ class ReleaseRecords:
             self._recorded.setdefault(project, set()).add(version)
             for name in files:
                 self._mirrored.setdefault(name, set()).add((project, version))
-        return {project} | {project_of(name) for name in files}
+        moved = {project} | {project_of(name) for name in files}
+        for listener in self.listeners:
+            listener(moved)
+        return moved
 
 
 def served_record(root: Path, path: str) -> Path | None:

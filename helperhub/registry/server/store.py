@@ -251,6 +251,10 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             self.ensure(project)
         return self._files.get(filename)
 
+    def is_helper(self, project: str) -> bool:
+        """The release records' rule, for a project by its canonical name."""
+        return self.records.is_helper(project, self.pages.filenames(project))
+
     def page(self, project: str, fmt: Format = "html") -> Page | None:
         """A project's simple page (its files known first, if the catch-up has not reached it)."""
         if self._pending:

@@ -15,6 +15,7 @@ import json
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from helperhub.core import defaults
@@ -24,16 +25,19 @@ from helperhub.registry.server.events import Event, Journal, Logged
 from helperhub.registry.server.simple.pages import Page, as_page
 
 STAMP = "feeds.json"  # in the journal's folder
+MIRROR_SHARE = 10  # the index's feed keeps this many times its entries: mirrored ones are left out
 STAMP_FORMAT = 1  # a new rendering of the feeds: written again once, at the next start
 
 
 class FeedCache:
     def __init__(self, static_root: Path | None, index_url: str, journal: Journal,
-                 limit: int = defaults.FEED_ENTRIES) -> None:
+                 limit: int = defaults.FEED_ENTRIES, is_helper: Callable[[str], bool] = lambda _p: True) -> None:
+        """``is_helper``: the index's feed shows helpers only (mirrored projects have their own feeds)."""
         self.static_root, self.index_url, self.journal, self.limit = static_root, index_url, journal, limit
+        self.is_helper = is_helper
         self.stamp_path = journal.path.parent / STAMP
         self._lock = threading.Lock()
-        self._all: deque[Event] = deque(maxlen=limit)
+        self._all: deque[Event] = deque(maxlen=limit * MIRROR_SHARE)
         self._projects: dict[str, deque[Event]] = {}
         self._pages: dict[str, Page] = {}  # "" for the index's feed, else by project
         self._read = 0  # the journal offset read up to
@@ -98,6 +102,13 @@ class FeedCache:
             if changed:
                 self._write(None)
 
+    def refresh(self, _projects: object = None) -> None:
+        """A release record moved projects between helpers and mirrored ones: the index's feed again."""
+        with self._lock:
+            if self.loaded.is_set():
+                self._pages.pop("", None)
+                self._write(None, only_changed=True)
+
     def _catch_up(self, since: int) -> set[str]:
         """Read the journal on from ``self._read``: the projects with events past ``since``."""
         changed: set[str] = set()
@@ -115,7 +126,10 @@ class FeedCache:
 
     # -- rendering (under the lock) -----------------------------------------------------------------
     def _render(self, project: str | None) -> Page:
-        events = self._projects.get(project, deque()) if project else self._all
+        if project:
+            events = list(self._projects.get(project, deque()))
+        else:
+            events = [e for e in self._all if self.is_helper(e.project)][-self.limit:]
         page = as_page(render_feed(self.index_url, list(reversed(events)), project))
         self._pages[project or ""] = page
         return page

@@ -83,6 +83,10 @@ class PageCache:
             self._names.add(project)
             self._dirty.add(project)
 
+    def filenames(self, project: str) -> list[str]:
+        """The files of a project whose facts are known."""
+        return list(self._projects.get(project, {}))
+
     def dirty(self) -> set[str]:
         return set(self._dirty)
 
