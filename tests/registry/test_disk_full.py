@@ -154,7 +154,8 @@ def fill(path: Path) -> None:
 def state(server: Server) -> tuple[str, str]:
     """What clients see (the root page) and what the index serves from (the record)."""
     listing = requests.get(f"{server.url}/simple/", timeout=10).text
-    return listing, (server.packages / ".helperhub-sha256.json").read_text()
+    record = server.packages / ".helperhub-sha256.json"  # none until the first file lands
+    return listing, record.read_text() if record.exists() else ""
 
 
 def test_an_upload_larger_than_the_volume_gets_507_with_the_room_and_leaves_nothing(
