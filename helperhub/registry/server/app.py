@@ -52,7 +52,9 @@ class ServerSettings:
         return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
 
-def build_app(settings: ServerSettings) -> WsgiApp:
+def build_app(settings: ServerSettings) -> tuple[WsgiApp, Callable[[], None]]:
+    """The WSGI app, and what to start once the port is bound: the store's catch-up and the
+    feeds' first read of the journal (so neither slows the start down)."""
     import pypiserver
     from pypiserver.backend import BackendProxy
     from pypiserver.config import Config
@@ -98,7 +100,6 @@ def build_app(settings: ServerSettings) -> WsgiApp:
                       is_helper=backend.is_helper)
     backend.events.listeners.append(feeds.added)
     backend.records.listeners.append(feeds.refresh)
-    feeds.start()
     if settings.webhooks is not None:
         start_deliveries(settings.webhooks, backend.events.journal, backend.events.journal.path.parent)
     app: WsgiApp = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
@@ -110,8 +111,12 @@ def build_app(settings: ServerSettings) -> WsgiApp:
     # a release's signed provenance and SBOMs, beside its files and on its catalog page
     app = AttestationReads(app, settings.packages, htpasswd, settings.auth_reads)
     app = Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads)
-    start_catch_up(backend.catch_up)  # reads are served meanwhile; writes once it is done
-    return app
+
+    def start() -> None:
+        start_catch_up(backend.catch_up)  # reads are served meanwhile; writes once it is done
+        feeds.start()
+
+    return app, start
 
 
 def make_server(settings: ServerSettings, app: WsgiApp) -> Any:
@@ -143,7 +148,8 @@ def serve(settings: ServerSettings, on_ready: Callable[[str], None] | None = Non
     import signal
     import threading
 
-    server = make_server(settings, build_app(settings))
+    app, start_background = build_app(settings)
+    server = make_server(settings, app)
 
     def stop_soon(_signum: int, _frame: Any) -> None:
         threading.Thread(target=server.stop, daemon=True).start()
@@ -152,6 +158,7 @@ def serve(settings: ServerSettings, on_ready: Callable[[str], None] | None = Non
         deadline.start()
 
     server.prepare()
+    start_background()
     signal.signal(signal.SIGTERM, stop_soon)
     signal.signal(signal.SIGINT, stop_soon)
     if on_ready is not None:

@@ -107,7 +107,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         self.root = root.resolve()
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._hashing = threading.Lock()  # one project hashed at a time: by the catch-up or a read
+        self._hashing: dict[str, threading.Lock] = {}  # per project: the catch-up and a read never both hash it
         self._files: dict[str, FileFacts] = {}
         self._pending: dict[str, dict[str, FileFacts | None]] = {}  # project -> files whose facts are to come
         self.pages = PageCache(self.root / PAGES_DIR)
@@ -134,7 +134,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         project, to be hashed."""
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / METADATA_DIR).mkdir(exist_ok=True)
-        for leftover in [*self.root.glob(f"{TEMP_PREFIX}*"), *(self.root / METADATA_DIR).glob(f"{TEMP_PREFIX}*")]:
+        for leftover in (self.root / METADATA_DIR).glob(f"{TEMP_PREFIX}*"):
             leftover.unlink(missing_ok=True)
         try:
             recorded = parse_record((self.root / RECORD).read_text())
@@ -144,6 +144,9 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         with os.scandir(self.root) as entries:
             for entry in entries:
                 name = entry.name
+                if name.startswith(TEMP_PREFIX):  # an upload that never finished
+                    Path(entry.path).unlink(missing_ok=True)
+                    continue
                 if name.startswith(".") or not entry.is_file() or (project := _project_or_none(name)) is None:
                     continue
                 facts = recorded.get(name)
@@ -164,7 +167,9 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         the catch-up has not reached yet waits only for that project."""
         if project not in self._pending:
             return
-        with self._hashing:
+        with self._lock:
+            hashing = self._hashing.setdefault(project, threading.Lock())
+        with hashing:
             waiting = self._pending.get(project)
             if waiting is None:
                 return
@@ -178,6 +183,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             with self._lock:
                 self._files.update(found)
                 del self._pending[project]
+                self._hashing.pop(project, None)
                 self.pages.set_files(project, found)
             self.progress.advance(len(waiting))
 
@@ -194,6 +200,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         changed |= self._check_metadata_files()
         if changed:
             self._save_record()
+        self.pages.check()
         self.progress.grow(len(self.pages.dirty()))
         self.pages.flush(progress=self.progress.advance)
         by_project: dict[str, list[str]] = {}
@@ -498,6 +505,8 @@ def _full(facts: FileFacts | None) -> bool:
 
 
 def _project_or_none(filename: str) -> str | None:
+    if filename.endswith(".whl") and filename.count("-") in (4, 5):  # name-version(-build)-py-abi-platform
+        return canonicalize_name(filename.split("-", 1)[0])
     guessed = guess_pkgname_and_version(filename)
     return canonicalize_name(guessed[0]) if guessed else None
 

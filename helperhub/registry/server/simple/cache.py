@@ -32,6 +32,7 @@ from helperhub.registry.server.stamps import Stamps, stamp_of
 
 RENDERER = "simple-2"  # bump when a page's text changes for the same facts: every page is rendered again
 BATCH = 500  # pages written between two syncs by a catch-up
+ROOT_KEY, RENDERER_KEY = "/", "//renderer"  # stamps beside the projects' (never a project name)
 
 
 class PageCache:
@@ -45,6 +46,7 @@ class PageCache:
         self._yanked: dict[str, dict[str, str]] = {}
         self._names: set[str] = set()  # every project the root page lists (facts known or not yet)
         self._dirty: set[str] = set()
+        self._unchecked: set[str] = set()  # pages on disk trusted at start, their stamps not compared yet
         self._stamps = Stamps(static_root)
         self.pages: dict[str, Page] = {}
         self.json_pages: dict[str, Page] = {}
@@ -55,16 +57,31 @@ class PageCache:
     def load(self, files: Mapping[str, Mapping[str, FileFacts]], yanked: Mapping[str, Mapping[str, str]],
              names: Iterable[str] = ()) -> None:
         """The facts known at start (project -> file name -> facts) and the names of projects whose
-        facts are still to come; pages on disk whose stamp matches are kept, the rest are dirty."""
+        facts are still to come. Pages on disk are trusted until ``check`` compares their stamps
+        (a read checks its own page first); a new renderer makes every page dirty."""
         with self._lock:
             self._projects = {p: dict(f) for p, f in files.items()}
             self._yanked = {p: dict(v) for p, v in yanked.items()}
             self._names = set(self._projects) | set(names)
             self.pages.clear()
             self.json_pages.clear()
-            self._dirty = {p for p in self._projects if not self._stamps.matches(p, self._stamp(p))}
-            self._dirty |= self._names - set(self._projects)
+            same_renderer = self._stamps.matches(RENDERER_KEY, RENDERER)
+            self._unchecked = set(self._projects) if same_renderer else set()
+            self._dirty = (self._names - set(self._projects)) | (set() if same_renderer else set(self._projects))
             self._render_root()
+
+    def check(self) -> None:
+        """Compare every trusted page's stamp with its facts (a catch-up): a mismatch is dirty."""
+        for project in sorted(self._unchecked):
+            with self._lock:
+                self._check(project)
+        self._stamps.record(RENDERER_KEY, RENDERER)
+
+    def _check(self, project: str) -> None:
+        if project in self._unchecked:
+            self._unchecked.discard(project)
+            if not self._stamps.matches(project, self._stamp(project)):
+                self._dirty.add(project)
 
     def rebuild(self, files: Mapping[str, FileFacts | str], project_of: Mapping[str, str],
                 yanked: Mapping[str, Mapping[str, str]] | None = None) -> None:
@@ -138,6 +155,7 @@ class PageCache:
         with self._lock:
             if project not in self._projects:
                 return None
+            self._check(project)
             if project not in self._dirty and self._read(project):
                 return pages.get(project)
             self._stamps.record(project, self._render(project))
@@ -176,18 +194,21 @@ class PageCache:
         return True
 
     def _render_root(self) -> None:
+        """``/simple/``: kept from disk when it lists the same projects, else rendered and written."""
+        stamp = stamp_of(RENDERER, sorted(self._names))
+        if self._stamps.matches(ROOT_KEY, stamp) and self.static_root is not None:
+            try:
+                html = (self.static_root / PAGE_FILES["html"]).read_text(encoding="utf-8")
+                json = (self.static_root / PAGE_FILES["json"]).read_text(encoding="utf-8")
+            except OSError:
+                pass
+            else:
+                self.root_page, self.root_json = as_page(html), as_page(json)
+                return
         texts: dict[Format, str] = {"html": render_root(self._names), "json": render_root_json(self._names)}
         self.root_page, self.root_json = as_page(texts["html"]), as_page(texts["json"])
-        if self.static_root is not None and not self._same_on_disk(None, texts):
-            self._write(None, texts, True)
-
-    def _same_on_disk(self, project: str | None, texts: Mapping[Format, str]) -> bool:
-        assert self.static_root is not None
-        folder = self.static_root / project if project else self.static_root
-        try:
-            return all((folder / PAGE_FILES[fmt]).read_text(encoding="utf-8") == text for fmt, text in texts.items())
-        except OSError:
-            return False
+        self._write(None, texts, True)
+        self._stamps.record(ROOT_KEY, stamp)
 
     def _write(self, project: str | None, texts: Mapping[Format, str], durable: bool) -> None:
         if self.static_root is None:
@@ -199,7 +220,7 @@ class PageCache:
     def _drop_stale(self) -> None:
         """Pages and stamps of projects the folder no longer holds (files removed by hand)."""
         with self._lock:
-            gone = self._stamps.keys() - self._names
+            gone = self._stamps.keys() - self._names - {ROOT_KEY, RENDERER_KEY}
             self._stamps.forget(gone)
         if self.static_root is None:
             return
