@@ -56,10 +56,7 @@ def test_uploads_beyond_the_bound_are_told_to_retry(tmp_path: Path) -> None:
     server = Server("helperhub", tmp_path / "registry", options=("--max-concurrent-uploads", "1")).start()
     try:
         held = _open_upload(server, "slowlib-1.0.0-py3-none-any.whl", 10 << 20)
-        deadline_at = time.monotonic() + 10
-        while not list(server.packages.glob(".upload-*")):  # the held upload has its slot
-            assert time.monotonic() < deadline_at
-            time.sleep(0.01)
+        time.sleep(0.5)  # its headers are read and its slot taken (its body waits for more bytes)
         filename, data = make_wheel("quicklib", "1.0.0")
         resp = requests.post(f"{server.url}/", data={":action": "file_upload"}, files={"content": (filename, data)},
                              auth=(USER, PASSWORD), timeout=30)
