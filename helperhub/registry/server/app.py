@@ -113,8 +113,9 @@ def build_app(settings: ServerSettings) -> tuple[WsgiApp, Callable[[], None]]:
     app = Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads)
 
     def start() -> None:
-        start_catch_up(backend.catch_up)  # reads are served meanwhile; writes once it is done
-        feeds.start()
+        # reads are served meanwhile, writes once it is done; then the feeds read the journal with
+        # every project's standing known (until then they are served from disk)
+        start_catch_up(backend.catch_up, then=feeds.load)
 
     return app, start
 

@@ -45,13 +45,15 @@ class CatchUpProgress:
             return {"reads": True, "writes": False, "catching_up": {"done": self.done, "total": self.total}}
 
 
-def start_catch_up(catch_up: Callable[[], None]) -> threading.Thread:
-    """Run ``catch_up`` in a daemon thread; a failure is logged and leaves writes refused (the
-    store is not known to be consistent), reads go on."""
+def start_catch_up(catch_up: Callable[[], None], then: Callable[[], None] | None = None) -> threading.Thread:
+    """Run ``catch_up`` in a daemon thread, then ``then``; a failure is logged and leaves writes
+    refused (the store is not known to be consistent), reads go on."""
 
     def run() -> None:
         try:
             catch_up()
+            if then is not None:
+                then()
         except Exception as exc:
             print(f"registry: catching up failed, writes stay refused: {type(exc).__name__}: {exc}",
                   file=sys.stderr)

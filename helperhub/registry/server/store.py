@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, TypeGuard
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -109,7 +109,9 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         self._lock = threading.Lock()
         self._hashing: dict[str, threading.Lock] = {}  # per project: the catch-up and a read never both hash it
         self._files: dict[str, FileFacts] = {}
-        self._pending: dict[str, dict[str, FileFacts | None]] = {}  # project -> files whose facts are to come
+        self._pending: dict[str, set[str]] = {}  # project -> files whose facts are to come
+        self._recorded: dict[str, FileFacts] | None = None  # the record's facts, until the catch-up is done
+        self._hashed = False  # some file's facts came from hashing it: the record is saved again
         self.pages = PageCache(self.root / PAGES_DIR)
         self.root.mkdir(parents=True, exist_ok=True)
         self._owner = claim_folder(self.root)
@@ -129,18 +131,12 @@ class HardenedBackend(Backend):  # type: ignore[misc]
     # -- state ----------------------------------------------------------------------------------
     def _load(self) -> None:
         """What a start needs before it serves, in time proportional to the folder's listing: drop
-        unfinished temp files, take every recorded file's facts; a file without a full record
-        (a folder never seen, a lost record) waits for the catch-up, or for the first read of its
-        project, to be hashed."""
+        unfinished temp files and list the files by project. Their facts come from the record (or,
+        for a file it lacks, from hashing) in the catch-up, or at the first read of their project."""
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / METADATA_DIR).mkdir(exist_ok=True)
         for leftover in (self.root / METADATA_DIR).glob(f"{TEMP_PREFIX}*"):
             leftover.unlink(missing_ok=True)
-        try:
-            recorded = parse_record((self.root / RECORD).read_text())
-        except FileNotFoundError:
-            recorded = {}
-        grouped: dict[str, dict[str, FileFacts]] = {}
         with os.scandir(self.root) as entries:
             for entry in entries:
                 name = entry.name
@@ -149,24 +145,26 @@ class HardenedBackend(Backend):  # type: ignore[misc]
                     continue
                 if name.startswith(".") or not entry.is_file() or (project := _project_or_none(name)) is None:
                     continue
-                facts = recorded.get(name)
-                grouped.setdefault(project, {})[name] = facts  # type: ignore[assignment]
-                if not _full(facts):  # the old record form (a sha256 only) keeps its hash
-                    self._pending.setdefault(project, {})
-        for project, files in grouped.items():
-            if project in self._pending:
-                self._pending[project] = dict(files)
-            else:
-                self._files.update(files)
+                self._pending.setdefault(project, set()).add(name)
         self.progress = CatchUpProgress(total=sum(map(len, self._pending.values())) + 1)
-        known = {p: f for p, f in grouped.items() if p not in self._pending}
-        self.pages.load(known, self.yanks.all(), names=self._pending)
+        self.pages.load({}, self.yanks.all(), names=self._pending)
+
+    def _record_facts(self) -> dict[str, FileFacts]:
+        """The record's facts by file name, read once (by the catch-up or the first read)."""
+        with self._lock:
+            if self._recorded is None:
+                try:
+                    self._recorded = parse_record((self.root / RECORD).read_text())
+                except FileNotFoundError:
+                    self._recorded = {}
+            return self._recorded
 
     def ensure(self, project: str) -> None:
-        """Know every file of ``project`` now (hash, metadata file, facts): a read of a project
-        the catch-up has not reached yet waits only for that project."""
+        """Know every file of ``project`` now (from the record, else by hashing it and reading its
+        metadata): a read of a project the catch-up has not reached yet waits only for that one."""
         if project not in self._pending:
             return
+        recorded = self._record_facts()
         with self._lock:
             hashing = self._hashing.setdefault(project, threading.Lock())
         with hashing:
@@ -174,12 +172,13 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             if waiting is None:
                 return
             found = {}
-            for name, facts in sorted(waiting.items()):
-                path = self.root / name
-                if facts is not None and _full(facts):
+            for name in sorted(waiting):
+                facts, path = recorded.get(name), self.root / name
+                if _full(facts):
                     found[name] = facts
-                elif path.is_file():
+                elif path.is_file():  # the old record form (a sha256 only) keeps its hash
                     found[name] = self._complete(path, facts or FileFacts(name, sha256_file(path)))
+                    self._hashed = True
             with self._lock:
                 self._files.update(found)
                 del self._pending[project]
@@ -191,15 +190,16 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         """Make the store consistent: hash what the record lacks (saving progress as it goes),
         check every wheel's metadata file, render the pages whose stamps do not match, rebuild the
         catalog; then accept writes. Reads are served all along."""
-        saved, changed = time.monotonic(), bool(self._pending)
+        saved = time.monotonic()
         for project in sorted(self._pending):
             self.ensure(project)
-            if time.monotonic() - saved > RECORD_EVERY:
+            if self._hashed and time.monotonic() - saved > RECORD_EVERY:
                 self._save_record()
                 saved = time.monotonic()
-        changed |= self._check_metadata_files()
-        if changed:
+        repaired = self._check_metadata_files()
+        if self._hashed or repaired or len(self._files) != len(self._record_facts()):
             self._save_record()
+        self._recorded = {}  # its facts are in the store now
         self.pages.check()
         self.progress.grow(len(self.pages.dirty()))
         self.pages.flush(progress=self.progress.advance)
@@ -499,7 +499,7 @@ def claim_folder(root: Path) -> IO[str]:
     return fh
 
 
-def _full(facts: FileFacts | None) -> bool:
+def _full(facts: FileFacts | None) -> TypeGuard[FileFacts]:
     """A record entry written at upload, with every fact (older entries hold a sha256 only)."""
     return facts is not None and facts.upload_time is not None and facts.size is not None
 

@@ -69,10 +69,6 @@ class FeedCache:
             return None
 
     # -- changes ------------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Read the journal in the background, then keep up with it."""
-        threading.Thread(target=self.load, name="feeds", daemon=True).start()
-
     def load(self) -> None:
         with self._lock:
             if self.loaded.is_set():

@@ -47,6 +47,7 @@ class PageCache:
         self._names: set[str] = set()  # every project the root page lists (facts known or not yet)
         self._dirty: set[str] = set()
         self._unchecked: set[str] = set()  # pages on disk trusted at start, their stamps not compared yet
+        self._same_renderer = True  # the pages on disk were rendered by this renderer
         self._stamps = Stamps(static_root)
         self.pages: dict[str, Page] = {}
         self.json_pages: dict[str, Page] = {}
@@ -65,9 +66,9 @@ class PageCache:
             self._names = set(self._projects) | set(names)
             self.pages.clear()
             self.json_pages.clear()
-            same_renderer = self._stamps.matches(RENDERER_KEY, RENDERER)
-            self._unchecked = set(self._projects) if same_renderer else set()
-            self._dirty = (self._names - set(self._projects)) | (set() if same_renderer else set(self._projects))
+            self._same_renderer = self._stamps.matches(RENDERER_KEY, RENDERER)
+            self._unchecked = set(self._projects) if self._same_renderer else set()
+            self._dirty = set() if self._same_renderer else set(self._projects)
             self._render_root()
 
     def check(self) -> None:
@@ -94,11 +95,14 @@ class PageCache:
         self.flush()
 
     def set_files(self, project: str, files: Mapping[str, FileFacts]) -> None:
-        """A project's facts, now known (a catch-up hashed its files): its pages are dirty."""
+        """A project's facts, now known (read from the record or hashed): its pages on disk are
+        kept if their stamp matches, else they are dirty."""
         with self._lock:
             self._projects[project] = dict(files)
             self._names.add(project)
-            self._dirty.add(project)
+            self._unchecked.discard(project)
+            if not (self._same_renderer and self._stamps.matches(project, self._stamp(project))):
+                self._dirty.add(project)
 
     def filenames(self, project: str) -> list[str]:
         """The files of a project whose facts are known."""

@@ -1,0 +1,85 @@
+"""What makes a project a helper: a release's record on the index (or a plain upload by an owner),
+never a guess from file types; mirrored files are marked by the records; a registry that ran
+before records keeps its third-party projects third-party. Real registry processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from helperhub.core.errors import RegistryError
+from helperhub.pipelines.catalog import list_helpers
+from helperhub.registry.client import IndexSettings, helper_names, record_release_on_index
+from tests.catalog_site import password, upload, write_sdist, write_wheel
+from tests.sidebyside import Server
+
+ALICE, BOB = "alice", "bob"
+
+
+def metadata(name: str, version: str) -> bytes:
+    return f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: {name} things\n".encode()
+
+
+def start(tmp: Path) -> Server:
+    return Server("helperhub", tmp, users=((ALICE, password(ALICE)), (BOB, password(BOB)))).start()
+
+
+def login(server: Server, user: str) -> IndexSettings:
+    return IndexSettings(server.url, user, password(user))
+
+
+def test_a_wheel_only_helper_is_a_helper_and_a_mirrored_dependency_is_not(tmp_path: Path) -> None:
+    server = start(tmp_path / "reg")
+    try:
+        upload(server.url, ALICE, write_wheel(tmp_path, "wheel-only", "1.0.0", metadata("wheel-only", "1.0.0")))
+        upload(server.url, ALICE, write_wheel(tmp_path, "dep-lib", "2.0.0", metadata("dep-lib", "2.0.0")))
+        settings = login(server, ALICE)
+        assert helper_names(settings) == {"wheel-only", "dep-lib"}  # plain uploads by their owner
+        record = {"pin": {"version": "1.0.0", "wheel": "wheel_only-1.0.0-py3-none-any.whl"},
+                  "mirrored": ["dep_lib-2.0.0-py3-none-any.whl"]}
+        assert record_release_on_index(settings, "wheel-only", "1.0.0", record) == "wheel-only 1.0.0 recorded"
+        assert record_release_on_index(settings, "wheel-only", "1.0.0", record) == (
+            "wheel-only 1.0.0 already recorded")
+        assert helper_names(settings) == {"wheel-only"}
+        assert [row.name for row in list_helpers(settings)] == ["wheel-only"]  # `helpers list`: the same rule
+        page = requests.get(f"{server.url}/helpers/wheel-only/", timeout=10)
+        assert page.status_code == 200 and "wheel-only things" in page.text
+        dep = requests.get(f"{server.url}/helpers/dep-lib/", timeout=10)
+        assert dep.status_code == 200 and "wheel-only 1.0.0" in dep.text and "Third-party" in dep.text
+        served = requests.get(f"{server.url}/helpers/wheel-only/1.0.0/release.json", timeout=10).json()
+        assert served["pin"]["version"] == "1.0.0" and served["mirrored"] == ["dep_lib-2.0.0-py3-none-any.whl"]
+        with pytest.raises(RegistryError, match="wheel-only belongs to alice"):
+            record_release_on_index(login(server, BOB), "wheel-only", "1.0.0", record)
+        with pytest.raises(RegistryError, match="has no version 9.9"):
+            record_release_on_index(settings, "wheel-only", "9.9", record)
+        bad = requests.post(f"{server.url}/", auth=(ALICE, password(ALICE)), timeout=10, files={
+            ":action": (None, "record_release"), "name": (None, "wheel-only"), "version": (None, "1.0.0"),
+            "record": (None, "{not json")})
+        assert bad.status_code == 400 and "not JSON" in bad.text
+        server.stop()
+        server.start()  # the records are read again at start
+        assert helper_names(settings) == {"wheel-only"}
+    finally:
+        server.kill()
+
+
+def test_a_registry_from_before_records_keeps_its_third_party_projects(tmp_path: Path) -> None:
+    packages = tmp_path / "reg" / "packages"
+    packages.mkdir(parents=True)
+    for name, sdist in (("old-helper", True), ("numpy-like", False)):
+        write_wheel(packages, name, "1.0.0", metadata(name, "1.0.0"))
+        if sdist:
+            write_sdist(packages, name, "1.0.0", metadata(name, "1.0.0"))
+    server = start(tmp_path / "reg")
+    try:
+        settings = login(server, ALICE)
+        assert helper_names(settings) == {"old-helper"}  # migrated: a helper had an sdist
+        upload(server.url, ALICE, write_wheel(tmp_path, "numpy-like", "1.1.0", metadata("numpy-like", "1.1.0")))
+        assert helper_names(settings) == {"old-helper"}  # still third-party, as it was
+        migrated = json.loads((packages / ".releases" / ".third-party.json").read_text())
+        assert migrated == ["numpy-like"]
+    finally:
+        server.kill()
