@@ -19,6 +19,11 @@ def sha256_file(path: Path) -> str:
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644, *, durable: bool = True) -> None:
+    """Write a text file others read so that it is either old or new, never half written (UTF-8)."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode, durable=durable)
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644, *, durable: bool = True) -> None:
     """Write a file others read so that it is either old or new, never half written.
 
     ``durable=False`` leaves the flush to disk to the caller (one ``os.sync()`` after a batch of
@@ -27,8 +32,8 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644, *, durable: bool
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fchmod(fh.fileno(), mode)
             if durable:

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from helperhub.core.fs import atomic_write_bytes
+
 METADATA_DIR = ".metadata"  # hidden: pypiserver never lists it, nginx serves it
 METADATA_SUFFIX = ".metadata"
 
@@ -102,14 +104,11 @@ def write_metadata_temp(root: Path, data: bytes, prefix: str) -> Path:
     return Path(name)
 
 
-def write_metadata(root: Path, filename: str, data: bytes, prefix: str) -> None:
-    """Put a wheel's metadata file in place atomically (used at start, for wheels without one)."""
-    tmp = write_metadata_temp(root, data, prefix)
-    try:
-        os.replace(tmp, metadata_path(root, filename))
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(root / METADATA_DIR)
+def write_metadata(root: Path, filename: str, data: bytes) -> None:
+    """Put a wheel's metadata file in place atomically (a start's catch-up, for wheels without
+    one). Not flushed to disk here: the catch-up syncs once before the record that names its
+    hash is saved, and a file lost in a crash before that is extracted again."""
+    atomic_write_bytes(metadata_path(root, filename), data, durable=False)
 
 
 def fsync_dir(path: Path) -> None:

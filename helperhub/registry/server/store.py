@@ -194,10 +194,12 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         for project in sorted(self._pending):
             self.ensure(project)
             if self._hashed and time.monotonic() - saved > RECORD_EVERY:
+                os.sync()  # the metadata files extracted so far, before the record names their hashes
                 self._save_record()
                 saved = time.monotonic()
         repaired = self._check_metadata_files()
         if self._hashed or repaired or len(self._files) != len(self._record_facts()):
+            os.sync()
             self._save_record()
         self._recorded = {}  # its facts are in the store now
         self.pages.check()
@@ -237,7 +239,7 @@ class HardenedBackend(Backend):  # type: ignore[misc]
             if not (known and meta_sha is not None and target.is_file()):
                 raw = target.read_bytes() if target.is_file() else _metadata_of(path)
                 if raw is not None and not target.is_file():
-                    write_metadata(self.root, path.name, raw, TEMP_PREFIX)
+                    write_metadata(self.root, path.name, raw)
                 meta_sha = sha256_bytes(raw) if raw is not None else None
                 requires = parse_core_metadata(raw).requires_python if raw is not None else None
         elif not known:
