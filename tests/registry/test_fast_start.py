@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from helperhub.registry.server.catalog.cache import CATALOG_DIR
+from helperhub.registry.server.recovery import RECORD, TEMP_PREFIX
 from helperhub.registry.server.simple.pages import PAGES_DIR
-from helperhub.registry.server.store import RECORD, TEMP_PREFIX
 
 from ..sidebyside import Server, make_wheel
 

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from helperhub.registry.server import store
-from helperhub.registry.server.store import RECORD, HardenedBackend
+from helperhub.registry.server import recovery
+from helperhub.registry.server.recovery import RECORD
+from helperhub.registry.server.store import HardenedBackend
 from tests.sidebyside import PASSWORD, USER, Server, make_wheel
 
 
@@ -112,7 +113,7 @@ def test_rehash_saves_its_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         filename, data = make_wheel(f"lib{i}", "1.0.0")
         (packages / filename).write_bytes(data)
         names.append(filename)
-    real, hashed = store.sha256_file, []
+    real, hashed = recovery.sha256_file, []
 
     def crash_after_three(path: Path) -> str:
         if len(hashed) == 3:
@@ -120,14 +121,14 @@ def test_rehash_saves_its_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         hashed.append(path.name)
         return real(path)
 
-    monkeypatch.setattr(store, "RECORD_EVERY", 0.0)
-    monkeypatch.setattr(store, "sha256_file", crash_after_three)
+    monkeypatch.setattr(recovery, "RECORD_EVERY", 0.0)
+    monkeypatch.setattr(recovery, "sha256_file", crash_after_three)
     config = Config.default_with_overrides(roots=[packages])
     with pytest.raises(KeyboardInterrupt):
         HardenedBackend(config, packages, 1 << 20)
     recorded = json.loads((packages / RECORD).read_text())
     assert set(recorded) >= set(hashed[:2]) and recorded  # progress kept
-    monkeypatch.setattr(store, "sha256_file", real)
+    monkeypatch.setattr(recovery, "sha256_file", real)
     backend = HardenedBackend(config, packages, 1 << 20)
     assert {n: backend.sha256_of(n) for n in names} == {
         n: hashlib.sha256((packages / n).read_bytes()).hexdigest() for n in names

@@ -9,7 +9,9 @@ The listing is kept in memory, updated by the registry's own writes (no folder w
 so one server owns a package folder: a second one on the same folder refuses to start. A released
 version's file set only grows by files that cannot shadow the ones already there; who may add to
 a project, yank its versions or record their images is the owners' call (owners.py). Every change
-re-renders the pages it touches: the simple pages (pages.py) and the catalog (catalog_cache.py).
+re-renders the pages it touches: the simple pages (simple/cache.py) and the catalog
+(catalog/cache.py). A start lists the folder and serves; the rest of a start is a catch-up in the
+background (recovery.py).
 """
 
 from __future__ import annotations
@@ -18,12 +20,10 @@ import fcntl
 import hashlib
 import os
 import threading
-import time
 from collections.abc import Iterable
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, BinaryIO, TypeGuard
+from typing import IO, Any, BinaryIO
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -34,44 +34,43 @@ from pypiserver.pkg_helpers import guess_pkgname_and_version
 from helperhub.core import defaults
 from helperhub.core.dists import dist_version
 from helperhub.core.errors import ConfigError
-from helperhub.core.fs import atomic_write_text, sha256_file
 from helperhub.core.metadata import parse_core_metadata
 from helperhub.registry.server.catalog.cache import CATALOG_DIR, CatalogCache, Sources
-from helperhub.registry.server.catchup import RETRY_AFTER, CatchUpProgress
+from helperhub.registry.server.catchup import RETRY_AFTER
 from helperhub.registry.server.events import EventLog
 from helperhub.registry.server.fileset import shadowed_by
 from helperhub.registry.server.metadata import (
-    METADATA_DIR,
     METADATA_SUFFIX,
     FileFacts,
     fsync_dir,
     metadata_path,
-    parse_record,
-    render_record,
     sha256_bytes,
     upload_time,
-    write_metadata,
     write_metadata_temp,
 )
 from helperhub.registry.server.notes import ImageRefs, Yanks, check_image_ref, check_target_name
 from helperhub.registry.server.owners import Owners
 from helperhub.registry.server.records import ReleaseRecords
+from helperhub.registry.server.recovery import (
+    RECORD,
+    TEMP_PREFIX,
+    Recovery,
+    _project,
+    _project_or_none,
+    release_metadata,
+)
 from helperhub.registry.server.room import NoRoom, out_of_room, require_margin, room_line
 from helperhub.registry.server.simple.cache import PageCache
 from helperhub.registry.server.simple.negotiate import Format
 from helperhub.registry.server.simple.pages import PAGES_DIR, Page
 from helperhub.registry.server.validate import (
     UploadRefused,
-    archive_metadata,
     check_archive,
     check_filename,
 )
 
-RECORD = ".helperhub-sha256.json"
 SERVER_LOCK = ".helperhub-server.lock"
-TEMP_PREFIX = ".upload-"
 CHUNK = 1 << 20
-RECORD_EVERY = 5.0  # seconds: while rehashing a large folder, progress is saved this often
 
 
 class UploadConflict(UploadRefused):
@@ -94,7 +93,7 @@ class CatchingUp(UploadRefused):
     """The store is still catching up after a start: writes wait, reads are served."""
 
 
-class HardenedBackend(Backend):  # type: ignore[misc]
+class HardenedBackend(Recovery, Backend):  # type: ignore[misc]
     """Atomic, exclusive, validated, fact-recording storage in one package folder."""
 
     def __init__(self, config: Any, root: Path, max_bytes: int, owners_file: Path | None = None,
@@ -127,129 +126,6 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         self._load()
         if not background:
             self.catch_up()
-
-    # -- state ----------------------------------------------------------------------------------
-    def _load(self) -> None:
-        """What a start needs before it serves, in time proportional to the folder's listing: drop
-        unfinished temp files and list the files by project. Their facts come from the record (or,
-        for a file it lacks, from hashing) in the catch-up, or at the first read of their project."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / METADATA_DIR).mkdir(exist_ok=True)
-        for leftover in (self.root / METADATA_DIR).glob(f"{TEMP_PREFIX}*"):
-            leftover.unlink(missing_ok=True)
-        with os.scandir(self.root) as entries:
-            for entry in entries:
-                name = entry.name
-                if name.startswith(TEMP_PREFIX):  # an upload that never finished
-                    Path(entry.path).unlink(missing_ok=True)
-                    continue
-                if name.startswith(".") or not entry.is_file() or (project := _project_or_none(name)) is None:
-                    continue
-                self._pending.setdefault(project, set()).add(name)
-        self.progress = CatchUpProgress(total=sum(map(len, self._pending.values())) + 1)
-        self.pages.load({}, self.yanks.all(), names=self._pending)
-
-    def _record_facts(self) -> dict[str, FileFacts]:
-        """The record's facts by file name, read once (by the catch-up or the first read)."""
-        with self._lock:
-            if self._recorded is None:
-                try:
-                    self._recorded = parse_record((self.root / RECORD).read_text())
-                except FileNotFoundError:
-                    self._recorded = {}
-            return self._recorded
-
-    def ensure(self, project: str) -> None:
-        """Know every file of ``project`` now (from the record, else by hashing it and reading its
-        metadata): a read of a project the catch-up has not reached yet waits only for that one."""
-        if project not in self._pending:
-            return
-        recorded = self._record_facts()
-        with self._lock:
-            hashing = self._hashing.setdefault(project, threading.Lock())
-        with hashing:
-            waiting = self._pending.get(project)
-            if waiting is None:
-                return
-            found = {}
-            for name in sorted(waiting):
-                facts, path = recorded.get(name), self.root / name
-                if _full(facts):
-                    found[name] = facts
-                elif path.is_file():  # the old record form (a sha256 only) keeps its hash
-                    found[name] = self._complete(path, facts or FileFacts(name, sha256_file(path)))
-                    self._hashed = True
-            with self._lock:
-                self._files.update(found)
-                del self._pending[project]
-                self._hashing.pop(project, None)
-                self.pages.set_files(project, found)
-            self.progress.advance(len(waiting))
-
-    def catch_up(self) -> None:
-        """Make the store consistent: hash what the record lacks (saving progress as it goes),
-        check every wheel's metadata file, render the pages whose stamps do not match, rebuild the
-        catalog; then accept writes. Reads are served all along."""
-        saved = time.monotonic()
-        for project in sorted(self._pending):
-            self.ensure(project)
-            if self._hashed and time.monotonic() - saved > RECORD_EVERY:
-                os.sync()  # the metadata files extracted so far, before the record names their hashes
-                self._save_record()
-                saved = time.monotonic()
-        repaired = self._check_metadata_files()
-        if self._hashed or repaired or len(self._files) != len(self._record_facts()):
-            os.sync()
-            self._save_record()
-        self._recorded = {}  # its facts are in the store now
-        self.pages.check()
-        self.progress.grow(len(self.pages.dirty()))
-        self.pages.flush(progress=self.progress.advance)
-        by_project: dict[str, list[str]] = {}
-        for name in self._files:
-            by_project.setdefault(_project(name), []).append(name)
-        self.records.load(by_project)
-        self.catalog.rebuild(self._files, {n: _project(n) for n in self._files})
-        self.progress.advance(1)
-        self.progress.finish()
-
-    def _check_metadata_files(self) -> bool:
-        """Every wheel has its metadata file and no metadata file lacks its wheel (a crash between
-        the two links); True if anything was repaired."""
-        folder = self.root / METADATA_DIR
-        present = {e.name for e in os.scandir(folder) if e.is_file()}
-        repaired = False
-        for name, facts in list(self._files.items()):
-            if name.endswith(".whl") and facts.metadata_sha256 is not None and name + METADATA_SUFFIX not in present:
-                self._files[name] = self._complete(self.root / name, replace(facts, metadata_sha256=None))
-                repaired = True
-        for meta in present:
-            if meta.removesuffix(METADATA_SUFFIX) not in self._files:
-                (folder / meta).unlink(missing_ok=True)
-        return repaired
-
-    def _complete(self, path: Path, facts: FileFacts) -> FileFacts:
-        """Fill in what the record lacks: files released before facts were recorded, or found
-        without a record, get their mtime as upload time and their metadata from the archive."""
-        stat = path.stat()
-        known = facts.upload_time is not None  # a full record entry, written at upload
-        meta_sha, requires = facts.metadata_sha256, facts.requires_python
-        if path.name.endswith(".whl"):
-            target = metadata_path(self.root, path.name)
-            if not (known and meta_sha is not None and target.is_file()):
-                raw = target.read_bytes() if target.is_file() else _metadata_of(path)
-                if raw is not None and not target.is_file():
-                    write_metadata(self.root, path.name, raw)
-                meta_sha = sha256_bytes(raw) if raw is not None else None
-                requires = parse_core_metadata(raw).requires_python if raw is not None else None
-        elif not known:
-            raw = _metadata_of(path)  # an sdist's PKG-INFO: Requires-Python, best effort
-            requires = parse_core_metadata(raw).requires_python if raw is not None else None
-        return FileFacts(path.name, facts.sha256, stat.st_size, facts.upload_time or upload_time(stat.st_mtime),
-                         requires, meta_sha)
-
-    def _save_record(self) -> None:
-        atomic_write_text(self.root / RECORD, render_record(dict(self._files)))
 
     def sha256_of(self, filename: str) -> str | None:
         stored = self.facts_of(filename)
@@ -462,24 +338,6 @@ class HardenedBackend(Backend):  # type: ignore[misc]
         return f"{project} {version} image {ref}" + (f" (target {target})" if target != defaults.TARGET_NAME else "")
 
 
-def release_metadata(root: Path, filename: str) -> bytes | None:
-    """A stored file's METADATA (a wheel's served metadata file) or PKG-INFO (read from the sdist)."""
-    if filename.endswith(".whl"):
-        try:
-            return metadata_path(root, filename).read_bytes()
-        except OSError:
-            pass
-    return _metadata_of(root / filename)
-
-
-def _metadata_of(path: Path) -> bytes | None:
-    """A stored archive's METADATA / PKG-INFO, or None if it cannot be read within the caps."""
-    try:
-        return archive_metadata(path, path.name)
-    except UploadRefused:
-        return None
-
-
 def claim_folder(root: Path) -> IO[str]:
     """Hold the package folder for this process (released when it exits, even killed): two
     servers on one folder would each keep their own listing and delete each other's temp files."""
@@ -499,23 +357,6 @@ def claim_folder(root: Path) -> IO[str]:
     fh.write(f"{os.getpid()}\n")
     fh.flush()
     return fh
-
-
-def _full(facts: FileFacts | None) -> TypeGuard[FileFacts]:
-    """A record entry written at upload, with every fact (older entries hold a sha256 only)."""
-    return facts is not None and facts.upload_time is not None and facts.size is not None
-
-
-def _project_or_none(filename: str) -> str | None:
-    if filename.endswith(".whl") and filename.count("-") in (4, 5):  # name-version(-build)-py-abi-platform
-        return canonicalize_name(filename.split("-", 1)[0])
-    guessed = guess_pkgname_and_version(filename)
-    return canonicalize_name(guessed[0]) if guessed else None
-
-
-def _project(filename: str) -> str:
-    guessed = guess_pkgname_and_version(filename)
-    return canonicalize_name(guessed[0] if guessed else filename)
 
 
 def _temp_file(root: Path) -> tuple[int, str]:

@@ -24,9 +24,9 @@ from helperhub.core.defaults import TARGET_NAME
 from helperhub.registry.server import attestations, record_form
 from helperhub.registry.server.auth import Htpasswd, authenticated_user
 from helperhub.registry.server.catchup import RETRY_AFTER
+from helperhub.registry.server.recovery import RECORD
 from helperhub.registry.server.room import Hold, NoRoom, Room, out_of_room, room_line
 from helperhub.registry.server.store import (
-    RECORD,
     CatchingUp,
     HardenedBackend,
     NotFound,
