@@ -67,17 +67,21 @@ def implementation(extension_names: Iterable[str], python: str) -> str:
     raise EngineError(f"no extension module of Python {python} names its implementation")
 
 
-def dpkg_version(status: str, package: str) -> str | None:
-    """The version of an installed package from dpkg's status file; None when not installed."""
+def dpkg_installed(status: str) -> Iterator[dict[str, str]]:
+    """The fields of each installed package of dpkg's status file (``/var/lib/dpkg/status``)."""
     for stanza in status.split("\n\n"):
         fields: dict[str, str] = {}
         for line in stanza.splitlines():
             if line and not line[0].isspace() and ":" in line:
                 key, _, value = line.partition(":")
                 fields[key] = value.strip()
-        if fields.get("Package") == package and fields.get("Status", "").endswith(" installed"):
-            return fields.get("Version")
-    return None
+        if fields.get("Package") and fields.get("Status", "").endswith(" installed"):
+            yield fields
+
+
+def dpkg_version(status: str, package: str) -> str | None:
+    """The version of an installed package from dpkg's status file; None when not installed."""
+    return next((f.get("Version") for f in dpkg_installed(status) if f["Package"] == package), None)
 
 
 def glibc_version(dpkg_status: str | None, libc: bytes | None) -> tuple[int, int]:

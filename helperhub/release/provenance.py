@@ -67,19 +67,24 @@ def wheel_statement(pin: PackagePin) -> dict[str, Any]:
     subjects = [{"name": pin.wheel, "digest": {"sha256": pin.sha256}}]
     if pin.sdist:
         subjects.append({"name": pin.sdist, "digest": {"sha256": pin.sdist_sha256}})
+    return _statement(subjects, WHEEL_BUILD,
+                      {"package": pin.name, "version": pin.version, "commands": list(WHEEL_COMMANDS),
+                       "requires": list(pin.requires), "index": pin.index_url},
+                      {"kfp": pin.kfp_version, "targets": list(pin.targets)},
+                      [_source(pin), *_closure(pin, pin.targets)], _run(pin))
+
+
+def _statement(subjects: list[dict[str, Any]], build_type: str, external: dict[str, Any],
+               internal: dict[str, Any], resolved: list[dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]:
+    """An in-toto Statement v1 whose predicate is SLSA Provenance v1."""
     return {
         "_type": STATEMENT_TYPE,
         "subject": subjects,
         "predicateType": SLSA_TYPE,
         "predicate": {
-            "buildDefinition": {
-                "buildType": WHEEL_BUILD,
-                "externalParameters": {"package": pin.name, "version": pin.version, "commands": list(WHEEL_COMMANDS),
-                                       "requires": list(pin.requires), "index": pin.index_url},
-                "internalParameters": {"kfp": pin.kfp_version, "targets": list(pin.targets)},
-                "resolvedDependencies": [_source(pin), *_closure(pin, pin.targets)],
-            },
-            "runDetails": _run(pin),
+            "buildDefinition": {"buildType": build_type, "externalParameters": external,
+                                "internalParameters": internal, "resolvedDependencies": resolved},
+            "runDetails": run,
         },
     }
 
@@ -97,25 +102,15 @@ def image_statement(pin: PackagePin, target: str, sbom_sha256: str) -> dict[str,
     for platform, manifest in image.platforms.items():
         subjects.append({"name": f"{repository} {platform}", "digest": {"sha256": manifest.removeprefix("sha256:")}})
     base = {"name": "base image", "uri": image.base_image or locked.base_image}
-    return {
-        "_type": STATEMENT_TYPE,
-        "subject": subjects,
-        "predicateType": SLSA_TYPE,
-        "predicate": {
-            "buildDefinition": {
-                "buildType": IMAGE_BUILD,
-                "externalParameters": {"package": pin.name, "version": pin.version, "target": target,
-                                       "commands": list(IMAGE_COMMANDS)},
-                "internalParameters": {"python": locked.python, "platforms": list(locked.platforms)},
-                "resolvedDependencies": [_source(pin), {"name": pin.wheel, "uri": pin.url,
-                                                        "digest": {"sha256": pin.sha256}},
-                                         base, *_closure(pin, {target: locked})],
-            },
-            "runDetails": {**_run(pin), "byproducts": [
-                {"name": sbom_name(target), "mediaType": SBOM_TYPE, "digest": {"sha256": sbom_sha256}},
-            ]},
-        },
-    }
+    return _statement(subjects, IMAGE_BUILD,
+                      {"package": pin.name, "version": pin.version, "target": target,
+                       "commands": list(IMAGE_COMMANDS)},
+                      {"python": locked.python, "platforms": list(locked.platforms)},
+                      [_source(pin), {"name": pin.wheel, "uri": pin.url, "digest": {"sha256": pin.sha256}},
+                       base, *_closure(pin, {target: locked})],
+                      {**_run(pin), "byproducts": [
+                          {"name": sbom_name(target), "mediaType": SBOM_TYPE, "digest": {"sha256": sbom_sha256}},
+                      ]})
 
 
 def sbom_name(target: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from helperhub.images.facts import dpkg_installed
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import PackagePin
 
@@ -34,16 +35,8 @@ class DebianPackage:
 
 def dpkg_packages(status: str) -> tuple[DebianPackage, ...]:
     """The installed packages of a dpkg status file (``/var/lib/dpkg/status``), sorted."""
-    found = set()
-    for stanza in status.split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in stanza.splitlines():
-            if line and not line[0].isspace() and ":" in line:
-                key, _, value = line.partition(":")
-                fields[key] = value.strip()
-        if fields.get("Package") and fields.get("Version") and fields.get("Status", "").endswith(" installed"):
-            found.add(DebianPackage(fields["Package"], fields["Version"], fields.get("Architecture", "all")))
-    return tuple(sorted(found))
+    return tuple(sorted({DebianPackage(f["Package"], f["Version"], f.get("Architecture", "all"))
+                         for f in dpkg_installed(status) if f.get("Version")}))
 
 
 def license_text(raw: str) -> str:
