@@ -55,22 +55,31 @@ from helperhub.registry.server.app import ServerSettings, serve
               default=None, help="TOML file of [[hook]] tables (url, secret-file or secret-env, events, projects): "
               "each release, yank, unyank and image record is POSTed to them, signed, at least once. "
               "[env HUB_REGISTRY_WEBHOOKS]")
+@click.option("--retention", envvar="HUB_REGISTRY_RETENTION", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="TOML file whose [retention] table (keep-newest, keep-days, keep-yanked-days, "
+              "register-days) is the policy `helperhub registry gc` plans and applies. [env HUB_REGISTRY_RETENTION]")
+@click.option("--admin", "admins", multiple=True, metavar="USER",
+              help="A user who may run gc and change any registered lock (repeatable), beside the owners "
+              "file's [admins].")
 def serve_command(
     host: str, port: int, packages: Path, htpasswd: Path | None, auth_reads: bool,
     fallback_url: str | None, max_upload_mb: int, threads: int, max_concurrent_uploads: int,
-    owners: Path | None, public_url: str | None, webhooks: Path | None,
+    owners: Path | None, public_url: str | None, webhooks: Path | None, retention: Path | None,
+    admins: tuple[str, ...],
 ) -> None:
     """Run the registry in the foreground (what the Compose service and the cluster run).
 
     Uploads are decided from their headers (login, size) before any body is read, then streamed
     into the package folder; one server per package folder."""
-    from helperhub.registry.server.webhooks import load_webhooks  # on use: --help stays light
+    from helperhub.registry.server.retention import load_policy  # on use: --help stays light
+    from helperhub.registry.server.webhooks import load_webhooks
 
     try:
         settings = ServerSettings(
             host, port, packages, htpasswd, auth_reads, fallback_url, threads=threads,
             max_upload_bytes=max_upload_mb << 20, max_concurrent_uploads=max_concurrent_uploads, owners=owners,
             public_url=public_url, webhooks=load_webhooks(webhooks, os.environ) if webhooks else None,
+            retention=load_policy(retention) if retention else None, admins=admins,
         )
         serve(settings, on_ready=lambda url: click.echo(f"registry serving {packages} on {url}", err=True))
     except HubError as exc:

@@ -106,6 +106,7 @@ def start(reg: EmbeddedRegistry, timeout: float = 20.0) -> IndexSettings:
         sys.executable, "-m", "helperhub", "registry", "serve",
         "--host", reg.host, "--port", str(reg.port),
         "--packages", str(reg.packages), "--htpasswd", str(reg.htpasswd),
+        "--admin", settings.username or UPLOADER,  # its generated login runs retention
     ]
     if start_background(cmd, reg.logfile, reg.pidfile, lambda: health(settings), timeout):
         return settings

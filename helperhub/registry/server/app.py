@@ -18,6 +18,7 @@ from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from helperhub.registry.server.retention import Policy
     from helperhub.registry.server.webhooks import WebhookSettings
 
 WsgiApp = Callable[..., Any]
@@ -38,6 +39,8 @@ class ServerSettings:
     owners: Path | None = None  # TOML: project globs -> users; None: first uploaders own projects
     public_url: str | None = None  # the index as its users reach it; None: the address it listens on
     webhooks: WebhookSettings | None = None  # the --webhooks file, its secrets resolved; None: no hooks
+    retention: Policy | None = None  # the --retention policy; None: gc needs one given for the run
+    admins: tuple[str, ...] = ()  # users who run gc and change any registered lock, beside [admins]
 
     @property
     def authenticate(self) -> list[str]:
@@ -67,7 +70,10 @@ def build_app(settings: ServerSettings) -> tuple[WsgiApp, Callable[[], None]]:
     from helperhub.registry.server.catchup import start_catch_up
     from helperhub.registry.server.delivery import start_deliveries
     from helperhub.registry.server.fastreads import FastReads
+    from helperhub.registry.server.gc import Retention
+    from helperhub.registry.server.retention_reads import RetentionReads
     from helperhub.registry.server.store import HardenedBackend
+    from helperhub.registry.server.tombstones import finish
     from helperhub.registry.server.upload import Uploads
 
     if settings.htpasswd is not None and not settings.htpasswd.is_file():
@@ -80,6 +86,7 @@ def build_app(settings: ServerSettings) -> tuple[WsgiApp, Callable[[], None]]:
         raise ConfigError("--public-url must be an http:// or https:// base URL with a host and no login, "
                           "like http://pypi.example.org:8080")
     settings.packages.mkdir(parents=True, exist_ok=True)
+    finish(settings.packages)  # deletes a stop cut short, before the folder is listed
     config = Config.default_with_overrides(
         roots=[settings.packages.resolve()],
         authenticate=settings.authenticate,
@@ -95,6 +102,8 @@ def build_app(settings: ServerSettings) -> tuple[WsgiApp, Callable[[], None]]:
     backend = HardenedBackend(config, settings.packages, settings.max_upload_bytes, settings.owners,
                               settings.index_url, background=True)
     config.backend = BackendProxy(backend)
+    backend.owners.admins = frozenset(settings.admins)
+    retention = Retention(backend, settings.retention)
     # the journal's readers: the feeds (re-rendered on each event) and a delivery thread per webhook
     feeds = FeedCache(backend.root / CATALOG_DIR, settings.index_url, backend.events.journal,
                       is_helper=backend.is_helper)
@@ -106,11 +115,13 @@ def build_app(settings: ServerSettings) -> tuple[WsgiApp, Callable[[], None]]:
     htpasswd = Htpasswd(settings.htpasswd) if settings.htpasswd else None
     # pages (both formats), files and metadata files; with --auth-reads behind the same login
     app = FastReads(app, backend, htpasswd, settings.auth_reads)
+    # deleted files answer 410 with their reason; the registered locks
+    app = RetentionReads(app, retention, htpasswd, settings.auth_reads)
     # the catalog: / (and /?q=) and /helpers/<name>/, for people, and their Atom feeds
     app = CatalogReads(app, backend.catalog, htpasswd, settings.auth_reads, feeds)
     # a release's signed provenance and SBOMs, beside its files and on its catalog page
     app = AttestationReads(app, settings.packages, htpasswd, settings.auth_reads)
-    app = Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads)
+    app = Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads, retention)
 
     def start() -> None:
         # reads are served meanwhile, writes once it is done; then the feeds read the journal with

@@ -10,7 +10,9 @@ canonical name, to users of the htpasswd file::
 A project that matches one or more globs belongs to the users of all of them. A project that
 matches none is claimed by its first uploader, recorded beside the packages
 (``.helperhub-owners.json``); without an owners file every project is owned that way. The file is
-re-read when it changes, so owners are added while the registry runs.
+re-read when it changes, so owners are added while the registry runs. Its optional ``[admins]``
+table (``users = ["root"]``) names who may run retention (``registry gc``) and change any
+registered lock; so do the users of ``--admin``.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def parse_owners(text: str, source: str) -> tuple[tuple[str, tuple[str, ...]], .
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source} is not valid TOML ({exc}); fix it or leave --owners out") from None
     table = data.get("owners")
-    extra = sorted(set(data) - {"owners"})
+    extra = sorted(set(data) - {"owners", "admins"})
     if not isinstance(table, dict) or extra:
         raise ConfigError(f"{source} must hold one [owners] table of \"glob\" = [\"user\", ...] "
                           f"(found {', '.join(extra) or 'no [owners]'})")
@@ -67,6 +69,17 @@ def parse_owners(text: str, source: str) -> tuple[tuple[str, tuple[str, ...]], .
             raise ConfigError(f"{source}: owners of {glob!r} must be a list of user names, like [\"alice\"]")
         rules.append((canonicalize_name(glob), tuple(u.strip() for u in users)))
     return tuple(rules)
+
+
+def parse_admins(text: str, source: str) -> frozenset[str]:
+    """The users of an owners file's optional ``[admins]`` table (``users = ["root"]``)."""
+    table = tomllib.loads(text).get("admins")
+    if table is None:
+        return frozenset()
+    users = table.get("users") if isinstance(table, dict) and set(table) == {"users"} else None
+    if not isinstance(users, list) or not all(isinstance(u, str) and u.strip() for u in users):
+        raise ConfigError(f'{source}: [admins] must be users = ["name", ...]')
+    return frozenset(u.strip() for u in users)
 
 
 class OwnersFile:
@@ -80,7 +93,7 @@ class OwnersFile:
             self._stamp = self._stat()
         except OSError:
             raise ConfigError(f"owners file {path} cannot be read; create it or leave --owners out") from None
-        self.rules = parse_owners(path.read_text(encoding="utf-8"), str(path))
+        self.rules, self.admins = _parse(path.read_text(encoding="utf-8"), str(path))
 
     def _stat(self) -> tuple[int, int, int]:
         st = os.stat(self.path)
@@ -92,10 +105,15 @@ class OwnersFile:
                 stamp = self._stat()
                 if stamp != self._stamp:
                     self._stamp = stamp
-                    self.rules = parse_owners(self.path.read_text(encoding="utf-8"), str(self.path))
+                    self.rules, self.admins = _parse(self.path.read_text(encoding="utf-8"), str(self.path))
             except (OSError, ConfigError) as exc:
                 print(f"owners file unchanged in effect: {exc}", file=sys.stderr)
             return self.rules
+
+
+def _parse(text: str, source: str) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], frozenset[str]]:
+    rules = parse_owners(text, source)
+    return rules, parse_admins(text, source)
 
 
 class Owners:
@@ -103,6 +121,7 @@ class Owners:
 
     def __init__(self, root: Path, owners_file: Path | None) -> None:
         self.file = OwnersFile(owners_file) if owners_file is not None else None
+        self.admins: frozenset[str] = frozenset()  # --admin users, beside the file's [admins]
         self.claims_path = root / CLAIMS
         self._lock = threading.Lock()
         self._claims = _read_claims(self.claims_path)
@@ -118,6 +137,14 @@ class Owners:
             return Ownership(tuple(matched), "owners file")
         claimed = self._claims.get(project)
         return Ownership((claimed,), "first upload") if claimed else Ownership((), "")
+
+    def is_admin(self, user: str) -> bool:
+        if user in self.admins:
+            return True
+        if self.file is None:
+            return False
+        self.file.current()
+        return user in self.file.admins
 
     def claim(self, project: str, user: str) -> None:
         """Record ``user`` as the owner of an unowned project (called under the store's lock,

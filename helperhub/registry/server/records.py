@@ -123,6 +123,15 @@ class ReleaseRecords:
         return moved
 
 
+    def forget(self, project: str, version: str) -> None:
+        """Delete a version's record (retention deleted the version); the project stays a helper."""
+        self.path(project, version).unlink(missing_ok=True)
+        with self._lock:
+            self._recorded.get(project, set()).discard(version)
+            for users in self._mirrored.values():
+                users.discard((project, version))
+
+
 def served_record(root: Path, path: str) -> Path | None:
     """The record a GET of ``/helpers/<name>/<version>/release.json`` names; None for another path."""
     parts = path.split("/")

@@ -20,7 +20,7 @@ import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -119,6 +119,7 @@ class HardenedBackend(Recovery, Backend):  # type: ignore[misc]
         self.images = ImageRefs(self.root)
         self.records = records = ReleaseRecords(self.root)
         self.events = EventLog(self.root)
+        self.gone: Callable[[str], object | None] = lambda name: None  # a deleted name (retention)
         # no reference back to the backend: a start that fails frees it, and the folder's lock, at once
         self.catalog = CatalogCache(self.root / CATALOG_DIR, index_url, Sources(
             metadata=partial(release_metadata, self.root), owners=lambda p: owners.of(p).users,
@@ -179,6 +180,9 @@ class HardenedBackend(Recovery, Backend):  # type: ignore[misc]
         """Refuse a taken name, or a file that could be installed instead of a released one."""
         if filename in self._files:
             raise UploadConflict(f"{filename} already exists; released files never change: bump the version")
+        if self.gone(filename) is not None:
+            raise UploadConflict(f"{filename} was deleted by retention and its name is never used again: "
+                                 "bump the version")
         project = _project(filename)
         twin = shadowed_by(filename, [n for n in self._files if _project(n) == project])
         if twin is not None:
@@ -292,6 +296,23 @@ class HardenedBackend(Recovery, Backend):  # type: ignore[misc]
             tmp.unlink(missing_ok=True)
             if meta_tmp is not None:
                 meta_tmp.unlink(missing_ok=True)
+
+    def files(self) -> dict[str, FileFacts]:
+        """Every file's facts, at one moment."""
+        with self._lock:
+            return dict(self._files)
+
+    def drop_files(self, project: str, names: Iterable[str]) -> None:
+        """Stop listing files of ``project`` (retention deletes them; their tombstone is written
+        first): the record, the project's pages and the catalog no longer name them."""
+        with self._lock:
+            for name in names:
+                self._files.pop(name, None)
+            self._save_record()
+            left = {n: f for n, f in self._files.items() if _project(n) == project}
+            self.pages.set_files(project, left)
+        self.pages.flush([project])
+        self.catalog.removed(project, set(names))
 
     def _released_version(self, project: str, version_text: str, user: str, verb: str) -> Version:
         """The version of ``project`` a yank or an image names, as its files spell it (1.1 is 1.1.0),

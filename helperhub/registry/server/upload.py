@@ -8,7 +8,8 @@ limit holds above any server's own buffer limit. Yanks (PEP 592) are forms on th
 the image a release pushed after its upload, ``:action=set_image`` with ``name``, ``version`` and
 ``image`` (``repo@sha256:...``) and an optional ``target`` (``py313``; none: ``default``), shown by
 the catalog. A release's signed provenance and SBOMs are forms too (``:action=attach``,
-``attestations.py``)."""
+``attestations.py``), and so are registered locks and retention (``:action=register``,
+``unregister`` and ``gc``, ``gc.py``)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from helperhub.core.defaults import TARGET_NAME
 from helperhub.registry.server import attestations, record_form
 from helperhub.registry.server.auth import Htpasswd, authenticated_user
 from helperhub.registry.server.catchup import RETRY_AFTER
+from helperhub.registry.server.gc import Retention
 from helperhub.registry.server.recovery import RECORD
+from helperhub.registry.server.registrations import NoRegistration, RegistrationForbidden
 from helperhub.registry.server.room import Hold, NoRoom, Room, out_of_room, room_line
 from helperhub.registry.server.store import (
     CatchingUp,
@@ -79,8 +82,8 @@ class Uploads:
     go to ``app``."""
 
     def __init__(self, app: WsgiApp, backend: HardenedBackend, htpasswd: Htpasswd | None, max_bytes: int,
-                 max_concurrent: int) -> None:
-        self.app, self.backend, self.htpasswd = app, backend, htpasswd
+                 max_concurrent: int, retention: Retention | None = None) -> None:
+        self.app, self.backend, self.htpasswd, self.retention = app, backend, htpasswd, retention
         self.max_bytes = max_bytes
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self.room = Room(backend.root, backend.root / RECORD)
@@ -146,11 +149,11 @@ class Uploads:
         parser = PushMultipartParser(boundary, content_length=length, max_header_count=16, max_segment_count=4096)
         try:
             return self._form(parser.parse_blocking(body.read, CHUNK), user)
-        except UploadForbidden as exc:
+        except (UploadForbidden, RegistrationForbidden) as exc:
             raise Refusal(403, str(exc)) from None
         except CatchingUp as exc:
             raise Refusal(503, str(exc), [("Retry-After", str(RETRY_AFTER))]) from None
-        except NotFound as exc:
+        except (NotFound, NoRegistration) as exc:
             raise Refusal(404, str(exc)) from None
         except UploadConflict as exc:
             raise Refusal(409, str(exc)) from None
@@ -206,6 +209,10 @@ class Uploads:
             if stored is not None:
                 raise UploadRefused("a record_release form carries its record as a field, and no file")
             return record_form.record_release(self.backend, fields, user)
+        if action in ("register", "unregister", "gc") and self.retention is not None:
+            if stored is not None:
+                raise UploadRefused(f"a {action} form carries fields only, and no file")
+            return self.retention.form(fields, user)
         if action == "attach":
             if stored is not None:
                 raise UploadRefused("an attach form carries its document as a field, and no file")

@@ -136,6 +136,13 @@ class CatalogCache:
             self._files.setdefault(project, {})[facts.filename] = facts
             self._update([project])
 
+    def removed(self, project: str, names: set[str]) -> None:
+        """Files of ``project`` were deleted (retention)."""
+        with self._lock:
+            kept = {n: f for n, f in self._files.get(project, {}).items() if n not in names}
+            self._files[project] = kept
+            self._update([project])
+
     def changed(self, project: str) -> None:
         """A version of ``project`` was yanked or unyanked, or its image recorded."""
         with self._lock:

@@ -1,0 +1,95 @@
+"""Deleted files: ``.gone.json`` beside the packages says, per file name, which version it was,
+why it was deleted, when and by whom. It is written before a single file is unlinked, so a delete
+is either not begun or finished at the next start (``finish``); a deleted name answers 410 Gone
+with its reason, and is never uploaded again. Every delete is appended to ``.audit.jsonl``."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from helperhub.core.fs import atomic_write_text
+from helperhub.registry.server.metadata import METADATA_SUFFIX, fsync_dir, metadata_path
+from helperhub.registry.server.notes import load_record
+
+GONE = ".gone.json"
+AUDIT = ".audit.jsonl"
+PROVENANCE_SUFFIX = ".provenance.json"
+
+
+@dataclass(frozen=True)
+class Gone:
+    file: str
+    project: str
+    version: str
+    reason: str
+    deleted_at: str
+    by: str
+    size: int
+
+    def record(self) -> dict[str, str | int]:
+        return {"project": self.project, "version": self.version, "reason": self.reason,
+                "deleted_at": self.deleted_at, "by": self.by, "size": self.size}
+
+
+class Tombstones:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / GONE
+        self._lock = threading.Lock()
+        raw = load_record(self.path)
+        self._gone: dict[str, Gone] = {
+            str(name): Gone(str(name), str(v["project"]), str(v["version"]), str(v["reason"]),
+                            str(v["deleted_at"]), str(v["by"]), int(v["size"]))
+            for name, v in (raw.items() if isinstance(raw, dict) else ())
+        }
+
+    def reason(self, name: str) -> Gone | None:
+        """The tombstone of a served name: a file, its ``.metadata`` or its ``.provenance.json``."""
+        for suffix in ("", METADATA_SUFFIX, PROVENANCE_SUFFIX):
+            if name.endswith(suffix) and (gone := self._gone.get(name[:len(name) - len(suffix)])):
+                return gone
+        return None
+
+    def names(self) -> set[str]:
+        return set(self._gone)
+
+    def add(self, entries: Iterable[Gone]) -> None:
+        """Record deletes (durably) before any of their files is unlinked."""
+        with self._lock:
+            updated = {**self._gone, **{g.file: g for g in entries}}
+            atomic_write_text(self.path, json.dumps({n: g.record() for n, g in sorted(updated.items())},
+                                                    indent=1) + "\n")
+            self._gone = updated
+
+    def audit(self, entries: Iterable[Gone]) -> None:
+        lines = "".join(json.dumps({"file": g.file, **g.record()}, sort_keys=True) + "\n" for g in entries)
+        fd = os.open(self.root / AUDIT, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, lines.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def unlink_stored(root: Path, names: Iterable[str]) -> None:
+    """Remove deleted files with what is served beside them (metadata files, provenance)."""
+    from helperhub.registry.server.attestations import provenance_path
+
+    for name in names:
+        (root / name).unlink(missing_ok=True)
+        metadata_path(root, name).unlink(missing_ok=True)
+        provenance_path(root, name).unlink(missing_ok=True)
+    fsync_dir(root)
+
+
+def finish(root: Path) -> int:
+    """At a start, before the folder is listed: unlink what a delete cut short left (its tombstone
+    was written first). How many files were finished."""
+    left = [n for n in Tombstones(root).names() if (root / n).exists() or metadata_path(root, n).exists()]
+    unlink_stored(root, left)
+    return len(left)
