@@ -287,6 +287,40 @@ def pins_check(root: Path | None, download: bool, verify: bool, allow_unsigned: 
                   f"({how}) verified against the registries")
 
 
+repo_name_option = click.option(
+    "--name", "repo_name", default=None, metavar="REPO",
+    help="The repository's name on the index (default: the folder's name).")
+
+
+@pins.command("register")
+@o.root_option
+@o.index_options
+@repo_name_option
+def pins_register(root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
+                  registry_port: int, repo_name: str | None) -> None:
+    """Register (or renew) this repository's pins.json with the index: retention never deletes
+    what a registered lock pins while it is renewed within the index's register-days."""
+    from helperhub.pipelines.registration import register_lock
+
+    repo = o.resolve_root(root)
+    index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
+    results.print(register_lock(repo, index, repo_name), markup=False, highlight=False)
+
+
+@pins.command("unregister")
+@o.root_option
+@o.index_options
+@repo_name_option
+def pins_unregister(root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
+                    registry_port: int, repo_name: str | None) -> None:
+    """Remove this repository's registered lock from the index (its user's, or an admin's)."""
+    from helperhub.pipelines.registration import unregister_lock
+
+    repo = o.resolve_root(root)
+    index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
+    results.print(unregister_lock(repo, index, repo_name), markup=False, highlight=False)
+
+
 @click.command("sbom")
 @o.root_option
 @click.option("--target", "target", metavar="TARGET", default=None,
@@ -303,14 +337,28 @@ def sbom_cmd(root: Path | None, target: str | None, name: str) -> None:
 
 @click.command("who-pins")
 @o.root_option
-def who_pins_cmd(root: Path | None) -> None:
-    """Per helper and version: which compiled pipelines and components use it."""
+@o.index_options
+@click.option("--index", "from_index", is_flag=True,
+              help="List, per helper version, the repositories whose registered lock pins it (from the index).")
+def who_pins_cmd(root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
+                 registry_port: int, from_index: bool) -> None:
+    """Per helper and version: which compiled pipelines and components use it (--index: which
+    registered repositories pin it)."""
     from rich.markup import escape
 
     from helperhub.lock.lockfile import load_lock
     from helperhub.pipelines.pins import who_pins, yanked_in_use
 
     repo = o.resolve_root(root)
+    if from_index:
+        from helperhub.pipelines.registration import index_pinners
+
+        pinners = index_pinners(o.index_settings(repo, index_url, index_user, index_password, registry_port))
+        if not pinners:
+            results.print("no registered lock pins a helper (`helperhub pins register` registers one)")
+        for (helper, version), repos in pinners.items():
+            results.print(f"{helper} {version}: {', '.join(repos)}", markup=False, highlight=False)
+        return
     usages = who_pins(repo)
     if not usages:
         results.print("no compiled pipeline pins a helper (run `make compile`)")

@@ -145,3 +145,36 @@ def registry_manifests(root: Path | None, out: Path, front_image: str | None, pi
         click.echo(path)
     for note in manifest_notes(k8s, written):
         console.print(f"note: {note}", markup=False)
+
+
+@registry.command("gc")
+@o.root_option
+@o.index_options
+@click.option("--retention", "policy_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A TOML [retention] policy for this run (default: the one the registry serves with).")
+@click.option("--apply", is_flag=True, help="Have the registry delete the plan (default: only print it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def registry_gc(root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
+                registry_port: int, policy_file: Path | None, apply: bool, as_json: bool) -> None:
+    """Print the running registry's retention plan: each file to delete and why nothing keeps it
+    (an admin's login). With --apply the registry deletes it while it serves."""
+    import json
+
+    from helperhub.registry.retention_client import retention_plan
+    from helperhub.registry.server.retention import load_policy
+
+    policy = None
+    if policy_file is not None:
+        load_policy(policy_file)  # a bad file is refused here, in one line, before asking
+        policy = policy_file.read_text(encoding="utf-8")
+    repo = o.resolve_root(root)
+    plan = retention_plan(o.index_settings(repo, index_url, index_user, index_password, registry_port),
+                          policy, apply=apply)
+    if as_json:
+        click.echo(json.dumps(plan, indent=2))
+        return
+    for item in plan["delete"]:
+        console.print(f"{item['file']}  ({item['bytes']} bytes): {item['reason']}", markup=False, highlight=False)
+    verb = "deleted" if plan["applied"] else "to delete (dry run; --apply deletes)"
+    console.print(f"{len(plan['delete'])} files, {plan['bytes']} bytes {verb}; "
+                  f"{len(plan['kept'])} versions kept", markup=False, highlight=False)

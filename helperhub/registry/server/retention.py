@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from helperhub.core.errors import ConfigError
@@ -125,10 +126,7 @@ class Plan:
 
 def same_version(text: str) -> str:
     """One spelling per version (1.1 and 1.1.0 are one)."""
-    try:
-        return str(Version(text))
-    except InvalidVersion:
-        return text
+    return str(canonicalize_version(text))
 
 
 def _day(moment: datetime) -> str:
