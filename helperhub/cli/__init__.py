@@ -32,7 +32,7 @@ COMMANDS = {
     "helpers": "helperhub.cli.helpers_cmds:helpers",
     "images": "helperhub.cli.release_cmds:images",
     "keys": "helperhub.cli.keys_cmds:keys",
-    "pins": "helperhub.cli.pipeline_cmds:pins",
+    "pins": "helperhub.cli.pins_cmds:pins",
     "registry": "helperhub.cli.registry_cmds:registry",
     "release": "helperhub.cli.release_cmds:release_cmd",
     "sbom": "helperhub.cli.pipeline_cmds:sbom_cmd",

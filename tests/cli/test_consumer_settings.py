@@ -154,7 +154,8 @@ def bumps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     calls: list[dict[str, Any]] = []
 
     def fake_bump(lock_path: Path, name: str, version: str, index: IndexSettings, oci_registry: str | None,
-                  helpers: set[str], kfp_version: str, targets: tuple[str, ...] = ()) -> PackagePin:
+                  helpers: set[str], kfp_version: str, targets: tuple[str, ...] = (),
+                  verify: Any = None) -> PackagePin:
         calls.append({"index": index.base, "oci_registry": oci_registry, "helpers": helpers})
         return fake_pin(name)
 
