@@ -9,21 +9,19 @@ already attached is left as it is: a second release changes nothing."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from helperhub.core.errors import EngineError
-from helperhub.core.metadata import parse_core_metadata
 from helperhub.core.progress import Reporter
 from helperhub.core.signing import SigningKey, envelope_bytes, sign_envelope
-from helperhub.images.facts import image_files
 from helperhub.images.referrers import DSSE_TYPE, PROVENANCE_ARTIFACT, SBOM_ARTIFACT, TITLE, attach, referrers
 from helperhub.lock.lockfile import PackagePin
 from helperhub.registry.client import IndexSettings, attach_on_index, fetch_document, sbom_url
 from helperhub.release.provenance import image_statement, sbom_name, statement_bytes, wheel_statement
-from helperhub.release.sbom import DebianPackage, build_sbom, dpkg_packages, target_files
-
-DPKG_STATUS = "/var/lib/dpkg/status"
+from helperhub.release.sbom import build_sbom
+from helperhub.release.sbom_inputs import SbomInputs, gather
 
 
 def signed(statement: Mapping[str, Any], key: SigningKey) -> bytes:
@@ -41,10 +39,12 @@ def attest_wheel(index: IndexSettings, pin: PackagePin, key: SigningKey, report:
 
 
 def attest_image(index: IndexSettings, pin: PackagePin, target: str, bases: Mapping[str, str], key: SigningKey,
-                 client: Any, report: Reporter) -> bool:
+                 client: Any, report: Reporter, *, inputs: Callable[[], SbomInputs] | None = None,
+                 cache: Path | None = None) -> bool:
     """The SBOM of ``target`` (its closure and the Debian packages of ``bases``: platform -> that
     platform's base) and the signed provenance of its image, attached to the image and the SBOM
-    stored on the index. False when both were there already."""
+    stored on the index. False when both were there already. ``inputs``: the SBOM's inputs
+    gathered already (``sbom_inputs.start_gathering``); else gathered here, bases kept in ``cache``."""
     image = pin.require_target(target).image
     if image is None:
         raise EngineError(f"{pin.name} {pin.version} has no image for target {target}; build it first")
@@ -53,31 +53,11 @@ def attest_image(index: IndexSettings, pin: PackagePin, target: str, bases: Mapp
             index, sbom_url(index, pin.name, pin.version, target)) is not None:
         return False
     with report.step(f"SBOM and provenance of {image.tag}"):
-        sbom = build_sbom(pin, target, closure_licenses(index, pin, target), base_packages(client, bases)).encode()
+        found = inputs() if inputs is not None else gather(index, pin, target, bases, client, cache)
+        sbom = build_sbom(pin, target, found.licenses, found.debian).encode()
         envelope = signed(image_statement(pin, target, hashlib.sha256(sbom).hexdigest()), key)
         attach(repository, digest, SBOM_ARTIFACT, sbom, SBOM_ARTIFACT, {TITLE: sbom_name(target)})
         attach(repository, digest, PROVENANCE_ARTIFACT, envelope, DSSE_TYPE, {TITLE: f"{target}.provenance.json"})
         attach_on_index(index, pin.name, pin.version, sbom, target=target)
     report.info(f"{image.tag}: SBOM and provenance signed by {key.public.keyid[:12]}")
     return True
-
-
-def closure_licenses(index: IndexSettings, pin: PackagePin, target: str) -> dict[str, str]:
-    """filename -> the license each closure file's own metadata states (PEP 658 files the index
-    serves beside the wheels; "" where there is none)."""
-    found = {}
-    for filename, (f, _) in target_files(pin, target).items():
-        raw = fetch_document(index, f"{f.url(pin.url)}.metadata") if filename.endswith(".whl") else None
-        found[filename] = parse_core_metadata(raw).license if raw else ""
-    return found
-
-
-def base_packages(client: Any, bases: Mapping[str, str]) -> dict[str, tuple[DebianPackage, ...]]:
-    """platform -> the Debian packages of that platform's base, from its dpkg status (read out of
-    the image, never run); none for a base without one."""
-    found = {}
-    for platform, base in sorted(bases.items()):
-        entry = image_files(client, base, [DPKG_STATUS])[DPKG_STATUS]
-        found[platform] = dpkg_packages(entry.data.decode("utf-8", "replace")) if entry else ()
-    return found
-

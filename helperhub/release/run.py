@@ -24,6 +24,7 @@ from helperhub.registry.client import IndexSettings, record_image_on_index
 from helperhub.release.attest import attest_image, attest_wheel
 from helperhub.release.project import HelperProject, discover, release_order
 from helperhub.release.records import pin_record, record_on_index
+from helperhub.release.sbom_inputs import start_gathering
 from helperhub.release.self_release import TOOL, release_self
 from helperhub.release.uv_release import UV, release_tools
 from helperhub.release.wheel import ReleaseSettings, WheelRelease, plan_wheel, release_wheel
@@ -94,6 +95,8 @@ def bake_images(
             lock = load_lock(lock_path)
             pin = lock.require(project.name, fix=f"make release PACKAGE={project.name}")
             uv = lock.platform_tools.get(UV, {})
+            inputs = None if key is None else start_gathering(  # while the image builds
+                stage.settings.index, pin, target.name, target.bases, stage.client, stage.settings.cache)
             result = release_target_image(stage.settings, pin, target, uv, stage.client, report)
             lock = record_image_in_lock(lock_path, pin.name, pin.version, result.image, target.name)
             show_image_in_index(stage.settings.index, pin.name, pin.version, result.image.ref, target.name, report)
@@ -101,7 +104,8 @@ def bake_images(
             report.info(f"{result.image.tag} {state}: {result.image.ref}")
             if key is not None:
                 attest_image(stage.settings.index, lock.require(pin.name, fix=f"make release PACKAGE={pin.name}"),
-                             target.name, target.bases, key, stage.client, report)
+                             target.name, target.bases, key, stage.client, report, inputs=inputs,
+                             cache=stage.settings.cache)
             done.append(result)
     return done
 
