@@ -29,7 +29,7 @@ from helperhub.registry.client import (
     TIMEOUT,
     IndexFile,
     IndexSettings,
-    helper_names,
+    index_helpers,
     project_files,
     project_names,
     projects_files,
@@ -153,7 +153,7 @@ def list_helpers(settings: IndexSettings) -> list[HelperRow]:
     One page read per project (the mirror's too: only its files tell a helper) and one wheel
     download per helper."""
     with requests.Session() as session:
-        known = helper_names(settings, session)  # the index's own rule, from its release records
+        known = index_helpers(settings, session)  # the index's own rule, from its release records
         names = project_names(settings, session)
         if known is not None:
             names = [n for n in names if canonicalize_name(n) in known]
@@ -184,7 +184,7 @@ def show_helper(
         files = project_files(settings, name, session)
         if not files:
             raise _unknown(settings, session, name)
-        known = helper_names(settings, session)
+        known = index_helpers(settings, session)
         if not (name in known if known is not None else is_helper(name, files)):
             raise not_a_helper_error(name, settings.base)
         versions = files_by_version(files.values())
@@ -218,7 +218,7 @@ def _unknown(settings: IndexSettings, session: requests.Session, name: str) -> C
     """The error for a name the index does not have; only the look-alikes' pages are read."""
     names = project_names(settings, session)
     alike = difflib.get_close_matches(name, names, n=10)
-    known = helper_names(settings, session)
+    known = index_helpers(settings, session)
     helpers = [n for n in alike if (canonicalize_name(n) in known if known is not None
                                     else is_helper(n, project_files(settings, n, session)))]
     return unknown_helper_error(name, helpers, settings.base)

@@ -121,7 +121,7 @@ def outdated(lock: Lock, index: IndexSettings, source: PinSource, names: Sequenc
             except HubError as exc:
                 newer.append(Newer(release, _major(pin, release), problem=str(exc)))
                 continue
-            newer.append(describe(pin, release, bump))
+            newer.append(newer_release(pin, release, bump))
         reports.append(PinReport(name, pin, tuple(newer), _latest(releases, pre)))
     return reports
 
@@ -150,7 +150,7 @@ def bump_latest(lock_path: Path, names: Sequence[str], index: IndexSettings, sou
         bump = source(lock, name, str(newest[0].version))
         lock = bump.apply(lock)  # the helpers after it resolve within its new closure
         bumps.append(bump)
-        reports.append(PinReport(name, pin, (describe(pin, newest[0], bump),), str(newest[0].version)))
+        reports.append(PinReport(name, pin, (newer_release(pin, newest[0], bump),), str(newest[0].version)))
     if bumps:
         save_bumps(lock_path, bumps)
     return reports
@@ -169,7 +169,7 @@ def dependency_order(lock: Lock, names: Sequence[str]) -> list[str]:
                         "bump them one at a time with `helperhub pins bump NAME VERSION`") from None
 
 
-def describe(pin: PackagePin | None, release: Release, bump: Bump) -> Newer:
+def newer_release(pin: PackagePin | None, release: Release, bump: Bump) -> Newer:
     """``release`` as a move of ``pin`` to ``bump``'s pin: the closures' moves per target and platform."""
     if pin is None:
         return Newer(release, False, bump)

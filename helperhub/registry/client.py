@@ -356,7 +356,7 @@ def record_release_on_index(settings: IndexSettings, name: str, version: str, re
     return post_form(settings, form, f"to record {name} {version}")
 
 
-def helper_names(settings: IndexSettings, session: requests.Session | None = None) -> set[str] | None:
+def index_helpers(settings: IndexSettings, session: requests.Session | None = None) -> set[str] | None:
     """The projects the index counts as helpers (its release records' rule); None for an index
     that does not say (an older registry, stock pypiserver)."""
     try:

@@ -29,8 +29,8 @@ from helperhub.pipelines.outdated import (
     candidates,
     closure_moves,
     dependency_order,
-    describe,
     index_releases,
+    newer_release,
     outdated,
     report_json,
     report_lines,
@@ -198,7 +198,7 @@ def test_closure_moves_per_target_as_pins_diff_prints_them() -> None:
                                                                                         first.version),)
 
     release = Release(Version("2.0.0"), "2026-01-02T03:04:05Z")
-    newer = describe(old, release, Bump(new, {}))
+    newer = newer_release(old, release, Bump(new, {}))
     assert newer.major and newer.lines[0] == "+ target py313 (only in 2.0.0)"
     assert report_lines([PinReport(old.name, old, (newer,), "2.0.0")])[:2] == [
         "tabular-helpers 1.0.0 -> 2.0.0 (released 2026-01-02T03:04:05Z, new major version)",

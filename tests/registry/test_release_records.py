@@ -12,7 +12,7 @@ import requests
 
 from helperhub.core.errors import RegistryError
 from helperhub.pipelines.catalog import list_helpers
-from helperhub.registry.client import IndexSettings, helper_names, record_release_on_index
+from helperhub.registry.client import IndexSettings, index_helpers, record_release_on_index
 from tests.catalog_site import password, upload, write_sdist, write_wheel
 from tests.sidebyside import Server
 
@@ -37,13 +37,13 @@ def test_a_wheel_only_helper_is_a_helper_and_a_mirrored_dependency_is_not(tmp_pa
         upload(server.url, ALICE, write_wheel(tmp_path, "wheel-only", "1.0.0", metadata("wheel-only", "1.0.0")))
         upload(server.url, ALICE, write_wheel(tmp_path, "dep-lib", "2.0.0", metadata("dep-lib", "2.0.0")))
         settings = login(server, ALICE)
-        assert helper_names(settings) == {"wheel-only", "dep-lib"}  # plain uploads by their owner
+        assert index_helpers(settings) == {"wheel-only", "dep-lib"}  # plain uploads by their owner
         record = {"pin": {"version": "1.0.0", "wheel": "wheel_only-1.0.0-py3-none-any.whl"},
                   "mirrored": ["dep_lib-2.0.0-py3-none-any.whl"]}
         assert record_release_on_index(settings, "wheel-only", "1.0.0", record) == "wheel-only 1.0.0 recorded"
         assert record_release_on_index(settings, "wheel-only", "1.0.0", record) == (
             "wheel-only 1.0.0 already recorded")
-        assert helper_names(settings) == {"wheel-only"}
+        assert index_helpers(settings) == {"wheel-only"}
         assert [row.name for row in list_helpers(settings)] == ["wheel-only"]  # `helpers list`: the same rule
         page = requests.get(f"{server.url}/helpers/wheel-only/", timeout=10)
         assert page.status_code == 200 and "wheel-only things" in page.text
@@ -61,7 +61,7 @@ def test_a_wheel_only_helper_is_a_helper_and_a_mirrored_dependency_is_not(tmp_pa
         assert bad.status_code == 400 and "not JSON" in bad.text
         server.stop()
         server.start()  # the records are read again at start
-        assert helper_names(settings) == {"wheel-only"}
+        assert index_helpers(settings) == {"wheel-only"}
     finally:
         server.kill()
 
@@ -76,9 +76,9 @@ def test_a_registry_from_before_records_keeps_its_third_party_projects(tmp_path:
     server = start(tmp_path / "reg")
     try:
         settings = login(server, ALICE)
-        assert helper_names(settings) == {"old-helper"}  # migrated: a helper had an sdist
+        assert index_helpers(settings) == {"old-helper"}  # migrated: a helper had an sdist
         upload(server.url, ALICE, write_wheel(tmp_path, "numpy-like", "1.1.0", metadata("numpy-like", "1.1.0")))
-        assert helper_names(settings) == {"old-helper"}  # still third-party, as it was
+        assert index_helpers(settings) == {"old-helper"}  # still third-party, as it was
         migrated = json.loads((packages / ".releases" / ".third-party.json").read_text())
         assert migrated == ["numpy-like"]
     finally:

@@ -20,7 +20,7 @@ from helperhub.core.errors import ConfigError, RegistryError
 from helperhub.pipelines.registration import index_pinners
 from helperhub.registry.client import IndexSettings, record_release_on_index, set_yanked
 from helperhub.registry.retention_client import register_references, retention_plan, unregister
-from helperhub.registry.server.retention import Pinned, Policy, Release, make_plan, parse_policy
+from helperhub.registry.server.retention import IndexVersion, Pinned, Policy, make_plan, parse_policy
 from helperhub.registry.server.tombstones import AUDIT, GONE
 from tests.catalog_site import password, write_wheel
 from tests.sidebyside import Server
@@ -52,13 +52,13 @@ def test_policy_parse_refuses_in_one_line() -> None:
 
 
 def test_plan_keep_rules_win_and_closures_keep_what_they_list() -> None:
-    def rel(version: str, days: int, yanked: int | None = None, closure: frozenset[str] = frozenset()) -> Release:
-        return Release("alpha", version, (whl("alpha", version),), NOW - timedelta(days=days),
+    def rel(version: str, days: int, yanked: int | None = None, closure: frozenset[str] = frozenset()) -> IndexVersion:
+        return IndexVersion("alpha", version, (whl("alpha", version),), NOW - timedelta(days=days),
                        None if yanked is None else NOW - timedelta(days=yanked), closure)
 
     releases = [rel("1.0", 300, closure=frozenset({whl("dep", "1")})), rel("1.1", 200),
                 rel("1.2", 20), rel("1.3", 150, yanked=3), rel("1.4", 100),
-                Release("beta", "2.0", (whl("beta", "2.0"),), NOW - timedelta(days=400), None,
+                IndexVersion("beta", "2.0", (whl("beta", "2.0"),), NOW - timedelta(days=400), None,
                         frozenset({whl("alpha", "1.1"), whl("dep", "2")}))]
     mirrored = {whl("dep", "1"): ("dep", frozenset({("alpha", "1.0")})),
                 whl("dep", "2"): ("dep", frozenset({("beta", "2.0")}))}

@@ -95,7 +95,7 @@ def document_of(text: str) -> str:
     return text
 
 
-def attach(backend: HardenedBackend, fields: Mapping[str, str], user: str) -> str:
+def attach_document(backend: HardenedBackend, fields: Mapping[str, str], user: str) -> str:
     """Store the document an ``:action=attach`` form carries; the answer."""
     from helperhub.registry.server.store import UploadConflict
 

@@ -21,7 +21,7 @@ from helperhub.registry.server.attestations import ATTESTATIONS_DIR, HELPERS_DIR
 from helperhub.registry.server.metadata import upload_time
 from helperhub.registry.server.records import project_of, record_files
 from helperhub.registry.server.registrations import Registrations, parse_time
-from helperhub.registry.server.retention import Plan, Policy, Release, make_plan, parse_policy, same_version
+from helperhub.registry.server.retention import IndexVersion, Plan, Policy, make_plan, parse_policy, same_version
 from helperhub.registry.server.store import HardenedBackend, UploadForbidden
 from helperhub.registry.server.tombstones import Gone, Tombstones, unlink_stored
 from helperhub.registry.server.validate import UploadRefused
@@ -95,7 +95,7 @@ class Retention:
             when = yanked_at.get((project, same_version(version)), released) if yank is not None else None
             record = self.backend.records.get(project, version)
             closure = frozenset(record_files(json.loads(record))) if record else frozenset()
-            releases.append(Release(project, version, tuple(sorted(names)), released, when, closure))
+            releases.append(IndexVersion(project, version, tuple(sorted(names)), released, when, closure))
         mirrored = {n: (project, frozenset(by)) for n in files
                     if (by := self.backend.records.used_by(n)) and (project := canonicalize_name(project_of(n)))
                     not in helpers}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from helperhub.registry.server.records import parse_record
+from helperhub.registry.server.records import parse_release_record
 from helperhub.registry.server.store import HardenedBackend
 from helperhub.registry.server.validate import UploadRefused
 
@@ -15,7 +15,7 @@ def record_release(backend: HardenedBackend, fields: Mapping[str, str], user: st
         raise UploadRefused('a record_release form has the fields name, version and record '
                             '({"pin": {...lock entry...}, "mirrored": [...]}), and no file')
     project, version = backend.owned_release(fields["name"], fields["version"].strip(), user)
-    record = parse_record(fields["record"], project, str(version))
+    record = parse_release_record(fields["record"], project, str(version))
     changed = backend.records.put(project, str(version), record)
     for name in sorted(changed):
         backend.catalog.changed(name)

@@ -143,7 +143,7 @@ def served_record(root: Path, path: str) -> Path | None:
     return root / RECORDS_DIR / name / f"{version}{RECORD_SUFFIX}"
 
 
-def parse_record(text: str, project: str, version: str) -> dict[str, Any]:
+def parse_release_record(text: str, project: str, version: str) -> dict[str, Any]:
     """A record as the release sends it: ``{"pin": {...lock entry...}, "mirrored": [file names]}``."""
     if len(text.encode()) > MAX_RECORD:
         raise UploadRefused(f"a release record is at most {MAX_RECORD >> 20} MB")

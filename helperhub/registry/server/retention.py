@@ -75,7 +75,7 @@ def load_policy(path: Path) -> Policy:
 
 
 @dataclass(frozen=True)
-class Release:
+class IndexVersion:
     """One version of a helper: its files, when it was released and yanked, and the files its
     release record lists (its closure and mirrored files, its own left out)."""
 
@@ -136,7 +136,7 @@ def _day(moment: datetime) -> str:
 Listers = frozenset[tuple[str, str]]  # the helper releases (project, version) whose records list a file
 
 
-def make_plan(policy: Policy, releases: Iterable[Release], mirrored: Mapping[str, tuple[str, Listers]],
+def make_plan(policy: Policy, releases: Iterable[IndexVersion], mirrored: Mapping[str, tuple[str, Listers]],
               sizes: Mapping[str, int], registrations: Iterable[Pinned], now: datetime) -> Plan:
     """The files to delete under ``policy`` at ``now``, each with why nothing keeps it.
     ``mirrored``: third-party file -> its project and the helper releases whose records list it;
@@ -146,7 +146,7 @@ def make_plan(policy: Policy, releases: Iterable[Release], mirrored: Mapping[str
     pinned_versions = {(p, same_version(v)): r.name for r in active for p, v in r.helpers}
     pinned_files = {f: r.name for r in active for f in r.files}
     kept: dict[tuple[str, str], str] = {}
-    by_project: dict[str, list[Release]] = {}
+    by_project: dict[str, list[IndexVersion]] = {}
     for release in releases:
         by_project.setdefault(release.project, []).append(release)
     for project, versions in by_project.items():
@@ -185,7 +185,7 @@ def make_plan(policy: Policy, releases: Iterable[Release], mirrored: Mapping[str
     return Plan(policy, tuple(deletions), kept)
 
 
-def _keep_closures(releases: list[Release], kept: dict[tuple[str, str], str]) -> None:
+def _keep_closures(releases: list[IndexVersion], kept: dict[tuple[str, str], str]) -> None:
     """Keep every release one of whose files a kept release's closure lists, until none is added."""
     owner = {f: r for r in releases for f in r.files}
     todo = [r for r in releases if _key(r) in kept]
@@ -198,7 +198,7 @@ def _keep_closures(releases: list[Release], kept: dict[tuple[str, str], str]) ->
                 todo.append(other)
 
 
-def _why_not_kept(policy: Policy, release: Release) -> str:
+def _why_not_kept(policy: Policy, release: IndexVersion) -> str:
     parts = [f"yanked {_day(release.yanked_at)}" + (f", over {policy.keep_yanked_days} days ago"
                                                     if policy.keep_yanked_days else "")
              if release.yanked_at is not None else f"not among the {policy.keep_newest} newest"]
@@ -208,7 +208,7 @@ def _why_not_kept(policy: Policy, release: Release) -> str:
     return "; ".join(parts)
 
 
-def _key(release: Release) -> tuple[str, str]:
+def _key(release: IndexVersion) -> tuple[str, str]:
     return release.project, release.version
 
 

@@ -216,7 +216,7 @@ class Uploads:
         if action == "attach":
             if stored is not None:
                 raise UploadRefused("an attach form carries its document as a field, and no file")
-            return attestations.attach(self.backend, fields, user)
+            return attestations.attach_document(self.backend, fields, user)
         if stored is None:
             raise UploadRefused("the form has no 'content' file; upload with twine or uv")
         return f"{stored} stored"
