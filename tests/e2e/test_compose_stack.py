@@ -62,7 +62,8 @@ def snapshot(dest: Path) -> Path:
     """A committed copy of what the stack is made of (the registry wheel's sources, the Compose
     file and what it mounts), at a fixed commit time: edits in the working tree while the tests
     run cannot change the stack's images between two `up`s."""
-    mounted = [Path("docker-compose.yml"), Path("registry/nginx/compose.conf"), Path("registry/owners.toml")]
+    mounted = [Path("docker-compose.yml"), Path("registry/nginx/compose.conf"), Path("registry/owners.toml"),
+               Path("registry/webhooks/webhooks.toml")]
     for rel in [*project_sources(REPO), *mounted]:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, dest / rel)
