@@ -26,7 +26,13 @@ from pathlib import Path
 
 import requests
 
-from helperhub.registry.client import IndexSettings, record_image_on_index, set_yanked, writable
+from helperhub.registry.client import (
+    IndexSettings,
+    record_image_on_index,
+    record_release_on_index,
+    set_yanked,
+    writable,
+)
 from helperhub.registry.server.catalog.model import HelperEntry, HelperVersion, ReleaseFile, ThirdParty
 from helperhub.stack.embedded import add_user
 
@@ -209,10 +215,17 @@ def populate(url: str, entries: Sequence[HelperEntry], third_party: Sequence[Thi
                 set_yanked(index, entry.name, version.version, version.yanked)
             if version.image:
                 record_image_on_index(index, entry.name, version.version, version.image)
+    mirrored = []
     for project in third_party:
         for number in project.versions:
             metadata = f"Metadata-Version: 2.1\nName: {project.name}\nVersion: {number}\n\n".encode()
-            upload(url, MIRROR_USER, write_wheel(work / "mirror", project.name, number, metadata))
+            wheel = write_wheel(work / "mirror", project.name, number, metadata)
+            upload(url, MIRROR_USER, wheel)
+            mirrored.append(wheel.name)
+    if entries and mirrored:  # a release records what it mirrored: that makes them third-party
+        first = entries[0]
+        record_release_on_index(IndexSettings(url, first.owners[0], password(first.owners[0])), first.name,
+                                first.versions[0].version, {"pin": {}, "mirrored": mirrored})
 
 
 @dataclass

@@ -148,7 +148,7 @@ def test_catalog_shows_every_helper_with_its_newest_version(browser: WebDriver, 
 
 def test_mirrored_wheels_are_apart_and_collapsed(browser: WebDriver, catalog_url: str) -> None:
     browser.get(catalog_url)
-    numpy = browser.find_element(By.CSS_SELECTOR, 'a[href="simple/numpy/"]')
+    numpy = browser.find_element(By.CSS_SELECTOR, 'a[href="helpers/numpy/"]')
     assert not numpy.is_displayed()
     assert "numpy" not in browser.find_element(By.ID, "helpers").text
     browser.find_element(By.CSS_SELECTOR, "details.third-party > summary").click()
