@@ -92,6 +92,7 @@ class PageCache:
         for name, facts in files.items():
             grouped.setdefault(project_of[name], {})[name] = _as_facts(name, facts)
         self.load(grouped, yanked or {})
+        self.check()  # a page on disk from other facts is rendered again, not trusted
         self.flush()
 
     def set_files(self, project: str, files: Mapping[str, FileFacts]) -> None:
