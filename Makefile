@@ -84,6 +84,9 @@ registry-image: venv ## Build the registry image offline, push it to HUB_OCI_REG
 manifests: venv ## Render the registry's kustomize overlays into build/manifests/<overlay>.yaml
 	$(HUB) registry manifests --out build/manifests
 
+oci-gc: venv ## Delete unreferenced layers from the local OCI registry (read-only meanwhile), after a registry gc --apply
+	$(HUB) registry oci-gc
+
 compose-up: venv ## Start the Compose stack (index front, registry, OCI registry) on images built here; prints export lines
 	@docker info >/dev/null 2>&1 && command -v docker-compose >/dev/null || bash scripts/engine.sh --compose >/dev/null
 	@$(ENGINE_ENV) $(HUB) compose up

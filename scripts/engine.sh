@@ -63,18 +63,23 @@ start_registry() {
   registry_ok && { log "OCI registry already answers on $OCI_ADDR"; return 0; }
   install docker-registry:docker-registry curl:curl
   mkdir -p "$STATE/oci"
+  # as helperhub/stack/oci_registry.py writes it: loopback, deletes by digest allowed (retention's
+  # `registry gc --apply`) on loopback only; `make oci-gc` restarts it read-only for its garbage collection
+  local delete=false
+  case $OCI_ADDR in 127.*|localhost:*) delete=true ;; esac
   cat >"$STATE/oci-registry.yml" <<YAML
 version: 0.1
 storage:
   filesystem:
     rootdirectory: $STATE/oci
   delete:
-    enabled: false
+    enabled: $delete
 http:
   addr: $OCI_ADDR
 YAML
   log "starting the OCI registry on $OCI_ADDR"
-  nohup docker-registry serve "$STATE/oci-registry.yml" >"$STATE/oci-registry.log" 2>&1 &
+  nohup docker-registry serve "$STATE/oci-registry.yml" >>"$STATE/oci-registry.log" 2>&1 &
+  echo $! >"$STATE/oci-registry.pid"
   for _ in $(seq 1 40); do registry_ok && return 0; sleep 0.25; done
   die "OCI registry did not answer on $OCI_ADDR (log: $STATE/oci-registry.log)"
 }

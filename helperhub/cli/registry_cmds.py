@@ -152,14 +152,21 @@ def registry_manifests(root: Path | None, out: Path, front_image: str | None, pi
 @o.index_options
 @click.option("--retention", "policy_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A TOML [retention] policy for this run (default: the one the registry serves with).")
-@click.option("--apply", is_flag=True, help="Have the registry delete the plan (default: only print it).")
+@click.option("--oci-registry", envvar="HUB_OCI_REGISTRY", default=defaults.OCI_REGISTRY, show_default=True,
+              help="host:port of the OCI registry whose image manifests --apply deletes (images elsewhere "
+              "stay pending). [env HUB_OCI_REGISTRY]")
+@click.option("--apply", is_flag=True, help="Have the registry delete the plan, and delete its image manifests "
+              "(default: only print it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def registry_gc(root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
-                registry_port: int, policy_file: Path | None, apply: bool, as_json: bool) -> None:
-    """Print the running registry's retention plan: each file to delete and why nothing keeps it
-    (an admin's login). With --apply the registry deletes it while it serves."""
+                registry_port: int, policy_file: Path | None, oci_registry: str, apply: bool, as_json: bool) -> None:
+    """Print the running registry's retention plan: each file and image to delete and why nothing
+    keeps it (an admin's login). With --apply the registry deletes its files while it serves, then
+    the image manifests are deleted by digest in the OCI registry; their layers go at the OCI
+    registry's own garbage collection (`make oci-gc` for the local one)."""
     import json
 
+    from helperhub.images.deletes import delete_pending_images
     from helperhub.registry.retention_client import retention_plan
     from helperhub.registry.server.retention import load_policy
 
@@ -168,13 +175,43 @@ def registry_gc(root: Path | None, index_url: str | None, index_user: str | None
         load_policy(policy_file)  # a bad file is refused here, in one line, before asking
         policy = policy_file.read_text(encoding="utf-8")
     repo = o.resolve_root(root)
-    plan = retention_plan(o.index_settings(repo, index_url, index_user, index_password, registry_port),
-                          policy, apply=apply)
+    index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
+    plan = retention_plan(index, policy, apply=apply)
+    if apply and plan["images_pending"]:
+        sweep = delete_pending_images(index, plan["images_pending"], oci_registry)
+        plan["images_deleted"] = [d.ref for d in sweep.deleted if d.deleted]
+        plan["images_elsewhere"] = list(sweep.elsewhere)
     if as_json:
         click.echo(json.dumps(plan, indent=2))
         return
     for item in plan["delete"]:
         console.print(f"{item['file']}  ({item['bytes']} bytes): {item['reason']}", markup=False, highlight=False)
+    for image in plan["images"]:
+        console.print(f"{image['ref']}: {image['reason']}", markup=False, highlight=False)
     verb = "deleted" if plan["applied"] else "to delete (dry run; --apply deletes)"
-    console.print(f"{len(plan['delete'])} files, {plan['bytes']} bytes {verb}; "
+    console.print(f"{len(plan['delete'])} files, {plan['bytes']} bytes and {len(plan['images'])} images {verb}; "
                   f"{len(plan['kept'])} versions kept", markup=False, highlight=False)
+    if not apply and plan["images_pending"]:
+        console.print(f"{len(plan['images_pending'])} images an earlier gc --apply deleted on the index are still "
+                      "in the OCI registry; gc --apply deletes them", markup=False, highlight=False)
+    for ref in plan.get("images_elsewhere", []):
+        console.print(f"pending: {ref} is not at {oci_registry}; run gc --apply with its --oci-registry",
+                      markup=False, highlight=False)
+
+
+@registry.command("oci-gc")
+@click.option("--state", type=click.Path(file_okay=False, path_type=Path), envvar="HUB_ENGINE_STATE",
+              default=defaults.ENGINE_STATE, show_default=True,
+              help="Folder of the local OCI registry's oci-registry.yml: `make engine`'s, or a checkout's .hub "
+              "when a release started it. [env HUB_ENGINE_STATE]")
+@click.option("--oci-registry", envvar="HUB_OCI_REGISTRY", default=defaults.OCI_REGISTRY, show_default=True,
+              help="host:port it serves on. [env HUB_OCI_REGISTRY]")
+def registry_oci_gc(state: Path, oci_registry: str) -> None:
+    """Delete the image layers no manifest references any more (after `registry gc --apply`) from
+    the local OCI registry: it serves read-only meanwhile (pulls go on, pushes are refused), then as
+    before. Run it when no release is pushing."""
+    from helperhub.stack.oci_registry import collect_blobs
+
+    done = collect_blobs(state, oci_registry)
+    console.print(f"OCI registry storage: {done.before} bytes before, {done.after} after "
+                  f"({done.before - done.after} freed)", markup=False, highlight=False)

@@ -9,6 +9,7 @@ from pathlib import Path
 REGISTRY_HOST = "127.0.0.1"  # the embedded registry listens on loopback only
 REGISTRY_PORT = 8080  # the embedded registry, the registry image and the cluster Service
 OCI_REGISTRY = "127.0.0.1:5000"  # where helper images are pushed (host:port)
+ENGINE_STATE = "/var/lib/helperhub"  # scripts/engine.sh's state (HUB_ENGINE_STATE): its OCI registry's storage
 BASE_IMAGE = "python:3.11-slim"  # what helper images and non-image steps are built FROM
 # The user helper images run as: root, the user of BASE_IMAGE and of KFP's own default base image,
 # so an image-mode step writes its outputs wherever a step on the base image can (kfp.local's

@@ -52,3 +52,10 @@ def retention_plan(settings: IndexSettings, policy: str | None = None, *, apply:
     answer = post_form(settings, form, "to apply retention" if apply else "to plan retention")
     plan: dict[str, Any] = json.loads(answer)
     return plan
+
+
+def images_deleted(settings: IndexSettings, refs: list[str]) -> int:
+    """Tell the index these images are gone from the OCI registry; how many it still lists as pending."""
+    form = {":action": (None, "gc_images"), "deleted": (None, json.dumps(sorted(refs)))}
+    answer = json.loads(post_form(settings, form, "to report deleted images"))
+    return len(answer.get("images_pending", []))

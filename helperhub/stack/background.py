@@ -3,6 +3,8 @@ answers (the embedded pypiserver, the local OCI registry)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -28,3 +30,30 @@ def start_background(
             return False
         time.sleep(0.1)
     return False
+
+
+def running_pid(pidfile: Path) -> int | None:
+    """The pid in ``pidfile`` if that process still runs."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+def stop_background(pidfile: Path) -> bool:
+    """Stop the process ``pidfile`` names (TERM, then KILL after 5 s); True if one was stopped."""
+    pid = running_pid(pidfile)
+    pidfile.unlink(missing_ok=True)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    return True

@@ -7,11 +7,8 @@ folder, so `make release` works on a fresh clone with no set-up.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from helperhub.core import defaults
 from helperhub.core.errors import RegistryError
 from helperhub.core.fs import atomic_write_text
 from helperhub.registry.client import IndexSettings, health
-from helperhub.stack.background import start_background
+from helperhub.stack.background import running_pid, start_background, stop_background
 
 UPLOADER = "release"
 
@@ -78,12 +75,7 @@ def ensure_credentials(reg: EmbeddedRegistry) -> tuple[str, str]:
 
 
 def _pid(reg: EmbeddedRegistry) -> int | None:
-    try:
-        pid = int(reg.pidfile.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return None
-    return pid
+    return running_pid(reg.pidfile)
 
 
 def settings_for(reg: EmbeddedRegistry) -> IndexSettings:
@@ -120,16 +112,4 @@ def start(reg: EmbeddedRegistry, timeout: float = 20.0) -> IndexSettings:
 
 def stop(reg: EmbeddedRegistry) -> bool:
     """Stop the embedded registry if this checkout started it; True if one was stopped."""
-    pid = _pid(reg)
-    reg.pidfile.unlink(missing_ok=True)
-    if pid is None:
-        return False
-    os.kill(pid, signal.SIGTERM)
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
-    return True
+    return stop_background(reg.pidfile)

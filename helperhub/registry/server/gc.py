@@ -1,8 +1,10 @@
 """The retention service of a running registry: registered locks (``:action=register`` and
 ``:action=unregister``, by any user, bound to them), and the plan (``:action=gc``, by an admin)
-under the registry's policy or one given for the run, carried out with ``apply=1``. A version's
-files go together: their tombstone first, then the store stops listing them, then the files, their
-metadata files, provenance, SBOMs and release record are unlinked, and the audit log says so."""
+under the registry's policy or one given for the run, carried out with ``apply=1``; and the
+images that plan deletes, which the admin's command deletes in the OCI registry and reports
+(``:action=gc_images``) until none is pending. A version's files go together: their tombstone
+first, then the store stops listing them, then the files, their metadata files, provenance, SBOMs
+and release record are unlinked, and the audit log says so."""
 
 from __future__ import annotations
 
@@ -19,11 +21,19 @@ from helperhub.core.dists import dist_version
 from helperhub.core.errors import ConfigError
 from helperhub.registry.server.attestations import ATTESTATIONS_DIR, HELPERS_DIR
 from helperhub.registry.server.metadata import upload_time
-from helperhub.registry.server.records import project_of, record_files
+from helperhub.registry.server.records import project_of, record_files, record_images
 from helperhub.registry.server.registrations import Registrations, parse_time
-from helperhub.registry.server.retention import IndexVersion, Plan, Policy, make_plan, parse_policy, same_version
+from helperhub.registry.server.retention import (
+    ImageDeletion,
+    IndexVersion,
+    Plan,
+    Policy,
+    make_plan,
+    parse_policy,
+    same_version,
+)
 from helperhub.registry.server.store import HardenedBackend, UploadForbidden
-from helperhub.registry.server.tombstones import Gone, Tombstones, unlink_stored
+from helperhub.registry.server.tombstones import Gone, PendingImages, Tombstones, unlink_stored
 from helperhub.registry.server.validate import UploadRefused
 
 MAX_POLICY = 64 << 10
@@ -34,6 +44,7 @@ class Retention:
         self.backend, self.policy = backend, policy
         self.registrations = Registrations(backend.root)
         self.tombstones = Tombstones(backend.root)
+        self.images = PendingImages(backend.root)
         backend.gone = self.tombstones.reason
         self._lock = threading.Lock()  # one plan or registration change at a time
 
@@ -55,12 +66,26 @@ class Retention:
             if not admin:
                 raise UploadForbidden(f"{user} is no admin of this registry; gc is for its admins "
                                       "([admins] users in the owners file)")
+            if action == "gc_images":
+                return self._images_deleted(fields.get("deleted", ""))
             policy = self._policy(fields.get("retention", ""))
             plan = self.plan(policy, datetime.now(UTC))
             applied = fields.get("apply", "0").strip() == "1"
             if applied:
                 self.apply(plan, user)
-            return json.dumps(plan_json(plan, applied, len(self.registrations.all())), indent=1)
+            answer = plan_json(plan, applied, len(self.registrations.all()))
+            return json.dumps({**answer, "images_pending": [image_json(g) for g in self.images.entries()]}, indent=1)
+
+    def _images_deleted(self, text: str) -> str:
+        """The admin's command deleted these images in the OCI registry: no longer pending."""
+        try:
+            refs = json.loads(text or "null")
+        except ValueError:
+            refs = None
+        if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+            raise UploadRefused('a gc_images form has the field deleted, a JSON list of "repo@sha256:..."')
+        finished = self.images.done(refs)
+        return json.dumps({"done": len(finished), "images_pending": [image_json(g) for g in self.images.entries()]})
 
     def _policy(self, text: str) -> Policy:
         if text.strip():
@@ -93,9 +118,10 @@ class Retention:
                 files[n].upload_time for n in names) else now
             yank = next((v for v in yanks.get(project, {}) if same_version(v) == same_version(version)), None)
             when = yanked_at.get((project, same_version(version)), released) if yank is not None else None
-            record = self.backend.records.get(project, version)
-            closure = frozenset(record_files(json.loads(record))) if record else frozenset()
-            releases.append(IndexVersion(project, version, tuple(sorted(names)), released, when, closure))
+            text = self.backend.records.get(project, version)
+            record = json.loads(text) if text else None
+            releases.append(IndexVersion(project, version, tuple(sorted(names)), released, when,
+                                         frozenset(record_files(record)), frozenset(record_images(record))))
         mirrored = {n: (project, frozenset(by)) for n in files
                     if (by := self.backend.records.used_by(n)) and (project := canonicalize_name(project_of(n)))
                     not in helpers}
@@ -118,7 +144,10 @@ class Retention:
 
     # -- carrying it out --------------------------------------------------------------------------
     def apply(self, plan: Plan, user: str) -> None:
-        """Delete the plan, one version (or third-party file) at a time, each all or nothing."""
+        """Delete the plan, one version (or third-party file) at a time, each all or nothing. Its
+        images are pending first, while the records that name them still exist."""
+        when = upload_time()
+        self.images.add(Gone(i.ref, i.project, i.version, i.reason, when, user, 0) for i in plan.images)
         for (project, version), deletions in plan.versions().items():
             when = upload_time()
             gone = [Gone(d.file, d.project, d.version, d.reason, when, user, d.size) for d in deletions]
@@ -154,4 +183,10 @@ def plan_json(plan: Plan, applied: bool, registrations: int) -> dict[str, Any]:
         "delete": [{"file": d.file, "project": d.project, "version": d.version, "bytes": d.size, "reason": d.reason}
                    for d in plan.deletions],
         "kept": [{"project": p, "version": v, "why": why} for (p, v), why in sorted(plan.kept.items())],
+        "images": [image_json(i) for i in plan.images],
     }
+
+
+def image_json(image: ImageDeletion | Gone) -> dict[str, str]:
+    ref = image.ref if isinstance(image, ImageDeletion) else image.file
+    return {"ref": ref, "project": image.project, "version": image.version, "reason": image.reason}

@@ -177,6 +177,25 @@ def record_files(record: Any) -> set[str]:
     return files - own
 
 
+def record_images(record: Any) -> set[str]:
+    """The image manifests a record's pin names by digest: each target's image (an index, for a
+    multi-platform image) and its platforms' manifests, as ``repo@sha256:...``."""
+    pin = record.get("pin") if isinstance(record, dict) else None
+    targets = pin.get("targets") if isinstance(pin, dict) else None
+    images: set[str] = set()
+    for target in targets.values() if isinstance(targets, dict) else ():
+        image = target.get("image") if isinstance(target, dict) else None
+        ref = image.get("ref") if isinstance(image, dict) else None
+        if not isinstance(image, dict) or not isinstance(ref, str) or "@sha256:" not in ref:
+            continue
+        images.add(ref)
+        repo = ref.split("@", 1)[0]
+        platforms = image.get("platforms")
+        digests = platforms.values() if isinstance(platforms, dict) else ()
+        images |= {f"{repo}@{d}" for d in digests if isinstance(d, str) and d.startswith("sha256:")}
+    return images
+
+
 def project_of(filename: str) -> str:
     from pypiserver.pkg_helpers import guess_pkgname_and_version
 

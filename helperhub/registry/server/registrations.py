@@ -53,7 +53,7 @@ class Registration:
 
     def pinned(self) -> Pinned:
         return Pinned(self.name, parse_time(self.registered_at), frozenset(self.helpers.items()),
-                      frozenset(self.files))
+                      frozenset(self.files), frozenset(self.images))
 
 
 def parse_time(text: str) -> datetime:

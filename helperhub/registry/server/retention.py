@@ -85,6 +85,7 @@ class IndexVersion:
     released: datetime
     yanked_at: datetime | None = None
     closure: frozenset[str] = frozenset()
+    images: frozenset[str] = frozenset()  # repo@sha256:... its record pins (indexes and platforms)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Pinned:
     registered_at: datetime
     helpers: frozenset[tuple[str, str]] = frozenset()  # (canonical project, version)
     files: frozenset[str] = frozenset()
+    images: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,21 @@ class Deletion:
 
 
 @dataclass(frozen=True)
+class ImageDeletion:
+    """An image manifest to delete from its OCI registry, by digest (``repo@sha256:...``)."""
+
+    ref: str
+    project: str
+    version: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Plan:
     policy: Policy
     deletions: tuple[Deletion, ...]
     kept: dict[tuple[str, str], str] = field(default_factory=dict)  # (project, version) -> why
+    images: tuple[ImageDeletion, ...] = ()
 
     @property
     def bytes(self) -> int:
@@ -182,7 +195,23 @@ def make_plan(policy: Policy, releases: Iterable[IndexVersion], mirrored: Mappin
         deletions.append(Deletion(name, project, _file_version(name), sizes.get(name, 0),
                                   f"third-party, listed only by deleted releases ({shown}); "
                                   "no registered lock lists it"))
-    return Plan(policy, tuple(deletions), kept)
+    return Plan(policy, tuple(deletions), kept, _image_deletions(releases, kept, active))
+
+
+def _image_deletions(releases: list[IndexVersion], kept: Mapping[tuple[str, str], str],
+                     active: Iterable[Pinned]) -> tuple[ImageDeletion, ...]:
+    """The images of deleted versions that no kept version and no registered lock references."""
+    keep = {ref for r in releases if _key(r) in kept for ref in r.images} | {ref for p in active for ref in p.images}
+    found: dict[str, ImageDeletion] = {}
+    for release in sorted(releases, key=lambda r: (r.project, _order(r.version))):
+        if _key(release) in kept:
+            continue
+        for ref in sorted(release.images - keep):
+            found.setdefault(ref, ImageDeletion(
+                ref, release.project, release.version,
+                f"image of {release.project} {release.version}, which is deleted; "
+                "no kept release and no registered lock references it"))
+    return tuple(found.values())
 
 
 def _keep_closures(releases: list[IndexVersion], kept: dict[tuple[str, str], str]) -> None:

@@ -1,7 +1,11 @@
 """Deleted files: ``.gone.json`` beside the packages says, per file name, which version it was,
 why it was deleted, when and by whom. It is written before a single file is unlinked, so a delete
 is either not begun or finished at the next start (``finish``); a deleted name answers 410 Gone
-with its reason, and is never uploaded again. Every delete is appended to ``.audit.jsonl``."""
+with its reason, and is never uploaded again. Every delete is appended to ``.audit.jsonl``.
+
+Image manifests are deleted by ``helperhub registry gc --apply`` in the OCI registry (the index
+does not reach it): ``.images-gone.json`` holds those the index decided to delete until the
+command reports them gone, so an interrupted run is finished by the next one."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from helperhub.registry.server.metadata import METADATA_SUFFIX, fsync_dir, metad
 from helperhub.registry.server.notes import load_record
 
 GONE = ".gone.json"
+IMAGES_GONE = ".images-gone.json"
 AUDIT = ".audit.jsonl"
 PROVENANCE_SUFFIX = ".provenance.json"
 
@@ -36,17 +41,51 @@ class Gone:
                 "deleted_at": self.deleted_at, "by": self.by, "size": self.size}
 
 
-class Tombstones:
-    def __init__(self, root: Path) -> None:
+class Ledger:
+    """Deletes by name (a file, or an image ``repo@sha256:...``), kept in one JSON file."""
+
+    def __init__(self, root: Path, name: str) -> None:
         self.root = root
-        self.path = root / GONE
+        self.path = root / name
         self._lock = threading.Lock()
         raw = load_record(self.path)
         self._gone: dict[str, Gone] = {
             str(name): Gone(str(name), str(v["project"]), str(v["version"]), str(v["reason"]),
-                            str(v["deleted_at"]), str(v["by"]), int(v["size"]))
+                            str(v["deleted_at"]), str(v["by"]), int(v.get("size", 0)))
             for name, v in (raw.items() if isinstance(raw, dict) else ())
         }
+
+    def names(self) -> set[str]:
+        return set(self._gone)
+
+    def entries(self) -> list[Gone]:
+        return [self._gone[n] for n in sorted(self._gone)]
+
+    def add(self, entries: Iterable[Gone]) -> None:
+        """Record deletes (durably) before any of them is carried out."""
+        added = {g.file: g for g in entries}
+        if added:
+            with self._lock:
+                self._save({**self._gone, **added})
+
+    def _save(self, updated: dict[str, Gone]) -> None:
+        atomic_write_text(self.path, json.dumps({n: g.record() for n, g in sorted(updated.items())}, indent=1) + "\n")
+        self._gone = updated
+
+    def audit(self, entries: Iterable[Gone], key: str = "file") -> None:
+        """Append the deletes to the audit log beside the packages, synced."""
+        lines = "".join(json.dumps({key: g.file, **g.record()}, sort_keys=True) + "\n" for g in entries)
+        fd = os.open(self.root / AUDIT, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, lines.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class Tombstones(Ledger):
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, GONE)
 
     def reason(self, name: str) -> Gone | None:
         """The tombstone of a served name: a file, its ``.metadata`` or its ``.provenance.json``."""
@@ -55,25 +94,21 @@ class Tombstones:
                 return gone
         return None
 
-    def names(self) -> set[str]:
-        return set(self._gone)
 
-    def add(self, entries: Iterable[Gone]) -> None:
-        """Record deletes (durably) before any of their files is unlinked."""
+class PendingImages(Ledger):
+    """Image manifests decided deleted that the OCI registry may still hold."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, IMAGES_GONE)
+
+    def done(self, refs: Iterable[str]) -> list[Gone]:
+        """Forget the images the OCI registry no longer holds; they go to the audit log."""
         with self._lock:
-            updated = {**self._gone, **{g.file: g for g in entries}}
-            atomic_write_text(self.path, json.dumps({n: g.record() for n, g in sorted(updated.items())},
-                                                    indent=1) + "\n")
-            self._gone = updated
-
-    def audit(self, entries: Iterable[Gone]) -> None:
-        lines = "".join(json.dumps({"file": g.file, **g.record()}, sort_keys=True) + "\n" for g in entries)
-        fd = os.open(self.root / AUDIT, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, lines.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            finished = [self._gone[r] for r in sorted(set(refs)) if r in self._gone]
+            if finished:
+                self.audit(finished, key="image")
+                self._save({n: g for n, g in self._gone.items() if n not in {g.file for g in finished}})
+        return finished
 
 
 def unlink_stored(root: Path, names: Iterable[str]) -> None:
