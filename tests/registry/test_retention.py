@@ -211,6 +211,10 @@ def test_a_delete_cut_short_is_finished_at_start(tmp_path: Path) -> None:
     name = whl("alpha", "1.0.0")
     write_wheel(packages, "alpha", "1.0.0", meta("alpha", "1.0.0"))
     write_wheel(packages, "alpha", "1.1.0", meta("alpha", "1.1.0"))
+    for version in ("1.0", "1.1.0"):  # its record (stored as 1.0, one spelling of 1.0.0) and SBOM stayed too
+        (packages / ".releases" / "alpha").mkdir(parents=True, exist_ok=True)
+        (packages / ".releases" / "alpha" / f"{version}.json").write_text('{"pin": {}}')
+        (packages / ".attestations" / "helpers" / "alpha" / version).mkdir(parents=True)
     (packages / GONE).write_text(json.dumps({name: {
         "project": "alpha", "version": "1.0.0", "reason": "old", "deleted_at": "2025-01-01T00:00:00.000000Z",
         "by": "carol", "size": 1}}))
@@ -219,6 +223,8 @@ def test_a_delete_cut_short_is_finished_at_start(tmp_path: Path) -> None:
         assert not (packages / name).exists()
         assert set(server.listed("alpha")) == {whl("alpha", "1.1.0")}
         assert requests.get(f"{server.url}/packages/{name}", timeout=10).status_code == 410
+        assert [p.name for p in (packages / ".releases" / "alpha").iterdir()] == ["1.1.0.json"]
+        assert [p.name for p in (packages / ".attestations" / "helpers" / "alpha").iterdir()] == ["1.1.0"]
     finally:
         server.kill()
 

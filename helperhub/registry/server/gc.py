@@ -9,7 +9,6 @@ and release record are unlinked, and the audit log says so."""
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -19,7 +18,6 @@ from packaging.utils import canonicalize_name
 
 from helperhub.core.dists import dist_version
 from helperhub.core.errors import ConfigError
-from helperhub.registry.server.attestations import ATTESTATIONS_DIR, HELPERS_DIR
 from helperhub.registry.server.metadata import upload_time
 from helperhub.registry.server.records import project_of, record_files, record_images
 from helperhub.registry.server.registrations import Registrations, parse_time
@@ -33,7 +31,7 @@ from helperhub.registry.server.retention import (
     same_version,
 )
 from helperhub.registry.server.store import HardenedBackend, UploadForbidden
-from helperhub.registry.server.tombstones import Gone, PendingImages, Tombstones, unlink_stored
+from helperhub.registry.server.tombstones import Gone, PendingImages, Tombstones, drop_release_documents, unlink_stored
 from helperhub.registry.server.validate import UploadRefused
 
 MAX_POLICY = 64 << 10
@@ -160,10 +158,8 @@ class Retention:
 
     def _drop_release_documents(self, project: str, version: str) -> None:
         """A deleted helper version's SBOMs and release record."""
-        shutil.rmtree(self.backend.root / ATTESTATIONS_DIR / HELPERS_DIR / project / version, ignore_errors=True)
-        for recorded in self.backend.records.versions(project):
-            if same_version(recorded) == same_version(version):
-                self.backend.records.forget(project, recorded)
+        for spelled in drop_release_documents(self.backend.root, project, version):
+            self.backend.records.forget(project, spelled)
 
     # -- reads ------------------------------------------------------------------------------------
     def registered(self) -> list[dict[str, Any]]:

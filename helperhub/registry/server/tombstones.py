@@ -124,7 +124,32 @@ def unlink_stored(root: Path, names: Iterable[str]) -> None:
 
 def finish(root: Path) -> int:
     """At a start, before the folder is listed: unlink what a delete cut short left (its tombstone
-    was written first). How many files were finished."""
-    left = [n for n in Tombstones(root).names() if (root / n).exists() or metadata_path(root, n).exists()]
+    was written first), and the release records and SBOMs of the versions it deleted. How many
+    files were finished."""
+    tombstones = Tombstones(root)
+    left = [n for n in tombstones.names() if (root / n).exists() or metadata_path(root, n).exists()]
     unlink_stored(root, left)
+    for project, version in {(g.project, g.version) for g in tombstones.entries()}:
+        drop_release_documents(root, project, version)
     return len(left)
+
+
+def drop_release_documents(root: Path, project: str, version: str) -> list[str]:
+    """Unlink a deleted version's release record and SBOMs, whatever spelling of the version they
+    were stored under; the spellings whose record went."""
+    import shutil
+
+    from helperhub.registry.server.attestations import ATTESTATIONS_DIR, HELPERS_DIR
+    from helperhub.registry.server.records import RECORD_SUFFIX, RECORDS_DIR
+    from helperhub.registry.server.retention import same_version
+
+    def spelled(folder: Path, suffix: str) -> list[Path]:
+        found = sorted(folder.iterdir()) if folder.is_dir() else []
+        return [p for p in found if same_version(p.name.removesuffix(suffix)) == same_version(version)]
+
+    for sboms in spelled(root / ATTESTATIONS_DIR / HELPERS_DIR / project, ""):
+        shutil.rmtree(sboms, ignore_errors=True)
+    records = spelled(root / RECORDS_DIR / project, RECORD_SUFFIX)
+    for record in records:
+        record.unlink(missing_ok=True)
+    return [r.name.removesuffix(RECORD_SUFFIX) for r in records]
