@@ -53,8 +53,8 @@ from helperhub.registry.server.app import ServerSettings, serve
               "[env HUB_REGISTRY_PUBLIC_URL]")
 @click.option("--webhooks", envvar="HUB_REGISTRY_WEBHOOKS", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="TOML file of [[hook]] tables (url, secret-file or secret-env, events, projects): "
-              "each release, yank, unyank and image record is POSTed to them, signed, at least once. "
-              "[env HUB_REGISTRY_WEBHOOKS]")
+              "each release, yank, unyank, image record and retention delete is POSTed to them, signed, at "
+              "least once. [env HUB_REGISTRY_WEBHOOKS]")
 @click.option("--retention", envvar="HUB_REGISTRY_RETENTION", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="TOML file whose [retention] table (keep-newest, keep-days, keep-yanked-days, "
               "register-days) is the policy `helperhub registry gc` plans and applies. [env HUB_REGISTRY_RETENTION]")

@@ -188,8 +188,8 @@ http {{
       root {packages};
       default_type application/octet-stream;
       add_header Cache-Control "{FILE_CACHE}";
-      open_file_cache max=20000 inactive=120s;  # released files never change: keep them open
-      open_file_cache_valid 60s;
+      # no open_file_cache: a descriptor kept open would serve a file retention deleted (and hold
+      # its room) until it is checked again; a missing file is the registry's 410 with its reason
       try_files /$1 {fallback};
     }}{app_locations}
   }}

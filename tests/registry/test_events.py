@@ -101,7 +101,7 @@ def test_webhooks_file(tmp_path: Path) -> None:
     settings = load_webhooks(path, {"TEAM": "t"})
     ci, team = settings.hooks
     assert (ci.secret, ci.name, ci.events, ci.projects) == (b"s3", "ci.example", {"release", "yank", "unyank",
-                                                                                  "image"}, ("*",))
+                                                                                  "image", "delete"}, ("*",))
     assert (team.secret, team.name, team.projects) == (b"t", "team", ("tabular-*",))
     assert (settings.timeout, settings.retry_min, settings.retry_max) == (10.0, 1.0, 5.0)
     assert "s3" not in repr(settings), "secrets stay out of reprs and logs"

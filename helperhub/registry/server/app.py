@@ -115,12 +115,13 @@ def build_app(settings: ServerSettings) -> tuple[WsgiApp, Callable[[], None]]:
     htpasswd = Htpasswd(settings.htpasswd) if settings.htpasswd else None
     # pages (both formats), files and metadata files; with --auth-reads behind the same login
     app = FastReads(app, backend, htpasswd, settings.auth_reads)
-    # deleted files answer 410 with their reason; the registered locks
-    app = RetentionReads(app, retention, htpasswd, settings.auth_reads)
     # the catalog: / (and /?q=) and /helpers/<name>/, for people, and their Atom feeds
     app = CatalogReads(app, backend.catalog, htpasswd, settings.auth_reads, feeds)
     # a release's signed provenance and SBOMs, beside its files and on its catalog page
     app = AttestationReads(app, settings.packages, htpasswd, settings.auth_reads)
+    # deleted files, their metadata files and provenance answer 410 with their reason (before the
+    # documents' 404); the registered locks
+    app = RetentionReads(app, retention, htpasswd, settings.auth_reads)
     app = Uploads(app, backend, htpasswd, settings.max_upload_bytes, settings.max_concurrent_uploads, retention)
 
     def start() -> None:

@@ -1,15 +1,17 @@
-"""The registry's event journal: every new version, yank, unyank and image record, one JSON line
-each in ``.events/journal.jsonl`` under the package folder, appended and fsynced under the store's
-lock before the write that caused it is answered. Nothing else is ever written to it, so it is the
-durable outbox of the webhooks (delivery.py) and the source of the Atom feeds (catalog/feeds.py):
-a reader keeps the byte offset it has read up to and reads on from there, after any restart.
+"""The registry's event journal: every new version, yank, unyank and image record, and every
+version retention deleted, one JSON line each in ``.events/journal.jsonl`` under the package
+folder, appended and fsynced before the write that caused it is answered (under the store's lock;
+a delete once its files are gone). Nothing else is ever written to it, so it is the durable outbox
+of the webhooks (delivery.py) and the source of the Atom feeds (catalog/feeds.py): a reader keeps
+the byte offset it has read up to and reads on from there, after any restart.
 
 An event: ``id`` (its sequence number and a random part, so a journal started again never
-repeats an id a receiver has seen), ``seq``, ``event`` (release, yank, unyank, image), ``project``
-(canonical), ``version`` (as its files spell it), ``time`` (RFC 3339, UTC), ``files`` (the version's
-files at that moment) and ``by`` (the user whose write it was); a yank adds ``reason``, an image
-``target`` and ``image``. Only the one server that holds the folder appends; a torn last line (a
-power cut mid-write, never acknowledged) is cut off when the journal is opened."""
+repeats an id a receiver has seen), ``seq``, ``event`` (release, yank, unyank, image, delete),
+``project`` (canonical), ``version`` (as its files spell it), ``time`` (RFC 3339, UTC), ``files``
+(the version's files at that moment; of a delete, the files it deleted) and ``by`` (the user whose
+write it was); a yank and a delete add ``reason``, an image ``target`` and ``image``. Only the one
+server that holds the folder appends; a torn last line (a power cut mid-write, never
+acknowledged) is cut off when the journal is opened."""
 
 from __future__ import annotations
 
@@ -31,8 +33,8 @@ from helperhub.registry.server.metadata import FileFacts, fsync_dir, upload_time
 
 EVENTS_DIR = ".events"  # hidden: pypiserver never lists it, the front never serves it
 JOURNAL = "journal.jsonl"
-KINDS = ("release", "yank", "unyank", "image")
-MAX_REASON = 2000  # characters of a yank reason an event carries (the yank record keeps it whole)
+KINDS = ("release", "yank", "unyank", "image", "delete")
+MAX_REASON = 2000  # characters of a yank or delete reason an event carries (the record keeps it whole)
 READ_CHUNK = 1 << 20
 EXTRA_KEYS = ("reason", "target", "image")
 
@@ -226,6 +228,12 @@ class EventLog:
         if extra.get("reason"):
             extra["reason"] = str(extra["reason"])[:MAX_REASON]
         return self._record(kind, project, str(version), same, user, None, extra)
+
+    def deleted(self, project: str, version: str, files: Iterable[str], user: str, reason: str) -> Logged:
+        """Retention deleted ``files``, the version ``version`` of ``project``, for ``reason``."""
+        names = sorted(files)
+        spelt = next((v for n in names if (v := _version_of(n)) is not None), version)
+        return self._record("delete", project, spelt, names, user, None, {"reason": reason[:MAX_REASON]})
 
     def _record(self, kind: str, project: str, version: str, files: list[str], user: str | None,
                 when: str | None, extra: Mapping[str, str | None] | None = None) -> Logged:

@@ -155,6 +155,8 @@ class Retention:
             unlink_stored(self.backend.root, names)
             self._drop_release_documents(project, version)
             self.tombstones.audit(gone)
+            # webhooks hear of it, and the feeds drop the version's entries
+            self.backend.events.deleted(project, version, names, user, deletions[0].reason)
 
     def _drop_release_documents(self, project: str, version: str) -> None:
         """A deleted helper version's SBOMs and release record."""

@@ -10,7 +10,7 @@
     url = "https://ci.example/hooks/helperhub"
     secret-file = "ci.secret"          # beside this file, or an absolute path; or:
     # secret-env = "HUB_WEBHOOK_CI"    # an environment variable of the registry
-    events = ["release", "yank"]       # default: all of release, yank, unyank, image
+    events = ["release", "yank"]       # default: all of release, yank, unyank, image, delete
     projects = ["tabular-*"]           # globs of canonical names; default: every project
 
 Each event is POSTed as JSON, signed with the hook's secret (delivery.py). The secrets are

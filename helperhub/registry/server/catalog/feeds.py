@@ -7,7 +7,11 @@ At start the journal is read once in the background; until then the registry ans
 files on disk. Only the feeds of projects with events past the last start's stamp
 (``.events/feeds.json``: the journal offset read then) are rendered again, and written where the
 file differs, so a start rewrites nothing that is already current; any other feed is rendered in
-memory when first asked for."""
+memory when first asked for.
+
+A version retention deleted takes its entries (release, yanks, unyanks, images) out of the feeds
+when its delete event is read, the same whether at the event or at a later start; an event of
+the same version after the delete (a new file of it) is listed again."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from helperhub.core import defaults
 from helperhub.core.fs import atomic_write_text
 from helperhub.registry.server.catalog.atom import FEED_NAME, render_feed
 from helperhub.registry.server.events import Event, Journal, Logged
+from helperhub.registry.server.retention import same_version
 from helperhub.registry.server.simple.pages import Page, as_page
 
 STAMP = "feeds.json"  # in the journal's folder
@@ -111,14 +116,28 @@ class FeedCache:
         while batch := self.journal.read(self._read, 1024):
             for logged in batch:
                 event = logged.event
-                self._all.append(event)
-                self._projects.setdefault(event.project, deque(maxlen=self.limit)).append(event)
+                self._read = logged.end
+                if event.event == "delete":
+                    if event.project not in self._projects:
+                        continue  # no entry to drop
+                    self._forget(event)
+                else:
+                    self._all.append(event)
+                    self._projects.setdefault(event.project, deque(maxlen=self.limit)).append(event)
                 self._pages.pop(event.project, None)
                 self._pages.pop("", None)
                 if logged.end > since:
                     changed.add(event.project)
-                self._read = logged.end
         return changed
+
+    def _forget(self, deleted: Event) -> None:
+        """Drop the entries of a deleted version (the delete itself is no entry: its version has
+        no page left to link to)."""
+        def kept(event: Event) -> bool:
+            return event.project != deleted.project or same_version(event.version) != same_version(deleted.version)
+
+        self._all = deque(filter(kept, self._all), maxlen=self._all.maxlen)
+        self._projects[deleted.project] = deque(filter(kept, self._projects[deleted.project]), maxlen=self.limit)
 
     # -- rendering (under the lock) -----------------------------------------------------------------
     def _render(self, project: str | None) -> Page:
