@@ -8,7 +8,9 @@ served as ``/helpers/<name>/<version>/release.json``.
 The one rule (catalog, ``helpers list``, feeds): a project is a helper if a release recorded it;
 else if an owner uploaded a file of it that no release record lists as mirrored (a plain twine or
 uv upload) — except the tool itself, and the projects that were third-party when the registry
-first ran with records (a migration: then, a helper was a project with an sdist)."""
+first ran with records (a migration: then, a helper was a project with an sdist). A mirrored file
+stays mirrored when retention deletes every release that listed it (a registered lock keeps it):
+``.unlisted.json`` remembers it, so a restart does not turn its project into a helper."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from helperhub.registry.server.validate import UploadRefused
 
 RECORDS_DIR = ".releases"
 MIGRATED = ".third-party.json"  # the projects that were third-party when records began
+UNLISTED = ".unlisted.json"  # mirrored files that outlived every record listing them (retention)
 RECORD_SUFFIX = ".json"
 MAX_RECORD = 8 << 20  # bytes of one record (a pin with every target's closure is ~50 KB)
 SDIST_SUFFIX = ".tar.gz"
@@ -42,6 +45,7 @@ class ReleaseRecords:
         self._recorded: dict[str, set[str]] = {}  # project -> versions with a record
         self._mirrored: dict[str, set[tuple[str, str]]] = {}  # file name -> (helper, version) that mirrored it
         self._legacy: set[str] = set()
+        self._unlisted: set[str] = set()  # once mirrored, no record lists them now
         self.listeners: list[Callable[[set[str]], None]] = []  # told the projects a new record may move
 
     # -- start ----------------------------------------------------------------------------------
@@ -57,6 +61,10 @@ class ReleaseRecords:
             raw = json.loads(migrated.read_text())
         except (OSError, ValueError):
             raw = []
+        try:
+            unlisted = json.loads((self.folder / UNLISTED).read_text())
+        except (OSError, ValueError):
+            unlisted = []
         recorded: dict[str, set[str]] = {}
         mirrored: dict[str, set[tuple[str, str]]] = {}
         for project_dir in _dirs(self.folder):
@@ -71,6 +79,7 @@ class ReleaseRecords:
                     mirrored.setdefault(name, set()).add((project_dir.name, version))
         with self._lock:
             self._legacy = {p for p in raw if isinstance(p, str)} if isinstance(raw, list) else set()
+            self._unlisted = {n for n in unlisted if isinstance(n, str)} if isinstance(unlisted, list) else set()
             self._recorded, self._mirrored = recorded, mirrored
         for listener in self.listeners:
             listener(set(recorded))
@@ -84,7 +93,7 @@ class ReleaseRecords:
             return True
         if project in self._legacy:
             return False
-        return any(name not in self._mirrored for name in filenames)
+        return any(name not in self._mirrored and name not in self._unlisted for name in filenames)
 
     def used_by(self, filename: str) -> list[tuple[str, str]]:
         """The helper releases (name, version) whose records list ``filename`` as mirrored."""
@@ -124,12 +133,19 @@ class ReleaseRecords:
 
 
     def forget(self, project: str, version: str) -> None:
-        """Delete a version's record (retention deleted the version); the project stays a helper."""
-        self.path(project, version).unlink(missing_ok=True)
+        """Delete a version's record (retention deleted the version); the project stays a helper, and
+        the files only it listed stay mirrored (remembered before the record goes)."""
         with self._lock:
             self._recorded.get(project, set()).discard(version)
             for users in self._mirrored.values():
                 users.discard((project, version))
+            orphans = {name for name, users in self._mirrored.items() if not users}
+            for name in orphans:
+                del self._mirrored[name]
+            if orphans - self._unlisted:
+                self._unlisted |= orphans
+                atomic_write_text(self.folder / UNLISTED, json.dumps(sorted(self._unlisted), indent=0) + "\n")
+        self.path(project, version).unlink(missing_ok=True)
 
 
 def served_record(root: Path, path: str) -> Path | None:
