@@ -60,19 +60,23 @@ def test_plan_keep_rules_win_and_closures_keep_what_they_list() -> None:
                 rel("1.2", 20), rel("1.3", 150, yanked=3), rel("1.4", 100),
                 IndexVersion("beta", "2.0", (whl("beta", "2.0"),), NOW - timedelta(days=400), None,
                         frozenset({whl("alpha", "1.1"), whl("dep", "2")}))]
-    mirrored = {whl("dep", "1"): ("dep", frozenset({("alpha", "1.0")})),
+    mirrored = {whl("dep", "0"): ("dep", frozenset()),  # its releases were deleted by an earlier gc
+                whl("dep", "1"): ("dep", frozenset({("alpha", "1.0")})),
                 whl("dep", "2"): ("dep", frozenset({("beta", "2.0")}))}
     sizes = {whl("alpha", "1.0"): 10, whl("dep", "1"): 7}
     expired = Pinned("old-team", NOW - timedelta(days=91), frozenset({("alpha", "1.0.0")}))
     plan = make_plan(Policy(keep_newest=2, keep_days=30), releases, mirrored, sizes, [expired], NOW)
-    assert {d.file for d in plan.deletions} == {whl("alpha", "1.0"), whl("alpha", "1.3"), whl("dep", "1")}
+    assert {d.file for d in plan.deletions} == {whl("alpha", "1.0"), whl("alpha", "1.3"), whl("dep", "0"),
+                                                whl("dep", "1")}
     assert plan.bytes == 17
     assert plan.kept[("alpha", "1.1")] == "in the closure of beta 2.0"
     assert plan.kept[("alpha", "1.2")].startswith("newest")
     why = {d.file: d.reason for d in plan.deletions}
     assert why[whl("alpha", "1.3")].startswith("yanked 2025-05-29")
     assert "only by deleted releases (alpha 1.0)" in why[whl("dep", "1")]
-    renewed = Pinned("team", NOW - timedelta(days=1), frozenset({("alpha", "1.0.0")}))  # 1.0 is 1.0.0
+    assert why[whl("dep", "0")].startswith("third-party, its releases were deleted earlier")
+    renewed = Pinned("team", NOW - timedelta(days=1), frozenset({("alpha", "1.0.0")}),  # 1.0 is 1.0.0
+                     frozenset({whl("dep", "0")}))
     kept = make_plan(Policy(2, 30, keep_yanked_days=7), releases, mirrored, sizes, [renewed], NOW)
     assert kept.deletions == ()
     assert kept.kept[("alpha", "1.0")] == "pinned by the registered lock of team"

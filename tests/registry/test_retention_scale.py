@@ -310,3 +310,21 @@ def test_an_unregistered_lock_of_deleted_versions_fails_pins_check(world: World)
     checked = hub("alice", "pins", "check", "--download", "--root", str(world.tmp / "repos" / "team-gone"))
     assert checked.exit_code != 0 and "is not in the index" in checked.output, checked.output
 
+
+
+def test_files_a_lock_alone_kept_go_once_it_is_unregistered(world: World) -> None:
+    """Runs last: it unregisters a lock for a dry run and registers it again."""
+    lock, helper, _ = BUMPED
+    bumped = {f.filename for f in world.locks[lock].packages[helper].closure} - {
+        f.filename for f in world.pins[(helper, LOCKS[lock][1][helper])].closure}
+    user, root = LOCKS[lock][0], str(world.tmp / "repos" / lock)
+    done = hub(user, "pins", "unregister", "--root", root, "--name", lock, *world.login(user))
+    assert done.exit_code == 0, done.output
+    try:
+        plan = retention_plan(IndexSettings(world.server.url, ADMIN, password(ADMIN)))
+        why = {d["file"]: d["reason"] for d in plan["delete"]}
+        assert bumped <= set(why)  # every release that listed them went at the apply
+        assert all(why[f].startswith("third-party, its releases were deleted earlier") for f in bumped)
+    finally:
+        again = hub(user, "pins", "register", "--root", root, "--name", lock, *world.login(user))
+        assert again.exit_code == 0, again.output

@@ -123,6 +123,9 @@ class Retention:
         mirrored = {n: (project, frozenset(by)) for n in files
                     if (by := self.backend.records.used_by(n)) and (project := canonicalize_name(project_of(n)))
                     not in helpers}
+        for name in self.backend.records.unlisted() & set(files):  # their releases were deleted earlier
+            if name not in mirrored and (project := canonicalize_name(project_of(name))) not in helpers:
+                mirrored[name] = (project, frozenset())
         sizes = {n: f.size or 0 for n, f in files.items()}
         pinned = [r.pinned() for r in self.registrations.all()]
         return make_plan(policy, releases, mirrored, sizes, pinned, now)
@@ -160,8 +163,10 @@ class Retention:
 
     def _drop_release_documents(self, project: str, version: str) -> None:
         """A deleted helper version's SBOMs and release record."""
-        for spelled in drop_release_documents(self.backend.root, project, version):
-            self.backend.records.forget(project, spelled)
+        for spelled in self.backend.records.versions(project):
+            if same_version(spelled) == same_version(version):
+                self.backend.records.forget(project, spelled)
+        drop_release_documents(self.backend.root, project, version)
 
     # -- reads ------------------------------------------------------------------------------------
     def registered(self) -> list[dict[str, Any]]:

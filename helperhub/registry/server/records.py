@@ -61,10 +61,7 @@ class ReleaseRecords:
             raw = json.loads(migrated.read_text())
         except (OSError, ValueError):
             raw = []
-        try:
-            unlisted = json.loads((self.folder / UNLISTED).read_text())
-        except (OSError, ValueError):
-            unlisted = []
+        unlisted = read_unlisted(self.folder)
         recorded: dict[str, set[str]] = {}
         mirrored: dict[str, set[tuple[str, str]]] = {}
         for project_dir in _dirs(self.folder):
@@ -79,7 +76,7 @@ class ReleaseRecords:
                     mirrored.setdefault(name, set()).add((project_dir.name, version))
         with self._lock:
             self._legacy = {p for p in raw if isinstance(p, str)} if isinstance(raw, list) else set()
-            self._unlisted = {n for n in unlisted if isinstance(n, str)} if isinstance(unlisted, list) else set()
+            self._unlisted = unlisted
             self._recorded, self._mirrored = recorded, mirrored
         for listener in self.listeners:
             listener(set(recorded))
@@ -144,8 +141,27 @@ class ReleaseRecords:
                 del self._mirrored[name]
             if orphans - self._unlisted:
                 self._unlisted |= orphans
-                atomic_write_text(self.folder / UNLISTED, json.dumps(sorted(self._unlisted), indent=0) + "\n")
+                add_unlisted(self.folder, orphans)
         self.path(project, version).unlink(missing_ok=True)
+
+    def unlisted(self) -> set[str]:
+        """Files once mirrored that no record lists now: third-party, deletable when nothing pins them."""
+        return set(self._unlisted)
+
+
+def read_unlisted(folder: Path) -> set[str]:
+    try:
+        raw = json.loads((folder / UNLISTED).read_text())
+    except (OSError, ValueError):
+        return set()
+    return {n for n in raw if isinstance(n, str)} if isinstance(raw, list) else set()
+
+
+def add_unlisted(folder: Path, names: Iterable[str]) -> None:
+    """Remember files as once mirrored (before the record that listed them goes), durably."""
+    known = read_unlisted(folder)
+    if set(names) - known:
+        atomic_write_text(folder / UNLISTED, json.dumps(sorted(known | set(names)), indent=0) + "\n")
 
 
 def served_record(root: Path, path: str) -> Path | None:

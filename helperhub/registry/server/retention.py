@@ -152,7 +152,8 @@ Listers = frozenset[tuple[str, str]]  # the helper releases (project, version) w
 def make_plan(policy: Policy, releases: Iterable[IndexVersion], mirrored: Mapping[str, tuple[str, Listers]],
               sizes: Mapping[str, int], registrations: Iterable[Pinned], now: datetime) -> Plan:
     """The files to delete under ``policy`` at ``now``, each with why nothing keeps it.
-    ``mirrored``: third-party file -> its project and the helper releases whose records list it;
+    ``mirrored``: third-party file -> its project and the helper releases whose records list it
+    (none: every release that listed it is deleted already);
     ``sizes``: bytes of every file."""
     releases = list(releases)
     active = [r for r in registrations if now - r.registered_at <= timedelta(days=policy.register_days)]
@@ -189,12 +190,12 @@ def make_plan(policy: Policy, releases: Iterable[IndexVersion], mirrored: Mappin
     kept_keys = {(p, same_version(v)) for p, v in kept}
     for name in sorted(mirrored):
         project, by = mirrored[name]
-        if not by or {(p, same_version(v)) for p, v in by} & kept_keys or name in pinned_files:
+        if {(p, same_version(v)) for p, v in by} & kept_keys or name in pinned_files:
             continue
-        shown = ", ".join(f"{p} {v}" for p, v in sorted(by))
+        listed = (f"listed only by deleted releases ({', '.join(f'{p} {v}' for p, v in sorted(by))})" if by
+                  else "its releases were deleted earlier")
         deletions.append(Deletion(name, project, _file_version(name), sizes.get(name, 0),
-                                  f"third-party, listed only by deleted releases ({shown}); "
-                                  "no registered lock lists it"))
+                                  f"third-party, {listed}; no registered lock lists it"))
     return Plan(policy, tuple(deletions), kept, _image_deletions(releases, kept, active))
 
 

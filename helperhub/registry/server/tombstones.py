@@ -134,13 +134,13 @@ def finish(root: Path) -> int:
     return len(left)
 
 
-def drop_release_documents(root: Path, project: str, version: str) -> list[str]:
+def drop_release_documents(root: Path, project: str, version: str) -> None:
     """Unlink a deleted version's release record and SBOMs, whatever spelling of the version they
-    were stored under; the spellings whose record went."""
+    were stored under; the files a record listed are remembered as once mirrored first."""
     import shutil
 
     from helperhub.registry.server.attestations import ATTESTATIONS_DIR, HELPERS_DIR
-    from helperhub.registry.server.records import RECORD_SUFFIX, RECORDS_DIR
+    from helperhub.registry.server.records import RECORD_SUFFIX, RECORDS_DIR, add_unlisted, record_files
     from helperhub.registry.server.retention import same_version
 
     def spelled(folder: Path, suffix: str) -> list[Path]:
@@ -149,7 +149,10 @@ def drop_release_documents(root: Path, project: str, version: str) -> list[str]:
 
     for sboms in spelled(root / ATTESTATIONS_DIR / HELPERS_DIR / project, ""):
         shutil.rmtree(sboms, ignore_errors=True)
-    records = spelled(root / RECORDS_DIR / project, RECORD_SUFFIX)
-    for record in records:
+    for record in spelled(root / RECORDS_DIR / project, RECORD_SUFFIX):
+        try:
+            listed = record_files(json.loads(record.read_bytes()))
+        except (OSError, ValueError):
+            listed = set()  # unreadable: nothing to remember
+        add_unlisted(root / RECORDS_DIR, listed)
         record.unlink(missing_ok=True)
-    return [r.name.removesuffix(RECORD_SUFFIX) for r in records]
