@@ -94,6 +94,12 @@ def start(tmp: Path) -> Server:
             os.utime(path, (old, old))
     for version in ("1.0", "2.0"):
         os.utime(write_wheel(packages, "dep", version, meta("dep", version)), (old, old))
+    return retention_server(tmp)
+
+
+def retention_server(tmp: Path) -> Server:
+    """The registry of ``tmp/packages``: alice owns alpha, carol is an admin, bob a user; its
+    policy keeps the 2 newest and 30 days."""
     (tmp / "owners.toml").write_text('[owners]\n"alpha" = ["alice"]\n\n[admins]\nusers = ["carol"]\n')
     (tmp / "retention.toml").write_text("[retention]\nkeep-newest = 2\nkeep-days = 30\n")
     server = Server("helperhub", tmp, users=tuple((u, password(u)) for u in (ALICE, BOB, CAROL)),
