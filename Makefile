@@ -107,11 +107,11 @@ typecheck: venv ## mypy --strict, of the tooling and of each helper package
 
 check: lint typecheck imports ## Lint, type-check and check the import contracts
 
-test: venv check ## Run every test (provisions the engine, with arm64 emulation, first); the 25 slowest are listed at the end
-	@eval "$$(bash scripts/engine.sh --emulation)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest $(PYTEST_ARGS)
+test: venv check ## Run every test (provisions the engine, with arm64 emulation and Compose, first); the 25 slowest are listed at the end
+	@eval "$$(bash scripts/engine.sh --emulation --compose)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: venv ## The fast lane: every test not marked slow (under two minutes; no lint, no type check)
-	@eval "$$(bash scripts/engine.sh --emulation)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	@eval "$$(bash scripts/engine.sh --emulation --compose)" && bash scripts/test-tools.sh && $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 hardening-table: venv ## Run the side-by-side hardening tests and write docs/hardening.md from them
 	HUB_HARDENING_TABLE=docs/hardening.md $(BIN)/python -m pytest -q -m sidebyside tests/registry/test_hardening.py

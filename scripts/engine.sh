@@ -8,6 +8,7 @@
 #   scripts/engine.sh --emulation   provision, and let this kernel run arm64 programs (containers
 #                                   too) under qemu-user-static: for tests only, never for a release
 #   scripts/engine.sh --compose     provision, and install Debian's docker-compose (make compose-up)
+#                                   (both flags may be given: make test does)
 # Each step installs only the Debian packages it needs, and only when it has something to do.
 # The bases of this repository's targets ([tool.helperhub.targets] in pyproject.toml) are built too
 # (images/base.sh): HUB_ENGINE_BASES="SUITE:ARCH[,ARCH]:TAG ...", by default
@@ -123,14 +124,18 @@ if [ "${1:-}" = "--env" ]; then
   command -v docker >/dev/null 2>&1 && docker_ok && registry_ok \
     && docker image inspect "$OCI_ADDR/$BASE_TAG" >/dev/null 2>&1 || exit 0
 else
-  case "${1:-}" in
-    ""|--emulation|--compose) ;;
-    *) die "unknown option ${1}; use --env, --emulation or --compose" ;;
-  esac
-  [ "${1:-}" != "--compose" ] || install docker-compose:docker-compose  # Compose v1: make compose-up
+  emulation= compose=
+  for arg in "$@"; do
+    case $arg in
+      --emulation) emulation=1 ;;
+      --compose) compose=1 ;;
+      *) die "unknown option $arg; use --env, or --emulation and/or --compose" ;;
+    esac
+  done
+  [ -z "$compose" ] || install docker-compose:docker-compose  # Compose v1: make compose-up, the tests
   start_docker
   start_registry
-  [ "${1:-}" != "--emulation" ] || enable_emulation
+  [ -z "$emulation" ] || enable_emulation
   build_bases
 fi
 # the base's own digest (an image pushed under other names too lists those as well)
