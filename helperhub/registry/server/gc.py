@@ -154,12 +154,13 @@ class Retention:
             gone = [Gone(d.file, d.project, d.version, d.reason, when, user, d.size) for d in deletions]
             self.tombstones.add(gone)
             names = [g.file for g in gone]
+            # logged, and journaled (webhooks hear of it, the feeds drop its entries) as soon as it is
+            # decided: a start finishes a delete cut short after its tombstone
+            self.tombstones.audit(gone)
+            self.backend.events.deleted(project, version, names, user, deletions[0].reason)
             self.backend.drop_files(project, names)
             unlink_stored(self.backend.root, names)
             self._drop_release_documents(project, version)
-            self.tombstones.audit(gone)
-            # webhooks hear of it, and the feeds drop the version's entries
-            self.backend.events.deleted(project, version, names, user, deletions[0].reason)
 
     def _drop_release_documents(self, project: str, version: str) -> None:
         """A deleted helper version's SBOMs and release record."""
