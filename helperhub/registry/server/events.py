@@ -1,7 +1,7 @@
 """The registry's event journal: every new version, yank, unyank and image record, and every
 version retention deleted, one JSON line each in ``.events/journal.jsonl`` under the package
 folder, appended and fsynced before the write that caused it is answered (under the store's lock;
-a delete once its files are gone). Nothing else is ever written to it, so it is the durable outbox
+a delete right after its tombstone). Nothing else is ever written to it, so it is the durable outbox
 of the webhooks (delivery.py) and the source of the Atom feeds (catalog/feeds.py): a reader keeps
 the byte offset it has read up to and reads on from there, after any restart.
 
