@@ -62,6 +62,8 @@ def test_plan_keep_rules_win_and_closures_keep_what_they_list() -> None:
                         frozenset({whl("alpha", "1.1"), whl("dep", "2")}))]
     mirrored = {whl("dep", "0"): ("dep", frozenset()),  # its releases were deleted by an earlier gc
                 whl("dep", "1"): ("dep", frozenset({("alpha", "1.0")})),
+                # the tool's own release (no helper: never judged, never deleted) lists dep 1b too
+                whl("dep", "1b"): ("dep", frozenset({("alpha", "1.0"), ("helperhub", "0.2.0")})),
                 whl("dep", "2"): ("dep", frozenset({("beta", "2.0")}))}
     sizes = {whl("alpha", "1.0"): 10, whl("dep", "1"): 7}
     expired = Pinned("old-team", NOW - timedelta(days=91), frozenset({("alpha", "1.0.0")}))

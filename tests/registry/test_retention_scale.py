@@ -29,6 +29,7 @@ from helperhub.lock.target_pins import TargetPin
 from helperhub.registry.client import IndexSettings, index_helpers, record_release_on_index, set_yanked
 from helperhub.registry.retention_client import retention_plan
 from helperhub.registry.server.stamps import STAMPS_FILE
+from helperhub.release.records import tool_record
 from tests.catalog_site import password, write_sdist, write_wheel
 from tests.sidebyside import Server
 
@@ -43,6 +44,7 @@ SHARED = 8  # helper version k locks third-party version k // SHARED + 1: 8 vers
 DEPENDS = {"hub-c": ("hub-a", 4), "hub-e": ("hub-d", 2)}  # version k's closure holds the other's k // N wheel
 YANKED = {("hub-a", 39), ("hub-b", 10), ("hub-c", 38), ("hub-d", 5), ("hub-e", 30)}
 NEVER_LISTED = "tp_unlisted-1.0-py3-none-any.whl"  # mirrored by no record: never retention's to delete
+TOOL = ("helperhub", "0.2.0", "tp-two")  # the tool's own release mirrored every tp-two: none of them goes
 KEEP_NEWEST, KEEP_DAYS = 3, 30
 POLICY = f"[retention]\nkeep-newest = {KEEP_NEWEST}\nkeep-days = {KEEP_DAYS}\n"
 LOCKS = {  # registered lock -> its user and the helper versions it pins
@@ -124,6 +126,8 @@ def write_files(packages: Path) -> dict[str, str]:
             path = write_wheel(packages, name, f"{j}.0", meta(name, f"{j}.0"))
             digests[path.name] = sha(path)
     write_wheel(packages, "tp-unlisted", "1.0", meta("tp-unlisted", "1.0"))
+    tool = write_wheel(packages, TOOL[0], TOOL[1], meta(TOOL[0], TOOL[1]))
+    digests[tool.name] = sha(tool)
     # records began with only tp-unlisted third-party: the others came as the releases' mirrored files
     (packages / ".releases").mkdir()
     (packages / ".releases" / ".third-party.json").write_text('["tp-unlisted"]\n')
@@ -180,7 +184,7 @@ def distributions(packages: Path) -> dict[str, int]:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("scale")
     users = ("alice", "bob", "dave", ADMIN)
-    (tmp / "owners.toml").write_text("[owners]\n" + "".join(f'"{h}" = ["alice"]\n' for h in NEWEST_AGE)
+    (tmp / "owners.toml").write_text("[owners]\n" + "".join(f'"{h}" = ["alice"]\n' for h in (*NEWEST_AGE, TOOL[0]))
                                      + f'\n[admins]\nusers = ["{ADMIN}"]\n')
     (tmp / "retention.toml").write_text(POLICY)
     server = Server("helperhub", tmp, users=tuple((u, password(u)) for u in users),
@@ -197,6 +201,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
         for pin in world.pins.values():
             mirrored = sorted(f.filename for f in pin.closure if f.name in THIRD_PARTY)
             record_release_on_index(alice, pin.name, pin.version, {"pin": pin.to_json(), "mirrored": mirrored})
+        tool, tool_version, _ = TOOL
+        record_release_on_index(alice, tool, tool_version, tool_record(
+            tool_version, whl(tool, tool_version), digests[whl(tool, tool_version)], tool_listed()))
         for name, k in sorted(YANKED):
             set_yanked(alice, name, version(k), "broken")
         world.helpers.append(index_helpers(alice))
@@ -246,7 +253,11 @@ def expected_deletions(world: World) -> set[str]:
     gone = {f for h in NEWEST_AGE for k in range(VERSIONS) if (h, k) not in kept
             for f in (whl(h, version(k)), sdist(h, version(k)))}
     listed = {whl(tp, tp_version(k)) for h, k in kept for tp in USES[h]} | registered  # by kept records, locks
-    return gone | ({whl(tp, f"{j}.0") for tp in THIRD_PARTY for j in range(1, 6)} - listed)
+    return gone | ({whl(tp, f"{j}.0") for tp in THIRD_PARTY for j in range(1, 6)} - listed - tool_listed())
+
+
+def tool_listed() -> set[str]:
+    return {whl(TOOL[2], f"{j}.0") for j in range(1, 6)}
 
 
 def planned(plan: dict[str, Any]) -> set[str]:
@@ -316,7 +327,7 @@ def test_files_a_lock_alone_kept_go_once_it_is_unregistered(world: World) -> Non
     """Runs last: it unregisters a lock for a dry run and registers it again."""
     lock, helper, _ = BUMPED
     bumped = {f.filename for f in world.locks[lock].packages[helper].closure} - {
-        f.filename for f in world.pins[(helper, LOCKS[lock][1][helper])].closure}
+        f.filename for f in world.pins[(helper, LOCKS[lock][1][helper])].closure} - tool_listed()
     user, root = LOCKS[lock][0], str(world.tmp / "repos" / lock)
     done = hub(user, "pins", "unregister", "--root", root, "--name", lock, *world.login(user))
     assert done.exit_code == 0, done.output

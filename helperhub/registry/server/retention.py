@@ -6,8 +6,8 @@ any keep rule wins: a version is deleted only when none keeps it.
 A helper version is kept when it is among the ``keep-newest`` newest unyanked versions of its
 helper, released within ``keep-days``, yanked within ``keep-yanked-days``, pinned or listed by a
 registered lock renewed within ``register-days``, or listed by the closure of a kept release.
-A third-party file goes only when every release whose record lists it goes, and no registered
-lock lists it."""
+A third-party file goes only when every release whose record lists it goes (a release that is
+no helper's, such as the tool's own, never goes), and no registered lock lists it."""
 
 from __future__ import annotations
 
@@ -187,10 +187,12 @@ def make_plan(policy: Policy, releases: Iterable[IndexVersion], mirrored: Mappin
         why = _why_not_kept(policy, release)
         deletions += [Deletion(f, release.project, release.version, sizes.get(f, 0), why)
                       for f in sorted(release.files)]
-    kept_keys = {(p, same_version(v)) for p, v in kept}
+    # a file goes only when every release listing it goes: a lister this plan does not judge (the
+    # tool's own release, a record without files) keeps it
+    deleted_keys = {(r.project, same_version(r.version)) for r in releases if _key(r) not in kept}
     for name in sorted(mirrored):
         project, by = mirrored[name]
-        if {(p, same_version(v)) for p, v in by} & kept_keys or name in pinned_files:
+        if not {(p, same_version(v)) for p, v in by} <= deleted_keys or name in pinned_files:
             continue
         listed = (f"listed only by deleted releases ({', '.join(f'{p} {v}' for p, v in sorted(by))})" if by
                   else "its releases were deleted earlier")
