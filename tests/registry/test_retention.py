@@ -201,6 +201,8 @@ def test_gc_plans_exactly_then_deletes_exactly_the_plan(tmp_path: Path) -> None:
         assert set(server.listed("alpha")) == {whl("alpha", v) for v in ("1.1.0", "1.2.0", "1.4.0")}
         assert set(server.listed("dep")) == {whl("dep", "2.0")}
         assert requests.get(f"{server.url}/helpers/alpha/1.0.0/release.json", timeout=10).status_code == 404
+        page = requests.get(f"{server.url}/helpers/alpha/", timeout=10).text  # the catalog follows
+        assert whl("alpha", "1.1.0") in page and whl("alpha", "1.0.0") not in page and "1.3.0" not in page
         audit = [json.loads(line) for line in (packages / AUDIT).read_text().splitlines()]
         assert sorted(a["file"] for a in audit) == sorted(planned(plan)) and {a["by"] for a in audit} == {CAROL}
         assert set(json.loads((packages / GONE).read_text())) == planned(plan)
