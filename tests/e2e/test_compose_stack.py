@@ -1,6 +1,7 @@
 """The Compose stack (docker-compose.yml through `helperhub compose`) on the real engine: built
 from images this engine makes, released into, installed from through its front, an image-mode
-step pulled from its OCI registry, and everything still served after down and up."""
+step pulled from its OCI registry, a retention plan under the shipped policy, and everything still
+served after down and up."""
 
 # no `from __future__ import annotations`: kfp reads the real types of small_step
 
@@ -63,7 +64,7 @@ def snapshot(dest: Path) -> Path:
     file and what it mounts), at a fixed commit time: edits in the working tree while the tests
     run cannot change the stack's images between two `up`s."""
     mounted = [Path("docker-compose.yml"), Path("registry/nginx/compose.conf"), Path("registry/owners.toml"),
-               Path("registry/webhooks/webhooks.toml")]
+               Path("registry/retention.toml"), Path("registry/webhooks/webhooks.toml")]
     for rel in [*project_sources(REPO), *mounted]:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, dest / rel)
@@ -226,6 +227,29 @@ def test_image_step_runs_from_the_stacks_registry(stack_released: Stack, client:
     local.init(runner=docker_runner(Mode.IMAGE), pipeline_root=str(root), raise_on_error=True)
     assert step(x=1).output == 2
     assert image.ref in client.images.get(image.ref).attrs["RepoDigests"]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_gc_plans_with_the_shipped_policy(stack_released: Stack) -> None:
+    """The stack's login is an admin of a registry serving registry/retention.toml, and its OCI
+    registry takes deletes by digest (an unknown manifest is 404, not 405 Unsupported)."""
+    from click.testing import CliRunner
+
+    from helperhub.cli import cli
+    from helperhub.registry.server.retention import load_policy
+
+    index = stack_released.index
+    args = ["registry", "gc", "--json", "--index-url", index.url, "--user", index.username or ""]
+    out = CliRunner().invoke(cli, args, env={"HUB_INDEX_PASSWORD": index.password or ""})
+    assert out.exit_code == 0, out.output
+    plan = json.loads(out.output)
+    assert plan["policy"] == load_policy(REPO / "registry/retention.toml").summary()
+    assert (plan["applied"], plan["delete"]) == (False, [])
+    assert {"tabular-helpers", "vision-helpers"} <= {k["project"] for k in plan["kept"]}
+    gone = requests.delete(f"http://{stack_released.stack.oci_registry}/v2/tabular-helpers/manifests/sha256:"
+                           + "0" * 64, timeout=10)
+    assert gone.status_code == 404, gone.text
 
 
 def served(index: IndexSettings) -> dict[str, dict[str, str]]:

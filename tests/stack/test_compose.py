@@ -35,6 +35,7 @@ from helperhub.stack.compose import (
     up_command,
 )
 from helperhub.stack.compose_run import compose_up, port_clashes
+from helperhub.stack.embedded import UPLOADER
 from helperhub.stack.registry_image import project_sources
 from helperhub.stack.stack_images import StackImages, content_key, oci_config
 from tests.conftest import REPO, free_port, missing
@@ -176,8 +177,9 @@ def test_compose_file_runs_what_the_cli_sets() -> None:
     assert f"${{HUB_COMPOSE_INDEX_PORT:-{defaults.COMPOSE_INDEX_PORT}}}" in text
     assert f"${{HUB_COMPOSE_OCI_PORT:-{defaults.COMPOSE_OCI_PORT}}}" in text
     assert "${HUB_COMPOSE_HTPASSWD:?" in text
-    assert services["registry-app"]["command"][-2:] == ["--owners", "/etc/helperhub/owners.toml"]
-    assert "./registry/owners.toml:/etc/helperhub/owners.toml:ro" in services["registry-app"]["volumes"]
+    app = services["registry-app"]
+    assert app["command"][-4:] == ["--owners", "/etc/helperhub/owners.toml", "--admin", UPLOADER]
+    assert "./registry/owners.toml:/etc/helperhub/owners.toml:ro" in app["volumes"]
 
 
 def test_compose_v1_accepts_the_file() -> None:
