@@ -199,6 +199,17 @@ def start_oci(tmp: Path) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
+@pytest.fixture
+def readable_tmp() -> Iterator[Path]:
+    """A folder nginx's workers (nobody) can read, unlike pytest's private tmp folders."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="hub-front-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def oci(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from start_oci(tmp_path_factory.mktemp("oci"))

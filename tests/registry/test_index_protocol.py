@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -392,16 +391,6 @@ def test_files_released_before_are_given_metadata_and_times_at_start(tmp_path: P
     finally:
         server.kill()
 
-
-@pytest.fixture
-def readable_tmp() -> Iterator[Path]:
-    """A folder nginx's workers (nobody) can read, unlike pytest's private tmp folders."""
-    folder = Path(tempfile.mkdtemp(prefix="hub-front-"))
-    folder.chmod(0o755)
-    yield folder
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.slow

@@ -4,9 +4,6 @@ feed that is not on disk."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import feedparser
@@ -32,14 +29,6 @@ def test_front_serves_the_feeds_from_the_catalog_folder(tmp_path: Path) -> None:
     static = render_nginx_conf(FrontSettings("127.0.0.1:9000", tmp_path / "pk", tmp_path / "st"))
     assert "try_files /feed.atom =404;" in static and "try_files /helpers/$1/feed.atom =404;" in static
 
-
-@pytest.fixture
-def readable_tmp() -> Iterator[Path]:
-    """A folder nginx's workers (nobody) can read, unlike pytest's private tmp folders."""
-    folder = Path(tempfile.mkdtemp(prefix="hub-feeds-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.slow

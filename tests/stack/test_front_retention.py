@@ -5,8 +5,6 @@ just before; a real nginx in front of a real registry."""
 from __future__ import annotations
 
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +23,6 @@ def test_front_keeps_no_deleted_file_open(tmp_path: Path) -> None:
     conf = render_nginx_conf(FrontSettings("127.0.0.1:9000", tmp_path / "pk", tmp_path / "st", app="127.0.0.1:8080"))
     assert "open_file_cache " not in conf and "open_file_cache_valid" not in conf
 
-
-@pytest.fixture
-def readable_tmp() -> Iterator[Path]:
-    """A folder nginx's workers (nobody) can read, unlike pytest's private tmp folders."""
-    folder = Path(tempfile.mkdtemp(prefix="hub-gone-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.slow
