@@ -225,20 +225,23 @@ def test_a_delete_cut_short_is_finished_at_start(tmp_path: Path) -> None:
     name = whl("alpha", "1.0.0")
     write_wheel(packages, "alpha", "1.0.0", meta("alpha", "1.0.0"))
     write_wheel(packages, "alpha", "1.1.0", meta("alpha", "1.1.0"))
-    for version in ("1.0", "1.1.0"):  # its record (stored as 1.0, one spelling of 1.0.0) and SBOM stayed too
+    # its record (stored as 1.0, one spelling of 1.0.0) and SBOM stayed too; 0.9.0 was deleted whole
+    # long ago, and a release recorded that version again since: its record is no leftover
+    for version in ("1.0", "1.1.0", "0.9.0"):
         (packages / ".releases" / "alpha").mkdir(parents=True, exist_ok=True)
         (packages / ".releases" / "alpha" / f"{version}.json").write_text('{"pin": {}}')
         (packages / ".attestations" / "helpers" / "alpha" / version).mkdir(parents=True)
-    (packages / GONE).write_text(json.dumps({name: {
-        "project": "alpha", "version": "1.0.0", "reason": "old", "deleted_at": "2025-01-01T00:00:00.000000Z",
-        "by": "carol", "size": 1}}))
+    (packages / GONE).write_text(json.dumps({n: {
+        "project": "alpha", "version": v, "reason": "old", "deleted_at": "2025-01-01T00:00:00.000000Z",
+        "by": "carol", "size": 1} for n, v in ((name, "1.0.0"), (whl("alpha", "0.9.0"), "0.9.0"))}))
     server = Server("helperhub", tmp_path).start()
     try:
         assert not (packages / name).exists()
         assert set(server.listed("alpha")) == {whl("alpha", "1.1.0")}
         assert requests.get(f"{server.url}/packages/{name}", timeout=10).status_code == 410
-        assert [p.name for p in (packages / ".releases" / "alpha").iterdir()] == ["1.1.0.json"]
-        assert [p.name for p in (packages / ".attestations" / "helpers" / "alpha").iterdir()] == ["1.1.0"]
+        assert sorted(p.name for p in (packages / ".releases" / "alpha").iterdir()) == ["0.9.0.json", "1.1.0.json"]
+        assert sorted(p.name for p in (packages / ".attestations" / "helpers" / "alpha").iterdir()) == [
+            "0.9.0", "1.1.0"]
     finally:
         server.kill()
 

@@ -3,8 +3,8 @@
 under the registry's policy or one given for the run, carried out with ``apply=1``; and the
 images that plan deletes, which the admin's command deletes in the OCI registry and reports
 (``:action=gc_images``) until none is pending. A version's files go together: their tombstone
-first, then the store stops listing them, then the files, their metadata files, provenance, SBOMs
-and release record are unlinked, and the audit log says so."""
+first, then the audit log and the journal say so, the store stops listing them, their SBOMs and
+release record go, and last the files, their metadata files and provenance are unlinked."""
 
 from __future__ import annotations
 
@@ -159,15 +159,15 @@ class Retention:
             self.tombstones.audit(gone)
             self.backend.events.deleted(project, version, names, user, deletions[0].reason)
             self.backend.drop_files(project, names)
+            self._drop_release_documents(project, version)  # before the files: see tombstones.finish
             unlink_stored(self.backend.root, names)
-            self._drop_release_documents(project, version)
 
     def _drop_release_documents(self, project: str, version: str) -> None:
         """A deleted helper version's SBOMs and release record."""
         for spelled in self.backend.records.versions(project):
             if same_version(spelled) == same_version(version):
                 self.backend.records.forget(project, spelled)
-        drop_release_documents(self.backend.root, project, version)
+        drop_release_documents(self.backend.root, project, {version})
 
     # -- reads ------------------------------------------------------------------------------------
     def registered(self) -> list[dict[str, Any]]:

@@ -123,29 +123,33 @@ def unlink_stored(root: Path, names: Iterable[str]) -> None:
 
 
 def finish(root: Path) -> int:
-    """At a start, before the folder is listed: unlink what a delete cut short left (its tombstone
-    was written first), and the release records and SBOMs of the versions it deleted. How many
-    files were finished."""
+    """At a start, before the folder is listed: finish what a delete cut short left (its tombstone
+    was written first): the versions whose files are still there lose their release records and
+    SBOMs (a delete drops those before it unlinks the files), then the files. How many files were
+    finished."""
     tombstones = Tombstones(root)
-    left = [n for n in tombstones.names() if (root / n).exists() or metadata_path(root, n).exists()]
-    unlink_stored(root, left)
-    for project, version in {(g.project, g.version) for g in tombstones.entries()}:
-        drop_release_documents(root, project, version)
+    left = [g for g in tombstones.entries() if (root / g.file).exists() or metadata_path(root, g.file).exists()]
+    for project in {g.project for g in left}:
+        drop_release_documents(root, project, {g.version for g in left if g.project == project})
+    unlink_stored(root, [g.file for g in left])
     return len(left)
 
 
-def drop_release_documents(root: Path, project: str, version: str) -> None:
-    """Unlink a deleted version's release record and SBOMs, whatever spelling of the version they
-    were stored under; the files a record listed are remembered as once mirrored first."""
+def drop_release_documents(root: Path, project: str, versions: set[str]) -> None:
+    """Unlink the release records and SBOMs of deleted versions of ``project``, whatever spelling
+    of a version they were stored under; the files a record listed are remembered as once
+    mirrored first."""
     import shutil
 
     from helperhub.registry.server.attestations import ATTESTATIONS_DIR, HELPERS_DIR
     from helperhub.registry.server.records import RECORD_SUFFIX, RECORDS_DIR, add_unlisted, record_files
     from helperhub.registry.server.retention import same_version
 
+    deleted = {same_version(v) for v in versions}
+
     def spelled(folder: Path, suffix: str) -> list[Path]:
         found = sorted(folder.iterdir()) if folder.is_dir() else []
-        return [p for p in found if same_version(p.name.removesuffix(suffix)) == same_version(version)]
+        return [p for p in found if same_version(p.name.removesuffix(suffix)) in deleted]
 
     for sboms in spelled(root / ATTESTATIONS_DIR / HELPERS_DIR / project, ""):
         shutil.rmtree(sboms, ignore_errors=True)
