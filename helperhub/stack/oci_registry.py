@@ -22,19 +22,24 @@ LOG, PIDFILE, STORAGE = "oci-registry.log", "oci-registry.pid", "oci"
 GC_TIMEOUT = 600  # seconds for one garbage-collect run
 
 
-def registry_config(addr: str, storage: Path, *, delete: bool = True, read_only: bool = False) -> str:
+def registry_config(addr: str, storage: Path, *, delete: bool = True) -> str:
     """The registry's configuration: ``addr``, ``storage``; deletes by digest allowed on loopback
-    unless ``delete`` is False; ``read_only`` answers every write 405 (maintenance)."""
+    unless ``delete`` is False."""
     delete = delete and addr.startswith(("127.", "localhost:"))
-    maintenance = "  maintenance:\n    readonly:\n      enabled: true\n" if read_only else ""
     return (
         "version: 0.1\n"
         "storage:\n"
         f"  filesystem:\n    rootdirectory: {storage}\n"
         f"  delete:\n    enabled: {'true' if delete else 'false'}\n"
-        f"{maintenance}"
         f"http:\n  addr: {addr}\n"
     )
+
+
+def read_only_config(config: str) -> str:
+    """The same configuration in maintenance mode: reads are served, every write answers 405."""
+    if "\nstorage:\n" not in config:
+        raise EngineError("the OCI registry's configuration has no storage: section; it is not one this tool wrote")
+    return config.replace("\nstorage:\n", "\nstorage:\n  maintenance:\n    readonly:\n      enabled: true\n", 1)
 
 
 def ensure_oci_registry(addr: str, state: Path, timeout: float = 15.0) -> bool:
@@ -66,7 +71,6 @@ class BlobCollection:
 
     before: int
     after: int
-    served: bool  # the registry answered (read-only) throughout
 
 
 def storage_bytes(storage: Path) -> int:
@@ -93,8 +97,7 @@ def collect_blobs(state: Path, addr: str, timeout: float = 15.0) -> BlobCollecti
     before = storage_bytes(storage)
     read_only = state / READ_ONLY_CONFIG
     if was_running:
-        atomic_write_text(read_only, text.replace("storage:\n", "storage:\n  maintenance:\n    readonly:\n"
-                                                  "      enabled: true\n", 1))
+        atomic_write_text(read_only, read_only_config(text))
         stop_background(pidfile)
         if not _serve(binary, state, read_only, addr, timeout):
             raise EngineError(f"the OCI registry did not restart read-only on {addr} (log {state / LOG}); "
@@ -102,7 +105,9 @@ def collect_blobs(state: Path, addr: str, timeout: float = 15.0) -> BlobCollecti
     try:
         done = subprocess.run([binary, "garbage-collect", str(config)], capture_output=True, text=True,
                               timeout=GC_TIMEOUT, check=False)
-        served = not was_running or registry_answers(addr)
+    except subprocess.TimeoutExpired:
+        raise EngineError(f"{BINARY} garbage-collect took over {GC_TIMEOUT} s and was stopped; "
+                          "the registry serves again as before: run it again") from None
     finally:
         if was_running:
             stop_background(pidfile)
@@ -112,4 +117,4 @@ def collect_blobs(state: Path, addr: str, timeout: float = 15.0) -> BlobCollecti
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise EngineError(f"{BINARY} garbage-collect failed ({tail[0]}); the registry serves again as before")
-    return BlobCollection(before, storage_bytes(storage), served)
+    return BlobCollection(before, storage_bytes(storage))

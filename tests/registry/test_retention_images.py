@@ -29,7 +29,13 @@ from helperhub.registry.client import record_release_on_index
 from helperhub.registry.retention_client import register_references
 from helperhub.registry.server.tombstones import AUDIT, IMAGES_GONE
 from helperhub.stack.background import stop_background
-from helperhub.stack.oci_registry import PIDFILE, ensure_oci_registry, registry_config, storage_bytes
+from helperhub.stack.oci_registry import (
+    PIDFILE,
+    ensure_oci_registry,
+    read_only_config,
+    registry_config,
+    storage_bytes,
+)
 from tests.catalog_site import password, write_wheel
 from tests.conftest import free_port
 from tests.registry.test_retention import ALICE, BOB, CAROL, login, retention_server
@@ -73,6 +79,19 @@ def push_image(oci: str, version: str) -> Image:
 
 def exists(ref: str) -> bool:
     return registry_api.get_manifest(ref) is not None
+
+
+def test_the_local_registry_config_allows_deletes_on_loopback_only_and_has_a_read_only_twin() -> None:
+    assert registry_config("127.0.0.1:5000", Path("/s")) == (
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /s\n  delete:\n    enabled: true\n"
+        "http:\n  addr: 127.0.0.1:5000\n")
+    assert "enabled: false" in registry_config("0.0.0.0:5000", Path("/s"))
+    assert "enabled: false" in registry_config("127.0.0.1:5000", Path("/s"), delete=False)
+    assert read_only_config(registry_config("127.0.0.1:5000", Path("/s"))) == (
+        "version: 0.1\nstorage:\n  maintenance:\n    readonly:\n      enabled: true\n"
+        "  filesystem:\n    rootdirectory: /s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:5000\n")
+    with pytest.raises(EngineError, match="no storage: section"):
+        read_only_config("version: 0.1\n")
 
 
 @pytest.fixture
