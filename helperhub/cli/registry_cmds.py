@@ -181,6 +181,7 @@ def registry_gc(root: Path | None, index_url: str | None, index_user: str | None
         sweep = delete_pending_images(index, plan["images_pending"], oci_registry)
         plan["images_deleted"] = [d.ref for d in sweep.deleted if d.deleted]
         plan["images_elsewhere"] = list(sweep.elsewhere)
+        plan["images_pending"] = [p for p in plan["images_pending"] if p["ref"] in sweep.elsewhere]
     if as_json:
         click.echo(json.dumps(plan, indent=2))
         return

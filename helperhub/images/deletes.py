@@ -64,7 +64,6 @@ class ImageSweep:
 
     deleted: tuple[ImageDeleted, ...]
     elsewhere: tuple[str, ...]  # pending images at another registry than the one given: left pending
-    pending: int  # images the index still lists as pending afterwards
 
 
 def delete_pending_images(index: IndexSettings, pending: list[dict[str, str]], oci_registry: str) -> ImageSweep:
@@ -72,11 +71,10 @@ def delete_pending_images(index: IndexSettings, pending: list[dict[str, str]], o
     to the index as soon as it is gone, so a run cut short is finished by the next one."""
     deleted: list[ImageDeleted] = []
     elsewhere: list[str] = []
-    left = len(pending)
     for ref in sorted({str(p["ref"]) for p in pending}):
         if ref.split("/", 1)[0] != oci_registry:
             elsewhere.append(ref)
             continue
         deleted.append(delete_image(ref))
-        left = images_deleted(index, [ref])
-    return ImageSweep(tuple(deleted), tuple(elsewhere), left)
+        images_deleted(index, [ref])
+    return ImageSweep(tuple(deleted), tuple(elsewhere))

@@ -54,8 +54,7 @@ def retention_plan(settings: IndexSettings, policy: str | None = None, *, apply:
     return plan
 
 
-def images_deleted(settings: IndexSettings, refs: list[str]) -> int:
-    """Tell the index these images are gone from the OCI registry; how many it still lists as pending."""
+def images_deleted(settings: IndexSettings, refs: list[str]) -> None:
+    """Tell the index these images are gone from the OCI registry: no longer pending."""
     form = {":action": (None, "gc_images"), "deleted": (None, json.dumps(sorted(refs)))}
-    answer = json.loads(post_form(settings, form, "to report deleted images"))
-    return len(answer.get("images_pending", []))
+    post_form(settings, form, "to report deleted images")
