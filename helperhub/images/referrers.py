@@ -9,8 +9,10 @@ changes no digest and no tag."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from helperhub.core.errors import EngineError
 from helperhub.images import registry_api
@@ -23,6 +25,11 @@ DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
 PROVENANCE_ARTIFACT = "application/vnd.in-toto+json"  # the artifact type of a signed statement
 SBOM_ARTIFACT = "application/vnd.cyclonedx+json"
 TITLE = "org.opencontainers.image.title"
+# What distribution answers a manifest whose blob another writer of the same content is committing
+# at that moment (two releases of one version attach the same documents at once): passing.
+RACING = ("DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN")
+RACE_WAITS = (0.2, 0.5, 1.0, 2.0)  # seconds before each new try
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,19 @@ def referrers_tag(digest: str) -> str:
     """The tag schema's tag of a subject: ``sha256:<hex>`` -> ``sha256-<hex>``."""
     algorithm, _, hexdigest = digest.partition(":")
     return f"{algorithm}-{hexdigest}"
+
+
+def _racing(write: Callable[[], T]) -> T:
+    """``write`` (blobs, then a manifest that names them), tried again while it only lost a race
+    with a concurrent writer of the same content."""
+    for wait in RACE_WAITS:
+        try:
+            return write()
+        except registry_api.Failure as exc:
+            if not any(code in str(exc) for code in RACING):
+                raise
+            time.sleep(wait)
+    return write()
 
 
 def _fail(exc: registry_api.Failure) -> EngineError:
@@ -66,16 +86,20 @@ def attach(repository: str, subject_digest: str, artifact_type: str, document: b
             raise EngineError(f"{repository}@{subject_digest} is not in the OCI registry; push the image first")
         subject = {"mediaType": found[0], "digest": subject_digest, "size": len(found[1])}
         doc_digest = registry_api.digest_of(document)
-        registry_api.upload_blob(host, repo, registry_api.digest_of(EMPTY), EMPTY, len(EMPTY))
-        registry_api.upload_blob(host, repo, doc_digest, document, len(document))
         layer = {"mediaType": media_type, "digest": doc_digest, "size": len(document),
                  "annotations": {TITLE: annotations.get(TITLE, "document")}}
         body = artifact_manifest(subject, artifact_type, layer, annotations)
         digest = registry_api.digest_of(body)
-        registry_api.put_manifest(f"{repository}@{digest}", MANIFEST_TYPE, body)
+
+        def store() -> str:
+            registry_api.upload_blob(host, repo, registry_api.digest_of(EMPTY), EMPTY, len(EMPTY))
+            registry_api.upload_blob(host, repo, doc_digest, document, len(document))
+            return registry_api.put_manifest(f"{repository}@{digest}", MANIFEST_TYPE, body)
+
+        _racing(store)
         entry = {"mediaType": MANIFEST_TYPE, "digest": digest, "size": len(body), "artifactType": artifact_type,
                  "annotations": dict(sorted(annotations.items()))}
-        _list_in_tag(repository, subject_digest, entry)
+        _racing(lambda: _list_in_tag(repository, subject_digest, entry))
     except registry_api.Failure as exc:
         raise _fail(exc) from None
     return digest
