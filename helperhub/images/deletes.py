@@ -18,7 +18,6 @@ from helperhub.registry.retention_client import images_deleted
 class ImageDeleted:
     ref: str
     deleted: bool  # False: the registry no longer had it (deleted before)
-    attached: int  # documents deleted with it
 
 
 def delete_manifest(ref: str) -> bool:
@@ -55,7 +54,7 @@ def delete_image(ref: str) -> ImageDeleted:
         raise EngineError(f"cannot read the referrers of {ref} ({exc})") from None
     if tag is not None:
         delete_manifest(f"{repository}@{registry_api.digest_of(tag[1])}")
-    return ImageDeleted(ref, delete_manifest(ref), len(attached))
+    return ImageDeleted(ref, delete_manifest(ref))
 
 
 @dataclass(frozen=True)

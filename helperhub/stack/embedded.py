@@ -74,10 +74,6 @@ def ensure_credentials(reg: EmbeddedRegistry) -> tuple[str, str]:
     return UPLOADER, password
 
 
-def _pid(reg: EmbeddedRegistry) -> int | None:
-    return running_pid(reg.pidfile)
-
-
 def settings_for(reg: EmbeddedRegistry) -> IndexSettings:
     user, password = ensure_credentials(reg)
     return IndexSettings(reg.url, user, password)
@@ -87,7 +83,7 @@ def start(reg: EmbeddedRegistry, timeout: float = 20.0) -> IndexSettings:
     """Start the embedded registry unless it already answers; return how to reach it."""
     settings = settings_for(reg)
     if health(settings):
-        if _pid(reg) is None:
+        if running_pid(reg.pidfile) is None:
             raise RegistryError(
                 f"a registry this checkout did not start answers on {reg.url}; its uploads need other "
                 "credentials: stop it, set HUB_REGISTRY_PORT, or point HUB_INDEX_URL at it"
