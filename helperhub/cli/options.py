@@ -14,7 +14,7 @@ import click
 
 from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
-from helperhub.core.git import repo_root
+from helperhub.core.git import project_root, repo_root
 
 if TYPE_CHECKING:  # imported where used: every command's --help imports this module
     from helperhub.core.signing import SigningKey
@@ -140,6 +140,12 @@ def signing_key(root: Path, path: Path | None) -> SigningKey:
 
 
 def resolve_root(root: Path | None) -> Path:
+    """The repository a command works on (``project_root``: a checkout, or a folder with the lock)."""
+    return project_root(root or Path.cwd())
+
+
+def checkout_root(root: Path | None) -> Path:
+    """The git checkout a release works in (it reads the history)."""
     return repo_root(root or Path.cwd())
 
 

@@ -117,6 +117,8 @@ def pins_bump(
     In a repository that trusts release keys ([tool.helperhub.trusted-keys], or the checkout's
     own), the wheel's and each image's provenance must be signed by one of them and each SBOM
     must match, or nothing is pinned."""
+    from rich.markup import escape
+
     from helperhub.lock.lockfile import load_lock
     from helperhub.pipelines.verify import bump_verifier
 
@@ -126,8 +128,9 @@ def pins_bump(
     index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
     verify = bump_verifier(repo, allow_unsigned=allow_unsigned)
     if verify is None:
-        console.print("[yellow]![/] provenance not verified: this repository trusts no release key; add "
-                      "[tool.helperhub.trusted-keys] to pyproject.toml", highlight=False)
+        console.print("[yellow]![/] provenance not verified: this repository trusts no release key; add the "
+                      "releasing team's public key (`helperhub keys show` in its checkout prints it) to "
+                      r"\[tool.helperhub.trusted-keys] in pyproject.toml", highlight=False)
     if latest or all_pins:
         from helperhub.pipelines.outdated import bump_latest, computed_source, report_lines
 
@@ -136,11 +139,15 @@ def pins_bump(
         for line in report_lines(reports):
             results.print(line, markup=False, highlight=False, soft_wrap=True)
         return
-    from helperhub.pipelines.pins import bump_pin
+    from helperhub.pipelines.pin_bump import compute_bump, save_bumps
 
     assert package is not None and version is not None  # _bump_arguments
-    pin = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, helpers, o.kfp_version(),
-                   targets=_unique(targets), verify=verify)
+    bump = compute_bump(load_lock(repo / LOCK_NAME), package, version, index, oci_registry, helpers, o.kfp_version(),
+                        targets=_unique(targets), verify=verify)
+    if bump.note:
+        console.print(f"[yellow]![/] {escape(bump.note)}", highlight=False)
+    save_bumps(repo / LOCK_NAME, [bump])
+    pin = bump.pin
     results.print(f"{pin.name} pinned to {pin.version} sha256:{pin.sha256[:12]} "
                   f"image {pin.image.ref if pin.image else '-'}")
     if set(pin.targets) != {"default"}:

@@ -45,7 +45,7 @@ def release_cmd(
     from helperhub.release.run import release as run_release
     from helperhub.release.wheel import ReleaseSettings
 
-    repo = o.resolve_root(root)
+    repo = o.checkout_root(root)
     key = o.signing_key(repo, signing_key_file)
     cache = cache or defaults.cache_dir()
     targets = release_targets(repo, oci_registry, base_image, cache)
@@ -80,7 +80,7 @@ def images(
     from helperhub.release.project import discover, release_order
     from helperhub.release.run import bake_images, open_image_stage, release_targets
 
-    repo = o.resolve_root(root)
+    repo = o.checkout_root(root)
     order = release_order(discover(repo), list(packages))
     cache = defaults.cache_dir()
     targets = release_targets(repo, oci_registry, base_image, cache)
@@ -104,7 +104,7 @@ def bump(root: Path | None, package: str, part: str) -> None:
     from helperhub.release.project import discover, select
     from helperhub.release.versions import next_version, read_version, write_version
 
-    project = select(discover(o.resolve_root(root)), package)
+    project = select(discover(o.checkout_root(root)), package)
     current = read_version(project.version_source)
     new = next_version(current, part)
     write_version(project.version_source, new)

@@ -23,10 +23,29 @@ def run_git(root: Path, *args: str) -> str:
 
 
 def repo_root(start: Path) -> Path:
+    """The git checkout holding ``start`` (releases and ``pins diff`` read its history)."""
     try:
         return Path(run_git(start, "rev-parse", "--show-toplevel").strip())
     except GitError:
         raise GitError(f"{start} is not inside a git checkout; run from a clone") from None
+
+
+def project_root(start: Path) -> Path:
+    """The repository holding ``start``: its git checkout, else (a CI workspace unpacked from an
+    archive, a plain folder) the nearest folder from ``start`` up that holds the lock or a
+    ``pyproject.toml``, else ``start`` itself. Commands that only read and write the lock need no
+    history."""
+    try:
+        return repo_root(start)
+    except GitError:
+        pass
+    here = start.resolve()
+    if not here.is_dir():
+        raise GitError(f"{start} is not a folder; run from your repository, or give --root")
+    for folder in (here, *here.parents):
+        if (folder / LOCK_NAME).is_file() or (folder / "pyproject.toml").is_file():
+            return folder
+    return here
 
 
 def head_commit(root: Path) -> str:

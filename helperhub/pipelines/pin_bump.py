@@ -1,12 +1,16 @@
 """`pins bump`: point the lock at a version that is already released, for every target it was
-released for, from what a consumer repository reaches: the index (the wheel, each closure) and the
-OCI registry (which targets have images, what runs there, their digests).
+released for, from what a consumer repository reaches: the index (the wheel, the release's record)
+and the OCI registry (which targets have images, what runs there, their digests).
 
-A released version's targets are its images' tags (``image_targets``); a package-only release
-(no image) is the one target ``default``, resolved for ``TARGET_*`` as before targets."""
+A pin of a release is what the release recorded (``/helpers/<name>/<version>/release.json``): its
+targets, closures and images, never a fresh resolution, however much the index moved since (the
+signed provenance covers that closure when the repository trusts a key). A release from before
+records is pinned as before: its targets are its images' tags (``image_targets``), each closure
+resolved from the index; a package-only one is the target ``default``, resolved for ``TARGET_*``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,7 +37,13 @@ from helperhub.lock.lockfile import (
 )
 from helperhub.lock.target_pins import TargetPin
 from helperhub.pipelines.image_targets import TargetImage, target_images
-from helperhub.registry.client import IndexSettings, project_files, verify_served
+from helperhub.registry.client import (
+    IndexSettings,
+    fetch_document,
+    project_files,
+    release_record_url,
+    verify_served,
+)
 from helperhub.release.resolve import resolve_closure, served_tool
 from helperhub.release.versions import parse_version
 
@@ -48,6 +58,7 @@ class Bump:
 
     pin: PackagePin
     tools: dict[str, LockedFile]  # platform -> uv
+    note: str = ""  # what the user should know of how it was pinned (a release without a record)
 
     def apply(self, lock: Lock) -> Lock:
         """``lock`` with this pin and its tools."""
@@ -86,11 +97,13 @@ def compute_bump(
     verify: Callable[[PackagePin], None] | None = None,
 ) -> Bump:
     """The pin of a released version as ``lock`` would get it: the wheel's sha256 from the index
-    (verified by download), then for each target (``targets``: only those; none: every target
-    the OCI registry has an image of) its image digests (labels verified) and its closure per
-    platform, resolved from the index for the facts the image states (keeping the pins of the
-    helpers it depends on). A target the lock already has for this very wheel keeps its closure.
-    ``verify``: called with the new pin before anything is written; what it raises stops the bump."""
+    (verified by download), then the targets (``targets``: only those; none: all) the release
+    recorded, with their closures and images as recorded (an image the record lacks is taken from
+    the OCI registry when its labels say it holds that closure). A release without a record: each
+    target the OCI registry has an image of, its closure per platform resolved from the index for
+    the facts the image states (keeping the pins of the helpers it depends on), and a ``note``
+    saying so. A target the lock already has for this very wheel keeps its closure. ``verify``:
+    called with the new pin before anything is written; what it raises stops the bump."""
     name = canonicalize_name(name)
     parsed = parse_version(version)
     wanted = str(parsed)
@@ -101,31 +114,78 @@ def compute_bump(
         raise LockError(f"{name} {version} is not in the registry at {index.base}; release it with `make release`")
     wheel = wheels[0]
     verify_served(index, wheel, wheel.sha256)
+    recorded = recorded_pin(index, name, wanted)
+    if recorded is not None and (recorded.wheel, recorded.sha256) != (wheel.filename, wheel.sha256):
+        raise IntegrityError(f"the index's record of {name} {wanted} names {recorded.wheel} "
+                             f"sha256:{recorded.sha256[:12]} but it serves {wheel.filename} "
+                             f"sha256:{wheel.sha256[:12]}; do not pin it, and tell the registry's operators")
     sdists = [f for f in files.values() if f.filename.endswith(".tar.gz") and f.version == parsed]
     old = lock.get(name)
-    third, local, extras = _wheel_requirements(index, wheel.url, helpers)
-    pin = pin_released_wheel(
-        old, name=name, version=wanted, wheel=wheel.filename, sha256=wheel.sha256, url=wheel.url,
-        index_url=index.simple_url, kfp_version=kfp_version,
-        sdist=sdists[0].filename if sdists else "", sdist_sha256=sdists[0].sha256 if sdists else "",
-        requires=sorted({*third, f"kfp=={kfp_version}"}), depends=local,
-    )
     same = old is not None and (old.version, old.sha256) == (wanted, wheel.sha256)
-    kept = dict(old.targets) if old is not None and same else {}
     images = target_images(f"{oci_registry}/{name}", wanted) if oci_registry else []
-    chosen = _chosen(name, wanted, images, targets)
-    pinned = {**kept} if targets else {}  # naming some targets leaves the others of this release as they were
-    deps = [Requirement(raw).name for raw in local]
-    for target, image in chosen.items():
-        pinned[target] = _target_pin(pin, lock, kept.get(target), target, image, extras, deps, index, oci_registry)
-    default = old.default_target if old is not None and same and old.default_target in pinned else (
-        defaults.TARGET_NAME if defaults.TARGET_NAME in pinned else min(pinned))
+    if recorded is not None:
+        pin = replace(recorded, url=wheel.url, index_url=index.simple_url)
+        pinned = _recorded_targets(recorded, images, targets, index, oci_registry, lock)
+        note = ""
+    else:
+        third, local, extras = _wheel_requirements(index, wheel.url, helpers)
+        pin = pin_released_wheel(
+            old, name=name, version=wanted, wheel=wheel.filename, sha256=wheel.sha256, url=wheel.url,
+            index_url=index.simple_url, kfp_version=kfp_version,
+            sdist=sdists[0].filename if sdists else "", sdist_sha256=sdists[0].sha256 if sdists else "",
+            requires=sorted({*third, f"kfp=={kfp_version}"}), depends=local,
+        )
+        kept = dict(old.targets) if old is not None and same else {}
+        chosen = _chosen(name, wanted, images, targets)
+        deps = [Requirement(raw).name for raw in local]
+        pinned = {t: _target_pin(pin, lock, kept.get(t), t, image, extras, deps, index, oci_registry)
+                  for t, image in chosen.items()}
+        note = (f"the index has no record of {name} {wanted} (released before records were kept): its closure was "
+                "resolved from the index as it is today")
+    if targets and old is not None and same:  # naming some targets leaves the others of this release as they were
+        pinned = {**old.targets, **pinned}
+    first = recorded.default_target if recorded is not None else ""
+    default = next((t for t in (old.default_target if old is not None and same else "", first, defaults.TARGET_NAME)
+                    if t in pinned), min(pinned))
     revision = next((i.labels[p].get(REVISION_LABEL, "") for i in images for p in i.platforms), "")
     pin = replace(pin, targets=pinned, default_target=default, commit=pin.commit or revision)
     if verify is not None:
         verify(pin)
     tools = {p: lock_uv(lock, index, p, pin.targets[t].facts(p)) for t in pinned for p in pin.targets[t].platforms}
-    return Bump(pin, tools)
+    return Bump(pin, tools, note)
+
+
+def recorded_pin(index: IndexSettings, name: str, version: str) -> PackagePin | None:
+    """The lock entry the release of ``name`` ``version`` recorded on the index; None for a release
+    from before records (or an index that keeps none)."""
+    raw = fetch_document(index, release_record_url(index, name, version))
+    if raw is None:
+        return None
+    try:
+        return PackagePin.from_json(name, json.loads(raw)["pin"])
+    except (ValueError, KeyError, TypeError, LockError):
+        raise IntegrityError(f"the index's record of {name} {version} is not a lock entry; pin another version, "
+                             "and tell the registry's operators") from None
+
+
+def _recorded_targets(
+    recorded: PackagePin, images: list[TargetImage], wanted: Sequence[str], index: IndexSettings,
+    oci_registry: str | None, lock: Lock,
+) -> dict[str, TargetPin]:
+    """The targets of a recorded release (``wanted``: only those), as recorded; a target recorded
+    without an image takes the OCI registry's, whose labels must name the recorded closure."""
+    for target in wanted:
+        if target not in recorded.targets:
+            raise LockError(f"{recorded.name} {recorded.version} was not released for target {target!r}; it was for "
+                            f"{', '.join(recorded.targets)}: pick one of them, or re-release it for that target")
+    found = {i.name: i for i in images}
+    out = {}
+    for target in wanted or list(recorded.targets):
+        kept = recorded.targets[target]
+        image = found.get(target)
+        out[target] = kept if kept.image is not None or image is None else _target_pin(
+            recorded, lock, kept, target, image, (), [], index, oci_registry)
+    return out
 
 
 def _chosen(name: str, version: str, images: list[TargetImage], wanted: Sequence[str]) -> dict[str, TargetImage | None]:

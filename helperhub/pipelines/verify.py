@@ -70,9 +70,28 @@ def verify_pin(pin: PackagePin, trust: Trust) -> None:
     if statement.subjects.get(pin.wheel) != pin.sha256:
         raise IntegrityError(f"{what}: {pin.wheel} has sha256 {pin.sha256} but its provenance signed "
                              f"{statement.subjects.get(pin.wheel, 'no such file')}; do not use it")
+    if pin.sdist and statement.subjects.get(pin.sdist) != pin.sdist_sha256:
+        raise IntegrityError(f"{what}: {pin.sdist} has sha256 {pin.sdist_sha256} but its provenance signed "
+                             f"{statement.subjects.get(pin.sdist, 'no such file')}; do not use it")
+    _verify_closure(pin, statement)
     for target, locked in pin.targets.items():
         if locked.image is not None:
             _verify_image(pin, target, keys)
+
+
+def _verify_closure(pin: PackagePin, statement: Statement) -> None:
+    """Every file of every target's closure is one the release signed, with the same sha256: a lock
+    whose closure names other files of the index (edited, or resolved anew) is refused."""
+    signed = statement.dependencies
+    for target, locked in pin.targets.items():
+        for platform, files in locked.closure.items():
+            for f in files:
+                if signed.get(f.filename) != f.sha256:
+                    said = f"sha256 {signed[f.filename]}" if f.filename in signed else "no such file"
+                    raise IntegrityError(
+                        f"{pin.name} {pin.version} (target {target}, {platform}): the lock's closure has {f.filename} "
+                        f"sha256 {f.sha256} but the release signed {said}; `helperhub pins bump {pin.name} "
+                        f"{pin.version}` pins what was released")
 
 
 def _expect(statement: Statement, build_type: str, pin: PackagePin, target: str | None) -> None:

@@ -413,6 +413,11 @@ def sbom_url(settings: IndexSettings, name: str, version: str, target: str) -> s
     return f"{settings.base}/helpers/{canonicalize_name(name)}/{version}/{target}.cdx.json"
 
 
+def release_record_url(settings: IndexSettings, name: str, version: str) -> str:
+    """Where the index serves the record a release made of a version (its lock entry)."""
+    return f"{settings.base}/helpers/{canonicalize_name(name)}/{version}/release.json"
+
+
 def fetch_document(settings: IndexSettings, url: str) -> bytes | None:
     """A document the index serves (provenance, SBOM); None when it has none."""
     try:

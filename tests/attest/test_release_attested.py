@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from click.testing import CliRunner
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
@@ -29,9 +31,11 @@ from helperhub.lock.target_pins import ImagePin
 from helperhub.pipelines.pins import bump_pin
 from helperhub.pipelines.verify import Trust, Unsigned, bump_verifier, verify_lock, verify_pin
 from helperhub.registry.client import fetch_document, provenance_url, sbom_url
+from helperhub.release.resolve import resolve_closure
 from helperhub.release.run import ImageStage, release
 from helperhub.release.sbom import python_components, target_files
-from tests.conftest import ReleasedRepo, copy_repo, git, release_settings
+from tests.conftest import ReleasedRepo, copy_repo, git, release_settings, start_index
+from tests.indexclients import build_wheel
 
 pytestmark = pytest.mark.docker
 
@@ -171,3 +175,51 @@ def test_a_consumer_repository_verifies_what_it_bumps(attested: Attested, tmp_pa
     assert lock_path.read_bytes() == before
     failed = runner.invoke(cli, ["pins", "check", "--verify", "--root", str(repo)])
     assert failed.exit_code == 1 and "signed by an unknown key" in failed.output
+
+
+def test_a_team_pins_what_was_released_after_the_index_moved(attested: Attested, tmp_path: Path) -> None:
+    """A release, then another release mirrors a newer version of a shared dependency: a team's
+    bump takes the closure the release recorded (signed), byte for byte, not a fresh resolution;
+    in a plain folder (a CI workspace unpacked from an archive), not a git checkout."""
+    moved_root = tmp_path / "moved"
+    shutil.copytree(attested.released.index.packages, moved_root / "packages", symlinks=True)
+    moved = start_index(moved_root)  # a copy of the session's index: moving it harms no other test
+    try:
+        released = attested.lock.require("tabular-helpers", fix="-")
+        shared = next(f for f in released.closure if f.name == "threadpoolctl")  # scikit-learn's, unbounded
+        newer = build_wheel(tmp_path / "dists", shared.name, "999.0.0")
+        resp = requests.post(moved.settings.upload_url, data={":action": "file_upload", "protocol_version": "1"},
+                             files={"content": (newer.name, newer.path.read_bytes())},
+                             auth=(moved.settings.username or "", moved.settings.password or ""), timeout=60)
+        assert resp.status_code == 200, resp.text
+        extras = sorted({e for f in released.closure for e in f.extras})
+        today = resolve_closure(moved.settings, released.name, released.version, extras, released.kfp_version)
+        assert any(f.name == shared.name and f.version == "999.0.0" for f in today)  # the index moved
+
+        team = tmp_path / "team"
+        team.mkdir()
+        args = ["pins", "bump", "tabular-helpers", released.version, "--root", str(team),
+                "--index-url", moved.settings.url, "--oci-registry", attested.released.oci]
+        runner = CliRunner()
+        untrusted = runner.invoke(cli, args, catch_exceptions=False)
+        assert untrusted.exit_code == 0, untrusted.output
+        assert "[tool.helperhub.trusted-keys]" in untrusted.output and "helperhub keys show" in untrusted.output
+        (team / "pins.json").unlink()
+        (team / "pyproject.toml").write_text(
+            f'[tool.helperhub.trusted-keys]\n"*-helpers" = "{attested.key.public.text}"\n')
+        bumped = runner.invoke(cli, args, catch_exceptions=False)
+        assert bumped.exit_code == 0, bumped.output
+        pin = load_lock(team / "pins.json").require("tabular-helpers", fix="-")
+        assert {n: t.to_json() for n, t in pin.targets.items()} == {
+            n: t.to_json() for n, t in released.targets.items()}
+        assert pin.url.startswith(moved.settings.url)  # served by the index the team reaches
+
+        # a closure that names another file of the index than the release signed is refused
+        other = replace(shared, version="999.0.0", filename=newer.name, sha256=newer.sha256)
+        swapped = replace(pin, targets={n: replace(t, closure={p: tuple(other if f == shared else f for f in fs)
+                                                               for p, fs in t.closure.items()})
+                                        for n, t in pin.targets.items()})
+        with pytest.raises(IntegrityError, match=f"closure has {newer.name} .* the release signed no such file"):
+            verify_pin(swapped, attested.trust)
+    finally:
+        moved.stop()
