@@ -29,6 +29,7 @@ COMMANDS = {
     "compile": "helperhub.cli.pipeline_cmds:compile_cmd",
     "compose": "helperhub.cli.compose_cmds:compose",
     "demo": "helperhub.cli.pipeline_cmds:demo",
+    "env": "helperhub.cli.env_cmds:env",
     "helpers": "helperhub.cli.helpers_cmds:helpers",
     "images": "helperhub.cli.release_cmds:images",
     "keys": "helperhub.cli.keys_cmds:keys",

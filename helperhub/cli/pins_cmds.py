@@ -139,14 +139,13 @@ def pins_bump(
         for line in report_lines(reports):
             results.print(line, markup=False, highlight=False, soft_wrap=True)
         return
-    from helperhub.pipelines.pin_bump import compute_bump, save_bumps
+    from helperhub.pipelines.pins import bump_pin
 
     assert package is not None and version is not None  # _bump_arguments
-    bump = compute_bump(load_lock(repo / LOCK_NAME), package, version, index, oci_registry, helpers, o.kfp_version(),
-                        targets=_unique(targets), verify=verify)
+    bump = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, helpers, o.kfp_version(),
+                    targets=_unique(targets), verify=verify)
     if bump.note:
         console.print(f"[yellow]![/] {escape(bump.note)}", highlight=False)
-    save_bumps(repo / LOCK_NAME, [bump])
     pin = bump.pin
     results.print(f"{pin.name} pinned to {pin.version} sha256:{pin.sha256[:12]} "
                   f"image {pin.image.ref if pin.image else '-'}")

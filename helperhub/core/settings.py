@@ -30,6 +30,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from helperhub.core.envspec import ENVIRONMENTS, parse_environments
 from helperhub.core.errors import ConfigError, GitError
 from helperhub.core.git import repo_root
 from helperhub.core.targets import TARGETS, parse_targets
@@ -97,7 +98,7 @@ def parse_settings(table: object, source: str) -> dict[str, Any]:
     """Validate a ``[tool.helperhub]`` table (``source`` names its file in errors)."""
     if not isinstance(table, dict):
         raise ConfigError(f"{TABLE} in {source} is not a table; write it as a [tool.helperhub] section")
-    known = sorted([*KEYS, PROFILES, TARGETS, TRUSTED_KEYS])
+    known = sorted([*KEYS, PROFILES, TARGETS, TRUSTED_KEYS, ENVIRONMENTS])
     settings: dict[str, Any] = {}
     for key, value in table.items():
         if key == PROFILES:
@@ -106,6 +107,8 @@ def parse_settings(table: object, source: str) -> dict[str, Any]:
             settings[TARGETS] = parse_targets(value, source)
         elif key == TRUSTED_KEYS:
             settings[TRUSTED_KEYS] = _trusted_keys(value, source)
+        elif key == ENVIRONMENTS:
+            settings[ENVIRONMENTS] = parse_environments(value, source)
         elif key in KEYS:
             settings[KEYS[key]] = _text(value, f"{TABLE} {key}", source)
         else:

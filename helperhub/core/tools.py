@@ -58,8 +58,12 @@ def run_tool(
         capture_output=True, text=True,
     )
     if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stdout + "\n" + proc.stderr).splitlines()]
-        meaningful = [ln for ln in lines if ln and not ln.startswith(("WARNING", "[notice]"))]
-        last = meaningful[-1] if meaningful else f"exit code {proc.returncode}"
-        raise error(f"{what} failed: {last}")
+        raise error(f"{what} failed: {failure_line(proc.stdout, proc.stderr, proc.returncode)}")
     return proc.stdout
+
+
+def failure_line(stdout: str, stderr: str, code: int) -> str:
+    """The last meaningful line a failed tool printed (warnings and notices aside)."""
+    lines = [ln.strip() for ln in (stdout + "\n" + stderr).splitlines()]
+    meaningful = [ln for ln in lines if ln and not ln.startswith(("WARNING", "[notice]"))]
+    return meaningful[-1] if meaningful else f"exit code {code}"

@@ -6,6 +6,9 @@ always written atomically (temp file in the same folder, fsync, rename) and dete
 
 Format 3 holds each helper per target (``target_pins.TargetPin``: facts, base, image, a closure
 per platform) and the tools per platform; a format-2 lock reads as the one target ``default``.
+Format 4 adds the locked environments (``environments.EnvironmentPin``); a lock without any is
+still written as format 3, so that an older helperhub reads it, and never drops environments it
+does not know.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from helperhub.core.errors import LockError
 from helperhub.core.fs import atomic_write_text
 from helperhub.core.targets import MACHINES, default_facts, machine_of
 from helperhub.lock.closure import LockedFile
+from helperhub.lock.environments import EnvironmentPin
 from helperhub.lock.target_pins import FIX, TargetPin
 from helperhub.lock.target_pins import ImagePin as ImagePin  # its callers import it from here
 
-LOCK_FORMAT = 3  # 3: per target and platform; 2: one closure and tools
-READS = (1, 2, LOCK_FORMAT)  # an older lock is read as the one target "default"; a release rewrites it
+LOCK_FORMAT = 4  # 4: with environments; 3: per target and platform; 2: one closure and tools
+PLAIN_FORMAT = 3  # what a lock without environments is written as
+READS = (1, 2, PLAIN_FORMAT, LOCK_FORMAT)  # an older lock is read as the one target "default"; a release rewrites it
 # a pin's own values, as the lock writes them (beside requires, depends and its targets)
 SCALARS = ("version", "wheel", "sha256", "url", "index_url", "kfp_version", "commit", "released_at",
            "source_sha256", "sdist", "sdist_sha256")
@@ -180,6 +185,7 @@ class Lock:
     packages: dict[str, PackagePin] = field(default_factory=dict)
     # the installers steps and image builds bootstrap (``uv``), pinned like the closure: per platform
     platform_tools: dict[str, dict[str, LockedFile]] = field(default_factory=dict)
+    environments: dict[str, EnvironmentPin] = field(default_factory=dict)  # by name
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "platform_tools", {  # platforms in MACHINES order: amd64 first
@@ -203,6 +209,16 @@ class Lock:
     def with_pin(self, pin: PackagePin) -> Lock:
         return replace(self, packages={**self.packages, pin.name: pin})
 
+    def with_environment(self, env: EnvironmentPin) -> Lock:
+        return replace(self, environments={**self.environments, env.name: env})
+
+    def require_environment(self, name: str) -> EnvironmentPin:
+        env = self.environments.get(name)
+        if env is None:
+            raise LockError(f"no environment {name!r} in {LOCK_NAME}; declare it under "
+                            f"[tool.helperhub.environments.{name}] and run `helperhub env lock {name}`")
+        return env
+
     def with_tool(self, tool: LockedFile, platform: str = defaults.TARGET_PLATFORM) -> Lock:
         """The lock with ``tool`` (uv) pinned for ``platform``."""
         machine_of(platform)  # a known platform, or an error
@@ -220,9 +236,11 @@ class Lock:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "format": LOCK_FORMAT,
+            "format": LOCK_FORMAT if self.environments else PLAIN_FORMAT,
             "packages": {n: self.packages[n].to_json() for n in sorted(self.packages)},
         }
+        if self.environments:
+            data["environments"] = {n: self.environments[n].to_json() for n in sorted(self.environments)}
         if self.platform_tools:
             data["tools"] = {n: {p: f.to_json() for p, f in files.items()}
                              for n, files in sorted(self.platform_tools.items())}
@@ -332,8 +350,8 @@ def parse_lock(raw: str, source: str) -> Lock:
                         "upgrade helperhub (pip install -U helperhub)")
     if not isinstance(data, dict) or type(fmt) is not int or fmt not in READS:
         raise LockError(f"{source} is not a format-{LOCK_FORMAT} lock; restore it from git")
-    packages, tools = data.get("packages", {}), data.get("tools", {})
-    if not isinstance(packages, dict) or not isinstance(tools, dict) or not all(
+    packages, tools, envs = data.get("packages", {}), data.get("tools", {}), data.get("environments", {})
+    if not isinstance(packages, dict) or not isinstance(tools, dict) or not isinstance(envs, dict) or not all(
         isinstance(d, dict) for d in (*packages.values(), *tools.values())
     ):
         raise LockError(f"{source} has no table of packages and tools; restore it from git")
@@ -345,7 +363,7 @@ def parse_lock(raw: str, source: str) -> Lock:
                         "upgrade helperhub, or restore it from git")
     return Lock(pins, platform_tools={
         n: {p: LockedFile.from_json(n, f) for p, f in files.items()} for n, files in tools.items()
-    })
+    }, environments={n: EnvironmentPin.from_json(n, d) for n, d in envs.items()})
 
 
 def dump_lock(lock: Lock) -> str:

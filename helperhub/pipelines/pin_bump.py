@@ -72,12 +72,12 @@ def bump_pin(
     lock_path: Path, name: str, version: str, index: IndexSettings, oci_registry: str | None,
     helpers: set[str], kfp_version: str, targets: Sequence[str] = (),
     verify: Callable[[PackagePin], None] | None = None,
-) -> PackagePin:
+) -> Bump:
     """Point the lock at a released version (``compute_bump``, then written with its tools)."""
     bump = compute_bump(load_lock(lock_path), name, version, index, oci_registry, helpers, kfp_version, targets,
                         verify)
     save_bumps(lock_path, [bump])
-    return bump.pin
+    return bump
 
 
 def save_bumps(lock_path: Path, bumps: Sequence[Bump]) -> Lock:

@@ -158,7 +158,7 @@ def test_a_consumer_repository_verifies_what_it_bumps(attested: Attested, tmp_pa
         f'[tool.helperhub.trusted-keys]\n"*-helpers" = "{attested.key.public.text}"\n')
     index, oci = attested.released.index.settings, attested.released.oci
     pin = bump_pin(lock_path, "tabular-helpers", "1.0.0", index, oci, {"tabular-helpers", "vision-helpers"},
-                   attested.lock.require("tabular-helpers", fix="-").kfp_version, verify=bump_verifier(repo))
+                   attested.lock.require("tabular-helpers", fix="-").kfp_version, verify=bump_verifier(repo)).pin
     assert pin.image == attested.lock.require("tabular-helpers", fix="-").image
     runner = CliRunner()
     checked = runner.invoke(cli, ["pins", "check", "--verify", "--root", str(repo)], catch_exceptions=False)

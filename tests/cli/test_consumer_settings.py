@@ -20,6 +20,7 @@ from helperhub.core.settings import load_settings
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.lockfile import ImagePin, Lock, PackagePin, load_lock, parse_lock, save_lock
 from helperhub.pipelines import Delivery, Mode
+from helperhub.pipelines.pin_bump import Bump
 from helperhub.pipelines.profiles import load_profile
 from helperhub.registry.client import IndexSettings
 
@@ -155,9 +156,9 @@ def bumps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
 
     def fake_bump(lock_path: Path, name: str, version: str, index: IndexSettings, oci_registry: str | None,
                   helpers: set[str], kfp_version: str, targets: tuple[str, ...] = (),
-                  verify: Any = None) -> PackagePin:
+                  verify: Any = None) -> Bump:
         calls.append({"index": index.base, "oci_registry": oci_registry, "helpers": helpers})
-        return fake_pin(name)
+        return Bump(fake_pin(name), {})
 
     monkeypatch.setattr("helperhub.pipelines.pins.bump_pin", fake_bump)  # the command imports it when it runs
     yield calls
@@ -194,7 +195,12 @@ def test_outside_a_checkout_there_are_no_settings_until_a_command_needs_a_root(
     monkeypatch.chdir(tmp_path)
     assert CliRunner().invoke(cli, ["pins", "--help"]).exit_code == 0
     result = CliRunner().invoke(cli, ["pins", "show"])
-    assert result.exit_code == 1 and "not inside a git checkout" in result.output
+    assert result.exit_code == 0 and "helper" in result.output  # a plain folder: its (empty) lock
+    (tmp_path / "pins.json").write_text("{}")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")  # the nearest folder up that holds the lock
+    result = CliRunner().invoke(cli, ["pins", "show"])
+    assert result.exit_code == 1 and f"{tmp_path / 'pins.json'} is not a format-4 lock" in result.output
 
 
 def test_bump_in_a_repository_without_helpers_knows_the_pinned_helpers(
@@ -288,7 +294,7 @@ def test_pins_show_in_a_repository_without_helpers(consumer: Path, monkeypatch: 
 
 
 def test_a_lock_of_a_newer_format_says_to_upgrade(tmp_path: Path) -> None:
-    raw = json.dumps({"format": 4, "packages": {}})
+    raw = json.dumps({"format": 5, "packages": {}})
     with pytest.raises(LockError) as err:
         parse_lock(raw, "pins.json")
     assert "written by a newer helperhub; upgrade helperhub (pip install -U helperhub)" in str(err.value)
@@ -296,9 +302,9 @@ def test_a_lock_of_a_newer_format_says_to_upgrade(tmp_path: Path) -> None:
     (tmp_path / "pins.json").write_text(raw)
     with pytest.raises(LockError, match="newer helperhub"):
         load_lock(tmp_path / "pins.json")
-    with pytest.raises(LockError, match="not a format-3 lock"):
+    with pytest.raises(LockError, match="not a format-4 lock"):
         parse_lock(json.dumps({"format": 0}), "pins.json")
-    with pytest.raises(LockError, match="not a format-3 lock"):
+    with pytest.raises(LockError, match="not a format-4 lock"):
         parse_lock(json.dumps({"format": True}), "pins.json")  # True == 1, but not a format
     with pytest.raises(LockError, match="no table of packages"):
         parse_lock(json.dumps({"format": 2, "tools": []}), "pins.json")

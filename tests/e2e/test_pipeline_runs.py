@@ -116,7 +116,7 @@ def test_pins_bump_resolves_from_the_registries(released_all: ReleasedRepo, tmp_
     lock_path = tmp_path / "pins.json"
     save_lock(lock_path, load_lock(released_all.root / "pins.json"))
     pin = bump_pin(lock_path, "vision-helpers", "1.0.0", released_all.index.settings, released_all.oci,
-                   set(discover(released_all.root)), original.kfp_version)
+                   set(discover(released_all.root)), original.kfp_version).pin
     assert (pin.sha256, pin.url, pin.depends) == (original.sha256, original.url, original.depends)
     assert pin.image is not None and original.image is not None
     assert pin.image.ref == original.image.ref

@@ -143,7 +143,7 @@ def test_bump_pins_every_target_the_oci_registry_has(fresh_index: RunningIndex, 
     publish(fresh_index, served_uv)
     uv = LockedFile("uv", defaults.UV_VERSION, served_uv.name, served_uv.sha256)  # pinned: a bump keeps it
     save_lock(lock_path, Lock().with_tool(uv, AMD).with_tool(uv, ARM))
-    pin = bump_pin(lock_path, NAME, "1.0.0", fresh_index.settings, oci, {NAME}, KFP)
+    pin = bump_pin(lock_path, NAME, "1.0.0", fresh_index.settings, oci, {NAME}, KFP).pin
 
     assert list(pin.targets) == ["default", "py313"] and pin.default_target == "default"
     default, target = pin.targets["default"], pin.targets["py313"]
@@ -171,7 +171,7 @@ def test_bump_pins_every_target_the_oci_registry_has(fresh_index: RunningIndex, 
         f"(expected {target_closure_sha256({AMD: closure, ARM: ()})}")
 
     # naming a target pins only it; the lock's other targets of the same release stay
-    only = bump_pin(lock_path, NAME, "1.0.0", fresh_index.settings, oci, {NAME}, KFP, targets=("py313",))
+    only = bump_pin(lock_path, NAME, "1.0.0", fresh_index.settings, oci, {NAME}, KFP, targets=("py313",)).pin
     assert only == pin
     with pytest.raises(LockError, match=r"no image for target 'py312' in the OCI registry; it has default, py313"):
         bump_pin(lock_path, NAME, "1.0.0", fresh_index.settings, oci, {NAME}, KFP, targets=("py312",))
@@ -198,5 +198,7 @@ def test_an_image_of_another_closure_is_refused(fresh_index: RunningIndex, oci: 
         bump_pin(lock_path, "odd-helpers", "2.0.0", fresh_index.settings, oci, {"odd-helpers"}, KFP)
     assert load_lock(lock_path).get("odd-helpers") is None  # nothing pinned
     # without an OCI registry: the target default, as before targets
-    pin = bump_pin(lock_path, "odd-helpers", "2.0.0", fresh_index.settings, "", {"odd-helpers"}, KFP)
+    bumped = bump_pin(lock_path, "odd-helpers", "2.0.0", fresh_index.settings, "", {"odd-helpers"}, KFP)
+    assert bumped.note.startswith("the index has no record of odd-helpers 2.0.0")  # published by hand: no record
+    pin = bumped.pin
     assert list(pin.targets) == ["default"] and pin.image is None and pin.closure[0].name == "kfp"

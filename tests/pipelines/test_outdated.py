@@ -90,7 +90,7 @@ def test_outdated_then_bump_all_then_check(fresh_index: RunningIndex, oci: str, 
     subprocess.run(["git", "init", "-q", str(team)], check=True)
     lock_path = team / "pins.json"
     save_lock(lock_path, Lock().with_tool(locked(uv), AMD64))
-    pinned = bump_pin(lock_path, NAME, "1.0.0", index, oci, {NAME, STILL}, KFP)
+    pinned = bump_pin(lock_path, NAME, "1.0.0", index, oci, {NAME, STILL}, KFP).pin
     assert pinned.closure == closure1 and list(pinned.targets) == ["default"]
     registries = ("--root", str(team), "--index-url", index.url, "--oci-registry", oci)
     code, out, _ = hub("pins", "bump", *registries, STILL, "1.0.0")  # as before: NAME VERSION

@@ -135,7 +135,7 @@ def test_bump_locks_the_closure_the_release_locked(released: Released, tmp_path:
     lock_path = tmp_path / "pins.json"
     save_lock(lock_path, lock.with_pin(original.with_closure(())))
     bumped = bump_pin(lock_path, "vision-helpers", original.version, released.index.settings, None,
-                      set(discover(released.root)), original.kfp_version)
+                      set(discover(released.root)), original.kfp_version).pin
     assert bumped.closure == original.closure
     assert load_lock(lock_path).require("vision-helpers", fix="-").closure == original.closure
 

@@ -1,0 +1,70 @@
+"""`helperhub env ...`: a step's environment (several helpers, extra packages, the team's own
+modules), declared under ``[tool.helperhub.environments.<name>]`` and locked into pins.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from helperhub.cli import options as o
+from helperhub.cli.ui import RichReporter, results
+
+
+@click.group("env")
+def env() -> None:
+    """Environments of steps: lock them (pins.json) and show them."""
+
+
+@env.command("lock")
+@o.root_option
+@o.index_options
+@click.option("--offline", is_flag=True, envvar="HUB_OFFLINE",
+              help="Resolve from the private index alone; mirror nothing into it. [env HUB_OFFLINE]")
+@click.option("--upgrade", is_flag=True, help="Let every extra package move to the newest its helpers allow.")
+@click.option("--upgrade-package", "upgrade_packages", metavar="NAME", multiple=True,
+              help="Let this extra package move (repeat for several); the others keep their locked versions.")
+@click.argument("names", metavar="[NAME]...", nargs=-1)
+def env_lock(root: Path | None, index_url: str | None, index_user: str | None, index_password: str | None,
+             registry_port: int, offline: bool, upgrade: bool, upgrade_packages: tuple[str, ...],
+             names: tuple[str, ...]) -> None:
+    """Lock each environment NAME (default: every one declared) for each of its targets and
+    platforms: its helpers at the lock's pins, their closures never moved; its extra packages
+    resolved against them to exact files with sha256, from the private index (what it lacks is
+    first fetched on this host and mirrored into it with your login, unless --offline); its
+    modules by the hash of their source. Written into pins.json together, or not at all; an
+    environment whose inputs did not change is left as it is."""
+    from helperhub.core.settings import repository_settings
+    from helperhub.pipelines.env_lock import EnvLockSettings, lock_environments
+
+    repo = o.resolve_root(root)
+    specs = repository_settings(repo).get("environments", {})
+    index = o.index_settings(repo, index_url, index_user, index_password, registry_port)
+    settings = EnvLockSettings(repo, index, offline=offline, upgrade=upgrade,
+                               upgrade_packages=frozenset(upgrade_packages))
+    for item in lock_environments(settings, specs, list(dict.fromkeys(names)), RichReporter()):
+        pin = item.pin
+        state = "locked" if item.resolved else "unchanged"
+        sizes = ", ".join(f"{t} {'+'.join(str(len(f)) for f in target.closure.values())} files"
+                          for t, target in pin.targets.items())
+        results.print(f"{pin.name} {state}: {sizes}" + (f"; mirrored {len(item.mirrored)} files" if item.mirrored
+                                                         else ""), markup=False, highlight=False)
+
+
+@env.command("show")
+@o.root_option
+@click.argument("name")
+def env_show(root: Path | None, name: str) -> None:
+    """The locked files of environment NAME, per target and platform."""
+    from rich.table import Table
+
+    from helperhub.core.defaults import LOCK_NAME
+    from helperhub.lock.lockfile import load_lock
+
+    pin = load_lock(o.resolve_root(root) / LOCK_NAME).require_environment(name)
+    table = Table("target", "platform", "name", "version", "filename", "sha256", title=f"environment {name}")
+    for target, locked in pin.targets.items():
+        for platform, files in locked.closure.items():
+            for f in files:
+                table.add_row(target, platform, f.name, f.version, f.filename, f.sha256[:12])
+    results.print(table)
