@@ -164,7 +164,7 @@ def kubectl() -> str:
 
 
 # a test that takes one of these waits for a release of both helpers (minutes): never the fast lane
-SLOW_FIXTURES = frozenset({"released", "released_copy", "released_all"})
+SLOW_FIXTURES = frozenset({"released", "released_copy", "released_all", "released_targets"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -276,6 +276,35 @@ def released_all(
     stage = ImageStage(ImageSettings(oci, base_image, released.index.settings), client)
     bake_images(stage, root / "pins.json", release_order(discover(root), []), Silent())
     return ReleasedRepo(root, released.index, oci, base_image)
+
+
+def targets_toml(bases: str) -> str:
+    """This repository's targets, on the bases of the engine's OCI registry."""
+    return (
+        f'[tool.helperhub.targets.py311]\nbase-image = "{bases}/python:3.11-slim"\n'
+        'platforms = ["linux/amd64", "linux/arm64"]\n\n'
+        f'[tool.helperhub.targets.py313]\nbase-image = "{bases}/python:3.13-slim"\nplatforms = ["linux/amd64"]\n'
+    )
+
+
+@pytest.fixture(scope="session")
+def released_targets(tmp_path_factory: pytest.TempPathFactory, index: RunningIndex, oci: str,
+                     client: Any, base_image: str) -> Path:
+    """Both helpers, their closures and images for py311 (amd64, arm64) and py313 (amd64), released
+    into the session's index as this repository declares its targets. Read it only."""
+    from helperhub.core.progress import Silent
+    from helperhub.release.run import ImageStage, open_image_stage, release, release_targets
+
+    root = make_repo(tmp_path_factory.mktemp("targets") / "repo")
+    (root / "pyproject.toml").write_text(targets_toml(os.environ.get("HUB_OCI_REGISTRY", defaults.OCI_REGISTRY)))
+    git(root, "add", "pyproject.toml")
+    commit_all(root, "targets")
+    targets = release_targets(root, oci, base_image, defaults.cache_dir())
+    stage = open_image_stage(root / ".hub", index.settings, oci, base_image, required=True, report=Silent(),
+                             client=client)
+    assert isinstance(stage, ImageStage)
+    release(release_settings(root, index.settings, targets=targets), [], Silent(), stage)
+    return root
 
 
 # -- the side-by-side table (docs/hardening.md), generated from the test run ---------------------

@@ -44,6 +44,7 @@ class Delivery:
     base_image: str | None = None  # None: the base the images were built from, by digest
     image_registry: str | None = None  # None: the registry each image was pushed to
     source_root: Path | None = None  # repository root, for the working-tree modes
+    lock_root: Path | None = None  # the folder of the lock: an environment's modules are in it
     volume_claim: str = "helpers-src"
     # the target of the lock steps use (its image, its closures); None: each helper's first
     target: str | None = None
@@ -93,7 +94,8 @@ class Delivery:
         settings = repository_settings(lock_path.resolve().parent)
         return cls.for_profile(
             load_profile(chosen_profile(profile, settings), settings=settings), load_lock(lock_path), chosen,
-            source_root=Path(source) if source is not None else None, target=target, **kw,
+            source_root=Path(source) if source is not None else None, target=target,
+            lock_root=lock_path.resolve().parent, **kw,
         )
 
 

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from helperhub.core import defaults
-from helperhub.core.errors import ConfigError
+from helperhub.core.errors import ConfigError, LockError
 from helperhub.core.targets import machine_of
 from helperhub.lock.closure import LockedFile, rebase_url
+from helperhub.lock.environments import EnvironmentPin
 from helperhub.lock.lockfile import PackagePin
 from helperhub.pipelines.checks import check_source, deterministic_archive, replace_archive, runtime_guard
 from helperhub.pipelines.delivery import (
@@ -46,6 +47,7 @@ from helperhub.pipelines.delivery import (
     step_target,
     trusted_hosts,
 )
+from helperhub.pipelines.env_step import environment_files, environment_helpers, stage_modules
 from helperhub.pipelines.installer import REPORT_ENV, MachineInstall, marked_requirements, uv_script
 from helperhub.pipelines.profiles import retarget
 from helperhub.release.project import discover, source_digest
@@ -119,17 +121,22 @@ def _working_tree(delivery: Delivery, refs: list[HelperRef]) -> tuple[dict[str, 
 
 
 def step_installs(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin], target: str,
-                  platform: str) -> list[tuple[str, LockedFile]]:
+                  platform: str, env: EnvironmentPin | None = None) -> list[tuple[str, LockedFile]]:
     """What a non-image step installs on ``platform`` of ``target``: the locked closure, kfp
     included (and the helper wheels in package mode), each file exact: ``name @ url`` (its sha256
     checked), or ``name==version`` with ``pin_by="version"``; pip's form carries the sha256 in
-    the URL, uv's beside it."""
+    the URL, uv's beside it. On an environment ``env``: every file it locked there."""
     fragment = delivery.installer == "pip"
-    return [
-        (locked_requirement(f, beside, delivery.pin_by, delivery.index_url, fragment=fragment), f)
-        for f, beside in install_set(pins, refs, helpers=delivery.mode is Mode.PACKAGE, target=target,
-                                     platform=platform)
-    ]
+    package = delivery.mode is Mode.PACKAGE
+    files = install_set(pins, refs, helpers=package, target=target, platform=platform) if env is None else (
+        environment_files(env, target, platform, helpers=package, helper_names=[r.name for r in refs]))
+    return [(locked_requirement(f, beside, delivery.pin_by, delivery.index_url, fragment=fragment), f)
+            for f, beside in files]
+
+
+def platforms_of(pins: list[PackagePin], target: str, env: EnvironmentPin | None) -> tuple[str, ...]:
+    """The platforms a step can run on: those of the environment's target, else its helpers' shared ones."""
+    return env.require_target(target)[1].platforms if env is not None else step_platforms(pins, target)
 
 
 def base_of(pins: list[PackagePin], target: str) -> str | None:
@@ -142,11 +149,12 @@ def base_of(pins: list[PackagePin], target: str) -> str | None:
 
 
 def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin],
-                      target: str = "") -> dict[str, Any]:
-    """The kfp.dsl.component arguments of a mode (without embedded_artifact_path), for ``target``."""
+                      target: str = "", env: EnvironmentPin | None = None) -> dict[str, Any]:
+    """The kfp.dsl.component arguments of a mode (without embedded_artifact_path), for ``target``
+    (of the environment ``env``, when the step runs on one)."""
     mode = delivery.mode
     if mode is Mode.IMAGE:
-        image = image_for(delivery.lock, refs, target)
+        image = image_for(delivery.lock, refs, target) if env is None else environment_image(env, target)
         return {"base_image": retarget(image.ref, delivery.image_registry), "install_kfp_package": False}
     released_base = base_of(pins, target)
     base = delivery.base_image or (retarget(released_base, delivery.image_registry) if released_base else DEFAULT_BASE)
@@ -156,8 +164,8 @@ def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[Pack
         return options  # the install command is put in front of the step (uv_command)
     index_url = delivery.index_url or pins[0].index_url
     # one list for every platform of the target: pip skips the files of other machines by marker
-    requirements = marked_requirements([(machine_of(p), step_installs(delivery, refs, pins, target, p))
-                                        for p in step_platforms(pins, target)])
+    requirements = marked_requirements([(machine_of(p), step_installs(delivery, refs, pins, target, p, env))
+                                        for p in platforms_of(pins, target, env)])
     # pip resolves nothing at step start (--no-deps), so what the index gained since cannot come in
     return options | {
         # --isolated: no PIP_* variable of the base image (an extra index in its environment) can
@@ -169,19 +177,30 @@ def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[Pack
     }
 
 
+def environment_image(env: EnvironmentPin, target: str) -> Any:
+    """The image of the environment's target, by digest; none built yet says how to build it."""
+    _, locked = env.require_target(target)
+    if locked.image is None:
+        raise LockError(f"environment {env.name} has no image for target {target} in pins.json; run "
+                        f"`helperhub env build {env.name}`, or use mode='package'")
+    return locked.image
+
+
 def uv_command(delivery: Delivery, refs: list[HelperRef], pins: list[PackagePin], target: str = "",
-               pins_json: str = "[]") -> list[str]:
+               pins_json: str = "[]", env: EnvironmentPin | None = None) -> list[str]:
     """``sh -c <uv install>`` to put in front of a non-image step's command (installer="uv"):
     the runtime check of ``pins_json``, then each platform's files of ``target`` and uv, of which
     the step installs those of the machine it runs on."""
     installs = []
-    for platform in step_platforms(pins, target):
+    for platform in platforms_of(pins, target, env):
         uv = delivery.lock.require_tool("uv", platform)
         installs.append(MachineInstall(machine_of(platform), uv, rebase_url(uv.url(pins[0].url), delivery.index_url),
-                                       tuple(step_installs(delivery, refs, pins, target, platform))))
+                                       tuple(step_installs(delivery, refs, pins, target, platform, env))))
     index_url = None if delivery.pin_by == "hash" else delivery.index_url or pins[0].index_url
     reinstall = [p.name for p in pins] if delivery.mode is Mode.PACKAGE else []
     what = f"target {target or defaults.TARGET_NAME} of {', '.join(f'{p.name} {p.version}' for p in pins)}"
+    if env is not None:
+        what = f"environment {env.name} ({what})"
     script = uv_script(installs, index_url=index_url, reinstall=reinstall, what=what)
     return ["sh", "-c", runtime_guard(pins_json) + script]
 
@@ -195,24 +214,34 @@ def record_install(script: str) -> str:
     return REPORT_PREFIX + script.replace(quoted, f'{quoted} --report "${REPORT_ENV}"')
 
 
-def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: Delivery) -> HelperComponent:
-    """``func`` as a KFP component whose step gets ``helpers`` as the delivery's mode says: the
-    image by digest, or the locked closure installed file by file (working-tree modes add the
-    helper sources). The pins travel in the step's environment, where its start-up check compares
-    them with what is installed, so a step never runs on helper code other than what was compiled."""
+def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: Delivery,
+                    environment: str | None = None) -> HelperComponent:
+    """``func`` as a KFP component whose step gets ``helpers`` (or the locked ``environment``: its
+    helpers, extra packages and the team's modules) as the delivery's mode says: the image by
+    digest, or the locked files installed one by one (working-tree modes add the helper sources,
+    and every mode but image the team's modules). The pins travel in the step's environment, where
+    its start-up check compares them with what is installed, so a step never runs on helper code
+    other than what was compiled."""
     from kfp import dsl  # here, not at the top: the pin commands import this module without running kfp
 
+    env = delivery.lock.require_environment(environment) if environment else None
+    if env is not None:
+        if helpers:
+            raise ConfigError(f"{func.__name__}: give helpers= or environment=, not both (an environment names "
+                              "its helpers)")
+        helpers = environment_helpers(env, delivery.lock)
     if not helpers:
-        raise ConfigError(f"{func.__name__}: name at least one helper package")
+        raise ConfigError(f"{func.__name__}: name at least one helper package, or an environment")
     refs = [parse_helper(h) for h in helpers]
     pins = [require_pin(delivery.lock, r.name) for r in refs]
-    target = step_target(pins, delivery.target)
+    target = step_target(pins, delivery.target) if env is None else env.require_target(delivery.target)[0]
     for pin in pins:  # a target the lock lacks fails here, when the component is defined
         pin_target(pin, target)
-    options = component_options(delivery, refs, pins, target)
+    options = component_options(delivery, refs, pins, target, env)
     versions: dict[str, str] = {}
     sources: dict[str, str] = {}
     staged: Path | None = None
+    env_paths = {}
     if not delivery.mode.released:
         versions, sources, srcs = _working_tree(delivery, refs)
         env_paths = {Mode.VOLUME: VOLUME_MOUNT, Mode.CONFIGMAP: CONFIGMAP_MOUNT}
@@ -220,9 +249,14 @@ def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: 
             staged = Path(tempfile.mkdtemp(prefix="helperhub-embed-"))
             for src in srcs:
                 shutil.copytree(src, staged / src.name, ignore=shutil.ignore_patterns("__pycache__"))
-            options["embedded_artifact_path"] = str(staged)
-    else:
-        env_paths = {}
+    if env is not None and env.modules and delivery.mode is not Mode.IMAGE:  # the image holds them
+        if delivery.lock_root is None:
+            raise ConfigError(f"environment {env.name} has modules: make the delivery with Delivery.from_lock, "
+                              "whose folder holds them")
+        staged = staged or Path(tempfile.mkdtemp(prefix="helperhub-embed-"))
+        stage_modules(env, delivery.lock_root, staged, exact=delivery.mode.released)
+    if staged is not None:
+        options["embedded_artifact_path"] = str(staged)
     entries = provenance(pins, refs, delivery.mode, versions, sources, delivery.image_registry, target)
     pins_json = provenance_json(entries)
     try:
@@ -237,26 +271,28 @@ def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: 
     container.command[-1] = source + check_source(pins_json)
     if not delivery.mode.released or delivery.mode is Mode.PACKAGE:
         if delivery.installer == "uv":
-            container.command = [*uv_command(delivery, refs, pins, target, pins_json), *container.command]
+            container.command = [*uv_command(delivery, refs, pins, target, pins_json, env), *container.command]
         else:
             if delivery.mode is Mode.PACKAGE and delivery.pin_by == "version":
                 container.command[2] = record_install(container.command[2])
             container.command[2] = runtime_guard(pins_json) + container.command[2]
-    env = {PINS_ENV: pins_json, **NO_PIP_CONFIG}
+    variables = {PINS_ENV: pins_json, **NO_PIP_CONFIG}
     if delivery.mode in env_paths:
-        env["PYTHONPATH"] = env_paths[delivery.mode]
-    container.env = env
+        variables["PYTHONPATH"] = env_paths[delivery.mode]
+    container.env = variables
     return HelperComponent(comp, delivery, tuple(refs), entries)
 
 
 def helper_component(
-    func: Callable[..., Any] | None = None, *, helpers: Sequence[str], delivery: Delivery
+    func: Callable[..., Any] | None = None, *, helpers: Sequence[str] = (), delivery: Delivery,
+    environment: str | None = None,
 ) -> Any:
-    """Decorator (with or without a function) making a KFP component that uses ``helpers``.
+    """Decorator (with or without a function) making a KFP component that uses ``helpers``, or the
+    environment ``environment`` of the lock (several helpers, extra packages, the team's modules).
 
     The one place a pipeline names its helpers: ``delivery`` (usually ``Delivery.from_lock``)
     decides how they reach the step, so switching image/package/working-tree modes changes no
     component code."""
     if func is None:
-        return lambda f: build_component(f, helpers, delivery)
-    return build_component(func, helpers, delivery)
+        return lambda f: build_component(f, helpers, delivery, environment)
+    return build_component(func, helpers, delivery, environment)

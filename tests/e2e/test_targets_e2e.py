@@ -15,44 +15,14 @@ from typing import Any
 import pytest
 import requests
 
-from helperhub.core import defaults
-from helperhub.core.progress import Silent
 from helperhub.images.facts import elf_machine
 from helperhub.images.oci import IMAGE_TYPES, INDEX_TYPES, platform_manifests, split_repository
 from helperhub.lock.lockfile import Lock, load_lock
 from helperhub.pipelines import Delivery
 from helperhub.pipelines.local_run import run_local
-from tests.conftest import RunningIndex, commit_all, git, make_repo, release_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 AMD, ARM = "linux/amd64", "linux/arm64"
-
-
-def targets_toml(bases: str) -> str:
-    """This repository's targets, on the bases of the engine's OCI registry."""
-    return (
-        f'[tool.helperhub.targets.py311]\nbase-image = "{bases}/python:3.11-slim"\n'
-        'platforms = ["linux/amd64", "linux/arm64"]\n\n'
-        f'[tool.helperhub.targets.py313]\nbase-image = "{bases}/python:3.13-slim"\nplatforms = ["linux/amd64"]\n'
-    )
-
-
-@pytest.fixture(scope="module")
-def released_targets(tmp_path_factory: pytest.TempPathFactory, index: RunningIndex, oci: str,
-                     client: Any, base_image: str) -> Path:
-    """Both helpers, their closures and images for py311 (amd64, arm64) and py313 (amd64)."""
-    from helperhub.release.run import ImageStage, open_image_stage, release, release_targets
-
-    root = make_repo(tmp_path_factory.mktemp("targets") / "repo")
-    (root / "pyproject.toml").write_text(targets_toml(os.environ.get("HUB_OCI_REGISTRY", defaults.OCI_REGISTRY)))
-    git(root, "add", "pyproject.toml")
-    commit_all(root, "targets")
-    targets = release_targets(root, oci, base_image, defaults.cache_dir())
-    stage = open_image_stage(root / ".hub", index.settings, oci, base_image, required=True, report=Silent(),
-                             client=client)
-    assert isinstance(stage, ImageStage)
-    release(release_settings(root, index.settings, targets=targets), [], Silent(), stage)
-    return root
 
 
 def _lock(root: Path) -> Lock:
