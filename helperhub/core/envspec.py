@@ -97,7 +97,8 @@ def _package(text: str, where: str) -> str:
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
-        raise ConfigError(f"{where} packages: {text!r} is not a PEP 508 requirement ({exc})") from None
+        said = str(exc).splitlines()[0]  # packaging points at the column on further lines
+        raise ConfigError(f"{where} packages: {text!r} is not a PEP 508 requirement ({said})") from None
     if req.url:
         raise ConfigError(f"{where} packages: {text!r} is a URL; name a package of an index (the team's own "
                           "code goes under modules)")

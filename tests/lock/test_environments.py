@@ -1,0 +1,82 @@
+"""Environments as declared (pyproject.toml) and as locked (pins.json): pure parsing and I/O."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helperhub.core.envspec import EnvironmentSpec, parse_environments
+from helperhub.core.errors import ConfigError, LockError
+from helperhub.lock.closure import LockedFile
+from helperhub.lock.environments import EnvironmentPin, HelperUse, ModulePin
+from helperhub.lock.lockfile import Lock, dump_lock, parse_lock
+from helperhub.lock.target_pins import TargetPin
+from helperhub.pipelines.env_lock import conflict_causes
+
+SHA = "a" * 64
+
+
+def test_a_declared_environment_is_normalised() -> None:
+    (spec,) = parse_environments({"scoring": {
+        "helpers": ["Tabular_Helpers[plots,model]", "vision-helpers"], "packages": ["LightGBM >=4.3,<5"],
+        "modules": ["src/team_scoring/"], "targets": ["py311", "py311"],
+    }}, "pyproject.toml").values()
+    assert spec == EnvironmentSpec("scoring", ("tabular-helpers[model,plots]", "vision-helpers"),
+                                   ("LightGBM<5,>=4.3",), ("src/team_scoring",), ("py311",))
+    assert spec.helper_names == ("tabular-helpers", "vision-helpers")
+
+
+@pytest.mark.parametrize(("table", "says"), [
+    ({"helpers": []}, "names no helper"),
+    ({"helpers": ["tabular-helpers==1.0"]}, "names a version; the version comes from pins.json"),
+    ({"helpers": ["x", "X"]}, "names a helper twice"),
+    ({"helpers": ["x"], "packages": ["lib @ https://example.org/lib.whl"]}, "is a URL"),
+    ({"helpers": ["x"], "packages": ["not a requirement!"]}, "is not a PEP 508 requirement"),
+    ({"helpers": ["x"], "modules": ["../elsewhere"]}, "must be a folder inside the repository"),
+    ({"helpers": ["x"], "targets": ["Py 3.11"]}, "is not a target name"),
+    ({"helpers": ["x"], "image": "y"}, "unknown key 'image'"),
+    ({"helpers": "x"}, "must be a list of non-empty strings"),
+])
+def test_a_wrong_declaration_is_one_line(table: dict[str, object], says: str) -> None:
+    with pytest.raises(ConfigError, match=says) as err:
+        parse_environments({"scoring": table}, "pyproject.toml")
+    assert "\n" not in str(err.value) and "[tool.helperhub.environments.scoring]" in str(err.value)
+
+
+def _env() -> EnvironmentPin:
+    files = (LockedFile("orjson", "3.11.0", "orjson-3.11.0-cp311-cp311-manylinux_2_17_x86_64.whl", SHA),)
+    return EnvironmentPin("scoring", (HelperUse("tabular-helpers", "1.0.0", SHA, ("model",)),), ("orjson<4",),
+                          (ModulePin("src/team_scoring", "team-scoring", SHA),), "http://hub:8080/simple/", SHA,
+                          {"py311": TargetPin("3.11", "cp", (2, 36), closure={"linux/amd64": files})})
+
+
+def test_a_lock_with_environments_is_format_4_and_reads_back_the_same() -> None:
+    plain = dump_lock(Lock())
+    assert json.loads(plain)["format"] == 3  # no environment: what an older helperhub reads
+    text = dump_lock(Lock().with_environment(_env()))
+    assert json.loads(text)["format"] == 4
+    assert parse_lock(text, "pins.json").require_environment("scoring") == _env()
+    assert dump_lock(parse_lock(text, "pins.json")) == text
+    assert _env().packages_url() == "http://hub:8080/packages/-"
+    with pytest.raises(LockError, match=r"no environment 'other' in pins\.json; declare it"):
+        Lock().require_environment("other")
+    broken = json.loads(text)
+    del broken["environments"]["scoring"]["inputs"]
+    with pytest.raises(LockError, match="environment 'scoring' is not"):
+        parse_lock(json.dumps(broken), "pins.json")
+
+
+def test_pips_conflict_lines_name_the_helper_that_locks_each_side() -> None:
+    output = (
+        "ERROR: Cannot install numpy<2 because these package versions have conflicting dependencies.\n\n"
+        "The conflict is caused by:\n"
+        "    The user requested numpy<2\n"
+        "    The user requested (constraint) numpy==2.4.6\n"
+        "    lightgbm 4.3.0 depends on numpy<2\n\n"
+        "To fix this you could try to:\n"
+    )
+    assert conflict_causes(output, {"numpy": "tabular-helpers 1.0.0"}) == [
+        "numpy<2 (asked by the environment)", "numpy==2.4.6 (locked by tabular-helpers 1.0.0)",
+        "lightgbm 4.3.0 depends on numpy<2"]
+    assert conflict_causes("ERROR: No matching distribution found for nothing", {}) == []
