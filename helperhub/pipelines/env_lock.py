@@ -210,7 +210,9 @@ def _helper_files(uses: Sequence[tuple[HelperUse, PackagePin]], target: str, pla
     groups = []
     owners: dict[str, str] = {}
     for use, pin in uses:
-        files = [*for_extras(pin.require_target(target).files(platform), use.extras), pin.wheel_file()]
+        # every file is installed: the helpers' extra tags say nothing in an environment
+        files = [replace(f, extras=()) for f in for_extras(pin.require_target(target).files(platform), use.extras)]
+        files.append(pin.wheel_file())
         groups.append((f"{pin.name} {pin.version}", files))
         for f in files:
             owners.setdefault(f.name, f"{pin.name} {pin.version}")
