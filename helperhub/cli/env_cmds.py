@@ -51,6 +51,41 @@ def env_lock(root: Path | None, index_url: str | None, index_user: str | None, i
                                                          else ""), markup=False, highlight=False)
 
 
+@env.command("build")
+@o.root_option
+@click.option("--oci-registry", envvar="HUB_OCI_REGISTRY", default=None,
+              help="host:port of the OCI registry the images are pushed to. [env HUB_OCI_REGISTRY; pyproject: "
+              "oci-registry; default: the registry of the environment's helper images]")
+@o.cache_option
+@click.argument("names", metavar="[NAME]...", nargs=-1)
+def env_build(root: Path | None, oci_registry: str | None, cache: Path | None, names: tuple[str, ...]) -> None:
+    """Build the image of every target of each locked environment NAME (default: all) and pin it
+    by digest in pins.json: the helper image holding most of it, with the files it lacks and the
+    team's modules appended as layers through the registry API (no Docker engine; the same inputs
+    give the same digest on any machine). The tag is a hash of what goes in: with nothing changed,
+    nothing is pushed."""
+    from helperhub.core import defaults
+    from helperhub.pipelines.env_build import EnvBuildSettings, build_environments
+
+    repo = o.resolve_root(root)
+    registry = oci_registry or _helper_registry(repo) or defaults.OCI_REGISTRY
+    settings = EnvBuildSettings(repo, registry, cache or defaults.cache_dir())
+    for built in build_environments(settings, list(dict.fromkeys(names)), RichReporter()):
+        state = "pushed" if built.pushed else "unchanged"
+        results.print(f"{built.environment} {built.target} {state}: {built.image.ref}", markup=False,
+                      highlight=False)
+
+
+def _helper_registry(repo: Path) -> str | None:
+    """The OCI registry the lock's helper images are in (an environment image lives beside them)."""
+    from helperhub.core.defaults import LOCK_NAME
+    from helperhub.lock.lockfile import load_lock
+
+    lock = load_lock(repo / LOCK_NAME)
+    return next((t.image.registry for p in lock.packages.values() for t in p.targets.values()
+                 if t.image is not None and t.image.registry), None)
+
+
 @env.command("show")
 @o.root_option
 @click.argument("name")

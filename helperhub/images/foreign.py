@@ -5,7 +5,6 @@ registry, its python3, dpkg status and accounts from a created (not started) con
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from collections.abc import Mapping
@@ -15,11 +14,10 @@ from typing import Any
 
 from helperhub.core.errors import EngineError
 from helperhub.core.targets import TargetFacts
-from helperhub.images import registry_api
+from helperhub.images.append import NewLayer, appended, push_appended, read_base
 from helperhub.images.context import install_layers
 from helperhub.images.facts import PYTHON_DIRS, FileEntry, dpkg_version, image_files
-from helperhub.images.layer import Entry, account_lines, image_config, image_manifest, pack_layer, tree_entries
-from helperhub.images.oci import split_repository
+from helperhub.images.layer import Entry, account_lines, pack_layer, tree_entries
 from helperhub.images.target_context import PlatformWheel
 from helperhub.images.venv_tree import BasePython, host_uv, install_tree
 from helperhub.lock.closure import LockedFile, rebase_url
@@ -81,17 +79,8 @@ def build_foreign(build: ForeignBuild, ref: str, index: IndexSettings, uv: Locke
                   client: Any) -> str:
     """Install, layer and push the image of ``build`` as ``ref`` (REPO:TAG) with ``uv`` (the
     lock's uv for the host's CPU); returns the manifest digest the registry stored."""
-    repository, _, tag = ref.rpartition(":")
-    host, path = split_repository(repository)
-    try:
-        media_type, body = _manifest(build.base)
-        manifest = json.loads(body)
-        base_host, base_path, _ = registry_api.split(build.base)
-        config = json.loads(registry_api.get_blob(base_host, base_path, manifest["config"]["digest"]))
-    except registry_api.Failure as exc:
-        raise EngineError(str(exc)) from None
-    run = config.get("config") or {}
-    python, files = base_python(client, build.base, build.facts.python, list(run.get("Env") or []))
+    base = read_base(build.base)
+    python, files = base_python(client, build.base, build.facts.python, list(base.run.get("Env") or []))
     third, helpers = install_layers(build.wheel, index.simple_url)
     uv_binary = host_uv(cache, uv, rebase_url(uv.url(build.wheel.url), index.simple_url))
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,21 +97,6 @@ def build_foreign(build: ForeignBuild, ref: str, index: IndexSettings, uv: Locke
         layer = pack_layer(entries, Path(tmp, "layer.tar"), Path(tmp, "layer.tar.gz"))
         comment = (f"helperhub: /opt/helpers of {build.wheel.name} {build.wheel.version} for {build.platform}, "
                    "installed on the host")
-        config_bytes = image_config(config, layer, build.labels, build.user, comment)
-        new_type, new_manifest = image_manifest(media_type, manifest, config_bytes, layer)
-        try:
-            for blob in manifest.get("layers", []):
-                registry_api.copy_blob(f"{base_host}/{base_path}", host, path, str(blob["digest"]))
-            with Path(tmp, "layer.tar.gz").open("rb") as fh:
-                registry_api.upload_blob(host, path, layer.digest, fh, layer.size)
-            registry_api.upload_blob(host, path, registry_api.digest_of(config_bytes), config_bytes, len(config_bytes))
-            return registry_api.put_manifest(f"{host}/{path}:{tag}", new_type, new_manifest)
-        except registry_api.Failure as exc:
-            raise EngineError(f"pushing {ref}: {exc}") from None
-
-
-def _manifest(ref: str) -> tuple[str, bytes]:
-    found = registry_api.get_manifest(ref)
-    if found is None:
-        raise EngineError(f"the base {ref} is not in its registry; push it (`make engine`) or fix the target")
-    return found
+        new = [NewLayer(layer, Path(tmp, "layer.tar.gz"), comment)]
+        config, media_type, manifest = appended(base, new, build.labels, build.user)
+        return push_appended(base, ref, new, config, media_type, manifest)

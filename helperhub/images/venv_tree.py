@@ -73,14 +73,25 @@ def install_tree(uv: Path, root: Path, third: list[str], helpers: list[str], fac
     venv = root / VENV.lstrip("/")
     work = root.parent / f"{root.name}-requirements"
     work.mkdir()
-    (work / "all.txt").write_text("".join(f"{w}\n" for w in (*third, *helpers)))
     (work / "helpers.txt").write_text("".join(f"{w}\n" for w in helpers))
+    install_files(uv, venv, [*third, *helpers], facts, work / "all.txt")
+    venv_files(venv, facts.python, base)
+    subprocess.run([sys.executable, "-c", RECORD, str(venv / REPORT), str(work / "helpers.txt")], check=True)
+    return venv
+
+
+def install_files(uv: Path, venv: Path, requirements: list[str], facts: TargetFacts, listing: Path) -> Path:
+    """The requirement words ``requirements`` (each a locked file by URL and sha256) installed for
+    ``facts`` under the venv folder ``venv`` on the host, laid out as in the image (no bytecode,
+    console scripts on the venv's python); ``listing``: where their list is written. Returns the
+    venv's site-packages."""
+    listing.write_text("".join(f"{w}\n" for w in requirements))
     env = {k: v for k, v in scrubbed_env().items() if not k.startswith("UV_")}
     proc = subprocess.run(
         [str(uv), "pip", "install", "--prefix", str(venv), "--python", sys.executable,
          "--python-version", facts.python, "--python-platform", python_platform(facts),
          "--no-config", "--no-index", "--no-deps", "--require-hashes", "--no-cache", "--link-mode=copy",
-         "--quiet", "-r", str(work / "all.txt")],
+         "--quiet", "-r", str(listing)],
         capture_output=True, text=True, env=env,
     )
     if proc.returncode != 0:
@@ -94,9 +105,7 @@ def install_tree(uv: Path, root: Path, third: list[str], helpers: list[str], fac
     for cache in sorted(venv.rglob("__pycache__"), reverse=True):
         shutil.rmtree(cache)
     fix_scripts(venv, lib / "site-packages")
-    venv_files(venv, facts.python, base)
-    subprocess.run([sys.executable, "-c", RECORD, str(venv / REPORT), str(work / "helpers.txt")], check=True)
-    return venv
+    return lib / "site-packages"
 
 
 def fix_scripts(venv: Path, site: Path) -> list[str]:

@@ -149,7 +149,14 @@ def lock_environment(settings: EnvLockSettings, lock: Lock, spec: EnvironmentSpe
         for platform in shared:
             where = f"environment {spec.name}, target {target} ({platform})"
             files, owners = _helper_files(uses, target, platform, where)
-            platforms.append(Platform(target, platform, there[0].facts(platform), tuple(files), owners, where))
+            # every file of the helpers' images holds too (their other extras): an environment
+            # image adds to a helper image, never replaces what it holds
+            in_images = {f.name: f for t in there for f in t.files(platform)}
+            for helper, t in zip(pins, there, strict=True):
+                for f in t.files(platform):
+                    owners.setdefault(f.name, f"{helper.name} {helper.version}")
+            platforms.append(Platform(target, platform, there[0].facts(platform), tuple(files), owners, where,
+                                      tuple(in_images.values())))
     extras, mirrored = resolve_extras(settings, spec.packages, platforms, held, report) if spec.packages else ({}, [])
     locked: dict[str, TargetPin] = {}
     for target in targets:
@@ -174,16 +181,18 @@ class Platform:
     helper_files: tuple[LockedFile, ...]
     owners: Mapping[str, str]  # name -> the helper release that locks it
     where: str  # "environment scoring, target py311 (linux/amd64)"
+    images_hold: tuple[LockedFile, ...] = ()  # the files of the helpers' images (every extra)
 
     @property
     def key(self) -> tuple[str, str]:
         return self.target, self.platform
 
     def constraints(self, held: Mapping[str, str]) -> list[str]:
-        """Every helper file at its version, and ``held`` extras (their earlier picks)."""
-        names = {f.name for f in self.helper_files}
-        return [*(f"{f.name}=={f.version}" for f in self.helper_files),
-                *(f"{n}=={v}" for n, v in sorted(held.items()) if n not in names)]
+        """Every file of the helpers (and of their images) at its version, and ``held`` extras
+        (their earlier picks)."""
+        fixed = {f.name: f.version for f in (*self.images_hold, *self.helper_files)}
+        return [*(f"{n}=={v}" for n, v in sorted(fixed.items())),
+                *(f"{n}=={v}" for n, v in sorted(held.items()) if n not in fixed)]
 
 
 def _modules_changed(old: EnvironmentPin, modules: tuple[ModulePin, ...]) -> dict[str, TargetPin]:

@@ -1,0 +1,241 @@
+"""`env build`: one image per locked environment and target, pushed by digest into pins.json.
+
+Each platform's image is a helper image (the one holding most of the environment's files) with
+two layers appended through the registry API (``images.append``): the files the helper image
+lacks, installed on the host for that platform by the lock's uv (``--no-deps --require-hashes``:
+nothing resolved), and the team's modules. No engine, no emulation: a team's CI builds without a
+Docker daemon, and every layer is deterministic, so two machines give the same digest. Several
+platforms make an image index. The tag is a hash of everything that goes in, so a build with
+nothing changed finds its image and pushes nothing."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from platform import machine as host_machine
+
+from packaging.utils import canonicalize_name
+
+from helperhub.core.defaults import LOCK_NAME
+from helperhub.core.errors import EngineError, LockError
+from helperhub.core.progress import Reporter
+from helperhub.core.targets import platform_of
+from helperhub.images import registry_api
+from helperhub.images.append import NewLayer, appended, push_appended, read_base
+from helperhub.images.context import locked_url
+from helperhub.images.layer import VENV, pack_layer, tree_entries
+from helperhub.images.venv_tree import host_uv, install_files
+from helperhub.lock.closure import closure_sha256, rebase_url
+from helperhub.lock.environments import EnvironmentPin, inputs_digest
+from helperhub.lock.lockfile import ImagePin, Lock, PackagePin, load_lock, modify_lock
+from helperhub.pipelines.env_step import stage_modules
+
+IMAGE_FORMAT = 1  # of the environment images' layout: part of each tag, so a new layout builds anew
+ENV_LABEL = "io.helperhub.environment"
+CLOSURE_LABEL = "io.helperhub.environment.closure-sha256"
+MODULES_LABEL = "io.helperhub.environment.modules-sha256"
+
+
+@dataclass(frozen=True)
+class EnvBuildSettings:
+    """Where ``env build`` pushes and caches (built once by the CLI, or by a test)."""
+
+    root: Path
+    oci_registry: str
+    cache: Path
+    repository: str = ""  # the images' repository under the registry; "": the project's name
+
+
+@dataclass(frozen=True)
+class Built:
+    environment: str
+    target: str
+    image: ImagePin
+    pushed: bool  # False: the image of these inputs was there already
+
+
+def build_environments(settings: EnvBuildSettings, names: Sequence[str], report: Reporter) -> list[Built]:
+    """Build (or find) the image of every target of the environments ``names`` (none: all the lock
+    has) and record each digest in the lock."""
+    lock_path = settings.root / LOCK_NAME
+    lock = load_lock(lock_path)
+    if not lock.environments:
+        raise LockError(f"{lock_path} holds no environment; declare one and run `helperhub env lock`")
+    envs = [lock.require_environment(n) for n in names] if names else [lock.environments[n]
+                                                                        for n in sorted(lock.environments)]
+    done = [build_target(settings, lock, env, target, report) for env in envs for target in env.targets]
+
+    def change(current: Lock) -> Lock:
+        for env in envs:
+            now = current.environments.get(env.name)
+            if now is None or now.inputs != env.inputs or now.modules != env.modules:
+                raise LockError(f"environment {env.name} was locked again while it was built; run `helperhub env "
+                                "build` again")
+            targets = dict(now.targets)
+            for item in done:
+                if item.environment == env.name:
+                    targets[item.target] = replace(targets[item.target], image=item.image,
+                                                   base_image=item.image.base_image)
+            current = current.with_environment(replace(now, targets=targets))
+        return current
+
+    modify_lock(lock_path, change)
+    return done
+
+
+def image_repository(settings: EnvBuildSettings, env: str) -> str:
+    """``HOST/<project>/<environment>``: teams sharing a registry keep their environments apart."""
+    project = settings.repository or _project_name(settings.root)
+    return f"{settings.oci_registry}/{project}/{env}"
+
+
+def _project_name(root: Path) -> str:
+    import tomllib
+
+    try:
+        name = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        name = root.resolve().name
+    return str(canonicalize_name(str(name))).replace("_", "-")
+
+
+def base_helper(lock: Lock, env: EnvironmentPin, target: str) -> PackagePin:
+    """The helper whose image for ``target`` holds the most of the environment's files."""
+    _, locked = env.require_target(target)
+    wanted = {f.filename for files in locked.closure.values() for f in files}
+    best: tuple[int, PackagePin] | None = None
+    for use in env.helpers:
+        pin = lock.require(use.name, fix=f"helperhub pins bump {use.name} {use.version}")
+        there = pin.targets.get(target)
+        if there is None or there.image is None:
+            continue
+        held = {f.filename for files in there.closure.values() for f in files} | {pin.wheel}
+        if best is None or len(held & wanted) > best[0]:
+            best = (len(held & wanted), pin)
+    if best is None:
+        raise LockError(f"environment {env.name}: none of its helpers has an image for target {target}; pin releases "
+                        "with images (`helperhub pins bump`), or use mode='package'")
+    return best[1]
+
+
+def platform_base(image: ImagePin, platform: str) -> str:
+    """The single-platform manifest of ``image`` for ``platform``, by digest."""
+    repository = image.ref.partition("@")[0]
+    return f"{repository}@{image.platforms[platform]}" if image.platforms else image.ref
+
+
+def image_tag(env: EnvironmentPin, target: str, bases: dict[str, str]) -> str:
+    """``<target>-<hash>`` of everything the image is made of: its files, modules and bases."""
+    _, locked = env.require_target(target)
+    ident = inputs_digest({"format": IMAGE_FORMAT, "closure": {p: [f.to_json() for f in files]
+                                                              for p, files in locked.closure.items()},
+                           "modules": [m.to_json() for m in env.modules], "bases": bases})
+    return f"{target}-{ident[:20]}"
+
+
+def build_target(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin, target: str,
+                 report: Reporter) -> Built:
+    """The image of ``env`` for ``target``: found by its tag, else built and pushed."""
+    _, locked = env.require_target(target)
+    helper = base_helper(lock, env, target)
+    helper_image = helper.require_target(target).image
+    assert helper_image is not None  # base_helper
+    bases = {p: platform_base(helper_image, p) for p in locked.platforms}
+    missing = [p for p in locked.platforms if helper_image.platforms and p not in helper_image.platforms]
+    if missing:
+        raise LockError(f"environment {env.name}: the image of {helper.name} {helper.version} for target {target} has "
+                        f"no {', '.join(missing)}; re-release it for those platforms")
+    repository = image_repository(settings, env.name)
+    tag = image_tag(env, target, bases)
+    found = _existing(f"{repository}:{tag}")
+    if found is not None:
+        return Built(env.name, target, _pin(repository, tag, found, helper_image, settings), pushed=False)
+    with report.step(f"building {repository}:{tag} on {helper.name} {helper.version}"):
+        digests = {p: _build_platform(settings, lock, env, target, p, helper, bases[p], repository)
+                   for p in locked.platforms}
+        try:
+            if len(digests) > 1:
+                digest = registry_api.index(f"{repository}:{tag}", [f"{repository}@{d}" for d in digests.values()])
+            else:
+                (only,) = digests.values()
+                digest = registry_api.copy(f"{repository}@{only}", tag)
+        except registry_api.Failure as exc:
+            raise EngineError(f"pushing {repository}:{tag}: {exc}") from None
+    platforms = digests if len(digests) > 1 else {}
+    image = ImagePin(f"{repository}@{digest}", f"{repository}:{tag}", helper_image.ref, settings.oci_registry,
+                     platforms)
+    return Built(env.name, target, image, pushed=True)
+
+
+def _existing(ref: str) -> tuple[str, dict[str, str]] | None:
+    """(digest, platform -> manifest digest for an index) of the image ``ref`` tags, if there."""
+    try:
+        found = registry_api.get_manifest(ref)
+    except registry_api.Failure as exc:
+        raise EngineError(f"{exc}; start the OCI registry (`make engine`) or set HUB_OCI_REGISTRY") from None
+    if found is None:
+        return None
+    media_type, body = found
+    platforms = {}
+    if media_type in registry_api.INDEX_TYPES:
+        for entry in json.loads(body)["manifests"]:
+            item = entry.get("platform", {})
+            platforms[f"{item.get('os')}/{item.get('architecture')}"] = str(entry["digest"])
+    return registry_api.digest_of(body), platforms
+
+
+def _pin(repository: str, tag: str, found: tuple[str, dict[str, str]], helper_image: ImagePin,
+         settings: EnvBuildSettings) -> ImagePin:
+    digest, platforms = found
+    return ImagePin(f"{repository}@{digest}", f"{repository}:{tag}", helper_image.ref, settings.oci_registry,
+                    platforms)
+
+
+def _build_platform(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin, target: str, platform: str,
+                    helper: PackagePin, base_ref: str, repository: str) -> str:
+    """One platform's image: the helper image with the environment's other files and its modules
+    appended as two layers (a layer is left out when it would be empty); its manifest digest."""
+    _, locked = env.require_target(target)
+    files = locked.files(platform)
+    in_image = {f.name: f for f in (*helper.require_target(target).files(platform), helper.wheel_file())}
+    for f in files:
+        held = in_image.get(f.name)
+        if held is not None and (held.filename, held.sha256) != (f.filename, f.sha256):
+            raise LockError(f"environment {env.name}: the image of {helper.name} holds {held.filename} but the "
+                            f"environment locks {f.filename}; run `helperhub env lock {env.name}` again")
+    extra = [f for f in files if f.name not in in_image]
+    base = read_base(base_ref)
+    facts = locked.facts(platform)
+    site = f"{VENV}/lib/python{facts.python}/site-packages".lstrip("/")
+    labels = {ENV_LABEL: env.name, CLOSURE_LABEL: closure_sha256(files),
+              MODULES_LABEL: inputs_digest([m.to_json() for m in env.modules])}
+    with tempfile.TemporaryDirectory(prefix="helperhub-envimage-") as tmp:
+        layers = []
+        if extra:
+            root = Path(tmp, "packages")
+            uv = lock.require_tool("uv", platform_of(host_machine()))
+            binary = host_uv(settings.cache, uv, rebase_url(uv.url(env.packages_url()), env.index_url))
+            install_files(binary, root / VENV.lstrip("/"), [locked_url(f, env.packages_url(), env.index_url)
+                                                          for f in extra], facts, Path(tmp, "packages.txt"))
+            layers.append(_layer(root, f"helperhub: {len(extra)} files of environment {env.name} the helper image "
+                                       f"lacks, for {platform}, installed on the host"))
+        if env.modules:
+            root = Path(tmp, "modules")
+            (root / site).mkdir(parents=True)
+            stage_modules(env, settings.root, root / site, exact=True)
+            layers.append(_layer(root, f"helperhub: the modules of environment {env.name}"))
+        if not layers:  # the helper image holds it all: one empty layer carries the labels
+            (Path(tmp, "empty")).mkdir()
+            layers.append(_layer(Path(tmp, "empty"), f"helperhub: environment {env.name}, all in its helper image"))
+        config, media_type, manifest = appended(base, layers, labels, str(base.run.get("User") or ""))
+        return push_appended(base, f"{repository}@{registry_api.digest_of(manifest)}", layers, config, media_type,
+                             manifest)
+
+
+def _layer(root: Path, comment: str) -> NewLayer:
+    """Every path under ``root`` as one deterministic layer, packed beside it."""
+    tar, gz = root.with_suffix(".tar"), root.with_suffix(".tar.gz")
+    return NewLayer(pack_layer(tree_entries(root), tar, gz), gz, comment)
