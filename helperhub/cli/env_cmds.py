@@ -57,20 +57,24 @@ def env_lock(root: Path | None, index_url: str | None, index_user: str | None, i
               help="host:port of the OCI registry the images are pushed to. [env HUB_OCI_REGISTRY; pyproject: "
               "oci-registry; default: the registry of the environment's helper images]")
 @o.cache_option
+@o.signing_key_option
 @click.argument("names", metavar="[NAME]...", nargs=-1)
-def env_build(root: Path | None, oci_registry: str | None, cache: Path | None, names: tuple[str, ...]) -> None:
+def env_build(root: Path | None, oci_registry: str | None, cache: Path | None, signing_key_file: Path | None,
+              names: tuple[str, ...]) -> None:
     """Build the image of every target of each locked environment NAME (default: all) and pin it
     by digest in pins.json: the helper image holding most of it, with the files it lacks and the
     team's modules appended as layers through the registry API (no Docker engine; the same inputs
     give the same digest on any machine). The tag is a hash of what goes in: with nothing changed,
-    nothing is pushed."""
+    nothing is pushed. Each image gets its SBOM and its provenance, signed with the team's key
+    (--signing-key-file, else the checkout's own, made on first use), attached."""
     from helperhub.core import defaults
     from helperhub.pipelines.env_build import EnvBuildSettings, build_environments
 
     repo = o.resolve_root(root)
     registry = oci_registry or _helper_registry(repo) or defaults.OCI_REGISTRY
     settings = EnvBuildSettings(repo, registry, cache or defaults.cache_dir())
-    for built in build_environments(settings, list(dict.fromkeys(names)), RichReporter()):
+    key = o.signing_key(repo, signing_key_file)
+    for built in build_environments(settings, list(dict.fromkeys(names)), RichReporter(), key):
         state = "pushed" if built.pushed else "unchanged"
         results.print(f"{built.environment} {built.target} {state}: {built.image.ref}", markup=False,
                       highlight=False)

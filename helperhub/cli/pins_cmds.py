@@ -14,7 +14,10 @@ from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import HubError
 
 if TYPE_CHECKING:
+    from helperhub.lock.environments import EnvironmentPin
     from helperhub.lock.lockfile import Lock
+    from helperhub.pipelines.pin_bump import Relock
+    from helperhub.registry.client import IndexSettings
 
 
 @click.group("pins")
@@ -131,11 +134,12 @@ def pins_bump(
         console.print("[yellow]![/] provenance not verified: this repository trusts no release key; add the "
                       "releasing team's public key (`helperhub keys show` in its checkout prints it) to "
                       r"\[tool.helperhub.trusted-keys] in pyproject.toml", highlight=False)
+    relock = _relock(repo, index)
     if latest or all_pins:
         from helperhub.pipelines.outdated import bump_latest, computed_source, report_lines
 
         source = computed_source(index, oci_registry, helpers, o.kfp_version(), _unique(targets), verify)
-        reports = bump_latest(repo / LOCK_NAME, [package] if package else [], index, source, pre=pre)
+        reports = bump_latest(repo / LOCK_NAME, [package] if package else [], index, source, pre=pre, relock=relock)
         for line in report_lines(reports):
             results.print(line, markup=False, highlight=False, soft_wrap=True)
         return
@@ -143,7 +147,7 @@ def pins_bump(
 
     assert package is not None and version is not None  # _bump_arguments
     bump = bump_pin(repo / LOCK_NAME, package, version, index, oci_registry, helpers, o.kfp_version(),
-                    targets=_unique(targets), verify=verify)
+                    targets=_unique(targets), verify=verify, relock=relock)
     if bump.note:
         console.print(f"[yellow]![/] {escape(bump.note)}", highlight=False)
     pin = bump.pin
@@ -153,6 +157,26 @@ def pins_bump(
         for name, target in pin.targets.items():
             image = target.image.ref if target.image else "-"
             results.print(f"  target {name}: Python {target.python} on {', '.join(target.platforms)}, image {image}")
+
+
+def _relock(repo: Path, index: IndexSettings) -> Relock | None:
+    """How a bump locks again the declared environments it moves a helper of (none declared: None)."""
+    from helperhub.core.settings import repository_settings
+
+    specs = repository_settings(repo).get("environments", {})
+    if not specs:
+        return None
+
+    def relock(lock: Lock) -> list[EnvironmentPin]:
+        from helperhub.cli.ui import RichReporter
+        from helperhub.pipelines.env_lock import EnvLockSettings, relock_stale
+
+        envs = relock_stale(EnvLockSettings(repo, index), specs, lock, RichReporter())
+        for env in envs:
+            console.print(f"environment {env.name} locked again against the new pins", highlight=False)
+        return envs
+
+    return relock
 
 
 def _bump_arguments(package: str | None, version: str | None, latest: bool, all_pins: bool, pre: bool,
@@ -205,6 +229,11 @@ def pins_outdated(
     results.print(f"{behind} of {len(reports)} pins have newer releases" +
                   ("; `helperhub pins bump --all` moves each to its newest" if behind else ""),
                   markup=False, highlight=False)
+    moving = {r.name for r in reports if r.newer}
+    for env in lock.environments.values():
+        if moved := sorted(moving & {u.name for u in env.helpers}):
+            results.print(f"environment {env.name} uses {', '.join(moved)}: `pins bump --all` locks it again",
+                          markup=False, highlight=False)
 
 
 def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -242,7 +271,8 @@ def pins_check(root: Path | None, download: bool, verify: bool, allow_unsigned: 
     if problems := [p for p in found if not p.warning]:
         raise HubError(f"{len(problems)} pin(s) failed the check; re-release or `make pins-bump`")
     how = ("listed and downloaded" if download else "listed") + (", provenance verified" if verify else "")
-    results.print(f"[green]✓[/] {len(lock.packages)} pins and {closure_file_count(lock)} closure files "
+    envs = f" and {len(lock.environments)} environments" if verify and lock.environments else ""
+    results.print(f"[green]✓[/] {len(lock.packages)} pins{envs} and {closure_file_count(lock)} closure files "
                   f"({how}) verified against the registries")
 
 

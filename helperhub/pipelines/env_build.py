@@ -10,6 +10,7 @@ nothing changed finds its image and pushes nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import Sequence
@@ -22,16 +23,21 @@ from packaging.utils import canonicalize_name
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import EngineError, LockError
 from helperhub.core.progress import Reporter
+from helperhub.core.signing import SigningKey
 from helperhub.core.targets import platform_of
 from helperhub.images import registry_api
 from helperhub.images.append import NewLayer, appended, push_appended, read_base
 from helperhub.images.context import locked_url
 from helperhub.images.layer import VENV, pack_layer, tree_entries
+from helperhub.images.referrers import DSSE_TYPE, PROVENANCE_ARTIFACT, SBOM_ARTIFACT, TITLE, attach, referrers
 from helperhub.images.venv_tree import host_uv, install_files
 from helperhub.lock.closure import closure_sha256, rebase_url
 from helperhub.lock.environments import EnvironmentPin, inputs_digest
 from helperhub.lock.lockfile import ImagePin, Lock, PackagePin, load_lock, modify_lock
 from helperhub.pipelines.env_step import stage_modules
+from helperhub.release.attest import signed
+from helperhub.release.provenance import environment_statement, sbom_name
+from helperhub.release.sbom import environment_sbom
 
 IMAGE_FORMAT = 1  # of the environment images' layout: part of each tag, so a new layout builds anew
 ENV_LABEL = "io.helperhub.environment"
@@ -57,9 +63,11 @@ class Built:
     pushed: bool  # False: the image of these inputs was there already
 
 
-def build_environments(settings: EnvBuildSettings, names: Sequence[str], report: Reporter) -> list[Built]:
+def build_environments(settings: EnvBuildSettings, names: Sequence[str], report: Reporter,
+                       key: SigningKey | None = None) -> list[Built]:
     """Build (or find) the image of every target of the environments ``names`` (none: all the lock
-    has) and record each digest in the lock."""
+    has) and record each digest in the lock; with ``key``, each image gets its SBOM and signed
+    provenance attached (once: a found image that has them is left as it is)."""
     lock_path = settings.root / LOCK_NAME
     lock = load_lock(lock_path)
     if not lock.environments:
@@ -67,6 +75,11 @@ def build_environments(settings: EnvBuildSettings, names: Sequence[str], report:
     envs = [lock.require_environment(n) for n in names] if names else [lock.environments[n]
                                                                         for n in sorted(lock.environments)]
     done = [build_target(settings, lock, env, target, report) for env in envs for target in env.targets]
+    if key is not None:
+        for env in envs:
+            for item in done:
+                if item.environment == env.name:
+                    attest_environment(lock, env, item.target, item.image, key, report)
 
     def change(current: Lock) -> Lock:
         for env in envs:
@@ -239,3 +252,21 @@ def _layer(root: Path, comment: str) -> NewLayer:
     """Every path under ``root`` as one deterministic layer, packed beside it."""
     tar, gz = root.with_suffix(".tar"), root.with_suffix(".tar.gz")
     return NewLayer(pack_layer(tree_entries(root), tar, gz), gz, comment)
+
+
+def attest_environment(lock: Lock, env: EnvironmentPin, target: str, image: ImagePin, key: SigningKey,
+                       report: Reporter) -> bool:
+    """Attach the SBOM of ``env``'s image for ``target`` and its provenance signed with ``key``;
+    False when the image has its provenance already."""
+    repository, _, digest = image.ref.partition("@")
+    if referrers(repository, digest, PROVENANCE_ARTIFACT):
+        return False
+    _, locked = env.require_target(target)
+    pinned = replace(env, targets={**env.targets, target: replace(locked, image=image, base_image=image.base_image)})
+    released = max(lock.require(u.name, fix="helperhub env lock").released_at for u in env.helpers)
+    sbom = environment_sbom(pinned, target, image.ref, released).encode()
+    envelope = signed(environment_statement(pinned, target, hashlib.sha256(sbom).hexdigest()), key)
+    attach(repository, digest, SBOM_ARTIFACT, sbom, SBOM_ARTIFACT, {TITLE: sbom_name(target)})
+    attach(repository, digest, PROVENANCE_ARTIFACT, envelope, DSSE_TYPE, {TITLE: f"{target}.provenance.json"})
+    report.info(f"{image.tag}: SBOM and provenance signed by {key.public.keyid[:12]}")
+    return True

@@ -86,6 +86,25 @@ def lock_environments(settings: EnvLockSettings, specs: Mapping[str, Environment
     return done
 
 
+def stale_environments(lock: Lock) -> list[str]:
+    """The locked environments one of whose helpers the lock pins at another release now."""
+    out = []
+    for name, env in sorted(lock.environments.items()):
+        for use in env.helpers:
+            pin = lock.get(use.name)
+            if pin is None or (pin.version, pin.sha256) != (use.version, use.sha256):
+                out.append(name)
+                break
+    return out
+
+
+def relock_stale(settings: EnvLockSettings, specs: Mapping[str, EnvironmentSpec], lock: Lock,
+                 report: Reporter) -> list[EnvironmentPin]:
+    """The declared environments that a bump made stale in ``lock``, locked again against it (their
+    extra packages keep their versions where the new helpers allow them)."""
+    return [lock_environment(settings, lock, specs[n], report).pin for n in stale_environments(lock) if n in specs]
+
+
 def helper_uses(lock: Lock, spec: EnvironmentSpec) -> list[tuple[HelperUse, PackagePin]]:
     """The environment's helpers at the lock's pins; an unpinned one says how to pin it."""
     out = []

@@ -24,7 +24,7 @@ from helperhub.core.dists import WHEEL_SUFFIX, files_by_version
 from helperhub.core.errors import HubError, LockError
 from helperhub.lock.closure import moves
 from helperhub.lock.lockfile import Lock, PackagePin, load_lock
-from helperhub.pipelines.pin_bump import Bump, compute_bump, save_bumps
+from helperhub.pipelines.pin_bump import Bump, Relock, compute_bump, save_bumps
 from helperhub.pipelines.pin_history import shared_closures, target_diff_lines
 from helperhub.registry.client import IndexSettings, project_files_json, yanked_versions
 from helperhub.release.versions import parse_version
@@ -127,10 +127,11 @@ def outdated(lock: Lock, index: IndexSettings, source: PinSource, names: Sequenc
 
 
 def bump_latest(lock_path: Path, names: Sequence[str], index: IndexSettings, source: PinSource, *,
-                pre: bool = False) -> list[PinReport]:
+                pre: bool = False, relock: Relock | None = None) -> list[PinReport]:
     """Move each named helper (none: every pin) to its newest release, pinning one not pinned yet:
     in dependency order, each computed against the lock as the ones before left it, and all
-    written at once, or nothing. Per helper, the release it moved to (none: it has the newest)."""
+    written at once with the environments ``relock`` locks again against them, or nothing. Per
+    helper, the release it moved to (none: it has the newest)."""
     lock = load_lock(lock_path)
     wanted: list[str] = [canonicalize_name(n) for n in names] or sorted(lock.packages)
     if not wanted:
@@ -152,7 +153,7 @@ def bump_latest(lock_path: Path, names: Sequence[str], index: IndexSettings, sou
         bumps.append(bump)
         reports.append(PinReport(name, pin, (newer_release(pin, newest[0], bump),), str(newest[0].version)))
     if bumps:
-        save_bumps(lock_path, bumps)
+        save_bumps(lock_path, bumps, relock(lock) if relock is not None else ())
     return reports
 
 

@@ -26,6 +26,7 @@ from helperhub.core.targets import TargetFacts, default_facts
 from helperhub.images.context import CLOSURE_LABEL, expected_labels, label_mismatch
 from helperhub.images.target_context import target_closure_sha256
 from helperhub.lock.closure import LockedFile
+from helperhub.lock.environments import EnvironmentPin
 from helperhub.lock.lockfile import (
     ImagePin,
     Lock,
@@ -68,24 +69,31 @@ class Bump:
         return lock
 
 
+Relock = Callable[[Lock], Sequence[EnvironmentPin]]  # the environments to lock again on a bumped lock
+
+
 def bump_pin(
     lock_path: Path, name: str, version: str, index: IndexSettings, oci_registry: str | None,
     helpers: set[str], kfp_version: str, targets: Sequence[str] = (),
-    verify: Callable[[PackagePin], None] | None = None,
+    verify: Callable[[PackagePin], None] | None = None, relock: Relock | None = None,
 ) -> Bump:
-    """Point the lock at a released version (``compute_bump``, then written with its tools)."""
-    bump = compute_bump(load_lock(lock_path), name, version, index, oci_registry, helpers, kfp_version, targets,
-                        verify)
-    save_bumps(lock_path, [bump])
+    """Point the lock at a released version (``compute_bump``, then written with its tools, and
+    with the environments ``relock`` locks again on the bumped lock, all together)."""
+    lock = load_lock(lock_path)
+    bump = compute_bump(lock, name, version, index, oci_registry, helpers, kfp_version, targets, verify)
+    save_bumps(lock_path, [bump], relock(bump.apply(lock)) if relock is not None else ())
     return bump
 
 
-def save_bumps(lock_path: Path, bumps: Sequence[Bump]) -> Lock:
-    """Write every bump's pin and tools into the lock, all or none."""
+def save_bumps(lock_path: Path, bumps: Sequence[Bump], environments: Sequence[EnvironmentPin] = ()) -> Lock:
+    """Write every bump's pin and tools into the lock, and ``environments`` locked against them:
+    all or none."""
 
     def change(current: Lock) -> Lock:
         for bump in bumps:
             current = bump.apply(current)
+        for env in environments:
+            current = current.with_environment(env)
         return current
 
     return modify_lock(lock_path, change)

@@ -10,6 +10,7 @@ import fnmatch
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from helperhub.core import defaults
@@ -17,9 +18,17 @@ from helperhub.core.errors import HubError, IntegrityError, LockError
 from helperhub.core.settings import TRUSTED_KEYS, repository_settings
 from helperhub.core.signing import KEY_NAME, PublicKey, parse_public_key, public_path, verify_envelope
 from helperhub.images.referrers import PROVENANCE_ARTIFACT, SBOM_ARTIFACT, artifact_document, referrers
+from helperhub.lock.environments import EnvironmentPin
 from helperhub.lock.lockfile import Lock, PackagePin
 from helperhub.registry.client import IndexSettings, fetch_document, provenance_url, sbom_url
-from helperhub.release.provenance import IMAGE_BUILD, WHEEL_BUILD, Statement, parse_statement, sbom_name
+from helperhub.release.provenance import (
+    ENVIRONMENT_BUILD,
+    IMAGE_BUILD,
+    WHEEL_BUILD,
+    Statement,
+    parse_statement,
+    sbom_name,
+)
 from helperhub.release.sbom import python_components, target_files
 
 ALL = "*"
@@ -150,15 +159,52 @@ def _verify_sbom(pin: PackagePin, target: str, repository: str, digest: str, sig
 
 
 def verify_lock(lock: Lock, trust: Trust, *, allow_unsigned: bool = False) -> Iterator[tuple[str, str]]:
-    """(helper, problem) for every pin of ``lock`` that fails verification."""
-    for name, pin in sorted(lock.packages.items()):
+    """(helper or environment, problem) for every pin and environment image of ``lock`` that fails
+    verification."""
+    checks: list[tuple[str, Callable[[], None]]] = [
+        (name, partial(verify_pin, pin, trust)) for name, pin in sorted(lock.packages.items())]
+    checks += [(f"environment {name}", partial(verify_environment, env, trust))
+               for name, env in sorted(lock.environments.items())]
+    for name, check in checks:
         try:
-            verify_pin(pin, trust)
+            check()
         except Unsigned as exc:
             if not allow_unsigned:
                 yield name, str(exc)
         except HubError as exc:
             yield name, str(exc)
+
+
+def verify_environment(env: EnvironmentPin, trust: Trust) -> None:
+    """Each built image of the environment against its signed provenance: the image and each
+    platform's manifest by digest, and every locked file and module as the lock names them."""
+    keys = trust.of(env.name)
+    for target, locked in env.targets.items():
+        if locked.image is None:
+            continue
+        where = f"environment {env.name} (target {target})"
+        if not keys:
+            raise IntegrityError(f"{where}: no trusted key for {env.name}; the team that built it trusts its own "
+                                 "checkout's key, or add it to [tool.helperhub.trusted-keys]")
+        repository, _, digest = locked.image.ref.partition("@")
+        attached = referrers(repository, digest, PROVENANCE_ARTIFACT)
+        if not attached:
+            raise Unsigned(f"{where}: image {locked.image.ref} has no provenance attached; build it with "
+                           "`helperhub env build`, or pass --allow-unsigned")
+        payload = verify_envelope(artifact_document(repository, attached[0].digest, digest), keys, locked.image.ref)
+        statement = parse_statement(payload, locked.image.ref)
+        said = statement.parameters
+        if statement.build_type != ENVIRONMENT_BUILD or (said.get("environment"), said.get("target")) != (
+                env.name, target):
+            raise IntegrityError(f"{where}: its provenance is about another image; the lock names another build")
+        wanted = {repository: digest, **{f"{repository} {p}": d for p, d in locked.image.platforms.items()}}
+        wanted |= {f.filename: f.sha256 for files in locked.closure.values() for f in files}
+        wanted |= {m.name: m.source_sha256 for m in env.modules}
+        signed = {**statement.subjects, **statement.dependencies}
+        for name, want in sorted(wanted.items()):
+            if signed.get(name) != want.removeprefix("sha256:"):
+                raise IntegrityError(f"{where}: the lock names {name} {want} but its provenance signed "
+                                     f"{signed.get(name, 'no such thing')}; build it again (`helperhub env build`)")
 
 
 def pin_sbom(lock: Lock, name: str, target: str | None = None) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 
 from helperhub.core.errors import IntegrityError
 from helperhub.lock.closure import LockedFile
+from helperhub.lock.environments import EnvironmentPin
 from helperhub.lock.lockfile import PackagePin
 from helperhub.lock.target_pins import TargetPin
 
@@ -111,6 +112,43 @@ def image_statement(pin: PackagePin, target: str, sbom_sha256: str) -> dict[str,
                       {**_run(pin), "byproducts": [
                           {"name": sbom_name(target), "mediaType": SBOM_TYPE, "digest": {"sha256": sbom_sha256}},
                       ]})
+
+
+ENVIRONMENT_BUILD = "urn:helperhub:build:environment:v1"
+ENVIRONMENT_COMMANDS = (
+    "uv pip install --no-deps --require-hashes (each locked file the helper image lacks, per platform, on the host)",
+    "the team's modules copied from the working tree, their source hash checked against the lock",
+    "both appended to the helper image as layers through the registry API; an image index for several platforms",
+)
+
+
+def environment_statement(env: EnvironmentPin, target: str, sbom_sha256: str) -> dict[str, Any]:
+    """The provenance of an environment's image for ``target``: the image (and each platform's
+    manifest) by digest, built on its helper image from the locked files and the team's modules;
+    the target's SBOM a byproduct. Built by the team, not a release: no time, no builder's clock."""
+    _, locked = env.require_target(target)
+    image = locked.image
+    if image is None:
+        raise IntegrityError(f"environment {env.name} has no image for target {target}; build it first")
+    repository, _, digest = image.ref.partition("@")
+    subjects = [{"name": repository, "digest": {"sha256": digest.removeprefix("sha256:")},
+                 "annotations": {"tag": image.tag}}]
+    for platform, manifest in image.platforms.items():
+        subjects.append({"name": f"{repository} {platform}", "digest": {"sha256": manifest.removeprefix("sha256:")}})
+    files = {f.filename: f for fs in locked.closure.values() for f in fs}
+    beside = env.packages_url()
+    resolved: list[dict[str, Any]] = [{"name": "base image", "uri": image.base_image or locked.base_image}]
+    resolved += [{"name": m.name, "uri": f"module:{m.path}", "digest": {"sha256": m.source_sha256}}
+                 for m in env.modules]
+    resolved += [_file(files[n], beside) for n in sorted(files)]
+    return _statement(subjects, ENVIRONMENT_BUILD,
+                      {"environment": env.name, "target": target, "helpers": [h.to_json() for h in env.helpers],
+                       "packages": list(env.packages), "commands": list(ENVIRONMENT_COMMANDS)},
+                      {"python": locked.python, "platforms": list(locked.platforms), "inputs": env.inputs},
+                      resolved,
+                      {"builder": {"id": BUILDER}, "metadata": {"invocationId": f"{env.name}-{image.tag}"},
+                       "byproducts": [{"name": sbom_name(target), "mediaType": SBOM_TYPE,
+                                       "digest": {"sha256": sbom_sha256}}]})
 
 
 def sbom_name(target: str) -> str:

@@ -1,24 +1,37 @@
-"""A step's environment against the session's real index and engine: both helpers released for
-py311 (amd64, arm64) and py313, one binary extra package with manylinux wheels for x86_64 and
-aarch64 (orjson), and a module of the team's own, in a team folder that is not a git checkout.
-Locked per target and platform, mirrored into the index, locked again (nothing moves), refused on
-a conflict (nothing written, nothing uploaded), and run by KFP's own DockerRunner in package mode
-on each Python. (No ``from __future__ import annotations``: KFP reads a component's annotations.)"""
+"""A step's environment against the session's real index, OCI registry and engine: both helpers
+released for py311 (amd64, arm64) and py313, one binary extra package with manylinux wheels for
+x86_64 and aarch64 (orjson), and a module of the team's own, in a team folder that is not a git
+checkout. Locked per target and platform, mirrored into the index, locked again (nothing moves),
+refused on a conflict (nothing written, nothing uploaded); built into images without an engine
+(again: nothing pushed; into two fresh registries: one digest; arm64: aarch64 code), and run by
+KFP's own DockerRunner in image and package mode on each Python. (No ``from __future__ import
+annotations``: KFP reads a component's annotations as types.)"""
 
+import gzip
+import io
 import json
+import os
+import shutil
+import tarfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import requests
 
+from helperhub.core import defaults
 from helperhub.core.errors import ConfigError
 from helperhub.core.progress import Silent
 from helperhub.core.settings import repository_settings
+from helperhub.images.facts import elf_machine
+from helperhub.images.oci import IMAGE_TYPES, split_repository
 from helperhub.lock.closure import for_extras
 from helperhub.lock.lockfile import Lock, load_lock, save_lock
+from helperhub.pipelines.env_build import EnvBuildSettings, build_environments
 from helperhub.pipelines.env_lock import EnvLockSettings, lock_environments
 from helperhub.registry.client import project_files
-from tests.conftest import RunningIndex
+from tests.conftest import RunningIndex, start_oci
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 AMD, ARM = "linux/amd64", "linux/arm64"
@@ -33,8 +46,9 @@ def _environment(packages: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def team(released_targets: Path, index: RunningIndex, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A team's folder: the released pins, an environment of both helpers, orjson and a module, locked."""
+def team(released_targets: Path, index: RunningIndex, oci: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A team's folder: the released pins, an environment of both helpers, orjson and a module,
+    locked, and its images built (in a folder of no git checkout)."""
     root = tmp_path_factory.mktemp("team")
     (root / "src" / "team_scoring").mkdir(parents=True)
     (root / "src" / "team_scoring" / "__init__.py").write_text(MODULE)
@@ -42,6 +56,7 @@ def team(released_targets: Path, index: RunningIndex, tmp_path_factory: pytest.T
     save_lock(root / "pins.json", Lock(released.packages, released.platform_tools))
     (root / "pyproject.toml").write_text(_environment([f"{EXTRA}>=3.10,<4"]))
     lock_environments(EnvLockSettings(root, index.settings), _specs(root), [], Silent())
+    build_environments(EnvBuildSettings(root, oci, defaults.cache_dir()), [], Silent())
     return root
 
 
@@ -97,18 +112,78 @@ def test_a_conflicting_extra_stops_in_one_line_and_changes_nothing(team: Path, i
     assert set(project_files(index.settings, "numpy")) == served
 
 
-@pytest.mark.parametrize("target", ["py311", "py313"])
-def test_kfps_docker_runner_runs_a_step_on_the_environment_in_package_mode(
-    team: Path, tmp_path: Path, target: str, monkeypatch: pytest.MonkeyPatch,
+def _fresh_registries(tmp_path: Path) -> Iterator[str]:
+    yield from start_oci(tmp_path)
+
+
+def test_building_again_pushes_nothing_and_two_registries_get_one_digest(team: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # no engine is needed
+    before = (team / "pins.json").read_bytes()
+    built = build_environments(EnvBuildSettings(team, _registry(team), defaults.cache_dir()), [], Silent())
+    assert [b.pushed for b in built] == [False, False] and (team / "pins.json").read_bytes() == before
+    digests = []
+    for n in range(2):  # two fresh registries, two copies of the team's folder: the same digests
+        copy = shutil.copytree(team, tmp_path / f"team{n}", symlinks=True)
+        registries = _fresh_registries(tmp_path / f"oci{n}")
+        registry = next(registries)
+        try:
+            fresh = build_environments(EnvBuildSettings(copy, registry, defaults.cache_dir()), [], Silent())
+        finally:
+            next(registries, None)
+        assert all(b.pushed for b in fresh)
+        digests.append([b.image.ref.partition("@")[2] for b in fresh])
+    assert digests[0] == digests[1]
+    pinned = load_lock(team / "pins.json").require_environment("scoring")
+    assert digests[0] == [t.image.ref.partition("@")[2] for t in pinned.targets.values() if t.image]
+
+
+def _registry(team: Path) -> str:
+    image = load_lock(team / "pins.json").require_environment("scoring").targets["py311"].image
+    assert image is not None
+    return image.registry
+
+
+def test_the_arm64_image_holds_aarch64_code_of_the_extra_package(team: Path) -> None:
+    image = load_lock(team / "pins.json").require_environment("scoring").targets["py311"].image
+    assert image is not None and set(image.platforms) == {AMD, ARM}
+    repository = image.ref.partition("@")[0]
+    for platform, machine in ((ARM, "aarch64"), (AMD, "x86_64")):
+        found = _extension_machines(repository, image.platforms[platform])
+        assert found and set(found.values()) == {machine}, found
+        assert all("cpython-311" in name for name in found)
+
+
+def _extension_machines(repository: str, manifest: str) -> dict[str, str]:
+    """The extra package's extension modules in the image's layers -> the CPU their ELF header names."""
+    host, path = split_repository(repository)
+    base = f"http://{host}/v2/{path}"
+    body = requests.get(f"{base}/manifests/{manifest}", headers={"Accept": ", ".join(IMAGE_TYPES)}, timeout=30).json()
+    found: dict[str, str] = {}
+    for layer in body["layers"][-2:]:  # the environment's own layers: packages, modules
+        blob = requests.get(f"{base}/blobs/{layer['digest']}", timeout=120).content
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as tar:
+            for member in tar:
+                if member.isfile() and f"/{EXTRA}/" in member.name and member.name.endswith(".so"):
+                    handle = tar.extractfile(member)
+                    assert handle is not None
+                    found[member.name] = elf_machine(handle.read(20))
+    return found
+
+
+@pytest.mark.parametrize(("mode", "target"), [("image", "py311"), ("image", "py313"), ("package", "py311"),
+                                              ("package", "py313")])
+def test_kfps_docker_runner_runs_a_step_on_the_environment(
+    team: Path, tmp_path: Path, mode: str, target: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """KFP's documented API (kfp.local.init with a DockerRunner) on a component of the environment."""
     from kfp import local
 
     from helperhub.pipelines import Delivery, helper_component
 
-    for key in [k for k in __import__("os").environ if k.startswith("PIP_")]:
-        monkeypatch.delenv(key)  # the step installs from the private index alone
-    delivery = Delivery.from_lock(team / "pins.json", mode="package", target=target)
+    for key in [k for k in os.environ if k.startswith("PIP_")]:
+        monkeypatch.delenv(key)  # a step installs from the private index alone
+    delivery = Delivery.from_lock(team / "pins.json", mode=mode, target=target)
 
     @helper_component(environment="scoring", delivery=delivery)
     def uses_everything() -> str:
@@ -123,6 +198,9 @@ def test_kfps_docker_runner_runs_a_step_on_the_environment_in_package_mode(
         names = f"{tabular_helpers.__name__} {vision_helpers.__name__} {orjson.dumps([doubled(2)]).decode()}"
         return f"{sys.version_info[0]}.{sys.version_info[1]} {platform.machine()} {names}"
 
+    if mode == "image":
+        image = load_lock(team / "pins.json").require_environment("scoring").targets[target].image
+        assert image is not None and uses_everything.component_spec.implementation.container.image == image.ref
     local.init(runner=local.DockerRunner(network_mode="host"), pipeline_root=str(tmp_path / "root"),
                raise_on_error=True)
     python = "3.11" if target == "py311" else "3.13"
