@@ -140,7 +140,7 @@ def platform_base(image: ImagePin, platform: str) -> str:
     return f"{repository}@{image.platforms[platform]}" if image.platforms else image.ref
 
 
-def image_tag(env: EnvironmentPin, target: str, bases: dict[str, str]) -> str:
+def environment_tag(env: EnvironmentPin, target: str, bases: dict[str, str]) -> str:
     """``<target>-<hash>`` of everything the image is made of: its files, modules and bases."""
     _, locked = env.require_target(target)
     ident = inputs_digest({"format": IMAGE_FORMAT, "closure": {p: [f.to_json() for f in files]
@@ -162,7 +162,7 @@ def build_target(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin, ta
         raise LockError(f"environment {env.name}: the image of {helper.name} {helper.version} for target {target} has "
                         f"no {', '.join(missing)}; re-release it for those platforms")
     repository = image_repository(settings, env.name)
-    tag = image_tag(env, target, bases)
+    tag = environment_tag(env, target, bases)
     found = _existing(f"{repository}:{tag}")
     if found is not None:
         return Built(env.name, target, _pin(repository, tag, found, helper_image, settings), pushed=False)

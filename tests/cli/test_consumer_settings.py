@@ -156,7 +156,7 @@ def bumps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
 
     def fake_bump(lock_path: Path, name: str, version: str, index: IndexSettings, oci_registry: str | None,
                   helpers: set[str], kfp_version: str, targets: tuple[str, ...] = (),
-                  verify: Any = None) -> Bump:
+                  verify: Any = None, relock: Any = None) -> Bump:
         calls.append({"index": index.base, "oci_registry": oci_registry, "helpers": helpers})
         return Bump(fake_pin(name), {})
 
