@@ -113,6 +113,7 @@ def test_a_conflicting_extra_stops_in_one_line_and_changes_nothing(team: Path, i
 
 
 def _fresh_registries(tmp_path: Path) -> Iterator[str]:
+    tmp_path.mkdir()
     yield from start_oci(tmp_path)
 
 

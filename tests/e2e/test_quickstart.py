@@ -29,7 +29,7 @@ from tests.conftest import REPO, ReleasedRepo, git, release_settings
 
 EXAMPLE = REPO / "examples" / "team-repo"
 BLOCK = re.compile(
-    r"^<!-- quickstart(?::\s*(?P<file>[\w.-]+))? -->\n```(?P<lang>\w+)\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL
+    r"^<!-- quickstart(?::\s*(?P<file>[\w./-]+))? -->\n```(?P<lang>\w+)\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL
 )
 END = "QUICKSTART_EOF"
 PUBLIC_IMPORT = "from helperhub.pipelines import Delivery, helper_component, run_locally"
@@ -43,7 +43,8 @@ def quickstart(markdown: Path) -> tuple[str, dict[str, str]]:
         if block["file"]:
             assert END not in body
             files[block["file"]] = body
-            parts.append(f"cat > {shlex.quote(block['file'])} <<'{END}'\n{body}{END}\n")
+            folder = f"mkdir -p {shlex.quote(str(Path(block['file']).parent))} && " if "/" in block["file"] else ""
+            parts.append(f"{folder}cat > {shlex.quote(block['file'])} <<'{END}'\n{body}{END}\n")
         else:
             assert block["lang"] in ("bash", "sh"), f"a marked {block['lang']} block names no file"
             parts.append(body)
@@ -126,6 +127,10 @@ def test_readme_quick_start_runs_as_written(released_with_tool: ReleasedRepo, tm
     # the step ran in its helper image and wrote its output where kfp.local keeps it
     outputs = [json.loads(p.read_text()) for p in (team / ".runs").rglob("executor_output.json")]
     assert any(o.get("parameterValues", {}).get("Output") == 4.25 for o in outputs), outputs
+    # the step on the environment ran in its image: both helpers, rich and the team's module
+    assert any(o.get("parameterValues", {}).get("Output") == "high (vision-helpers 1.0.0)" for o in outputs), outputs
+    env = delivery.lock.require_environment("scoring")
+    assert [m.name for m in env.modules] == ["team-scoring"] and all(t.image for t in env.targets.values())
 
 
 @pytest.mark.slow
