@@ -1,4 +1,5 @@
-"""The team's pipeline: two steps, each using a released helper by the pin in pins.json.
+"""The team's pipeline: two steps, one on a released helper by the pin in pins.json, one on the
+environment `scoring` (a helper, rich and the team's own `team_scoring`, locked in pins.json).
 
     python pipeline.py image      # or: package
 compiles it to team-scoring-<mode>.yaml and runs it once with kfp.local (Docker).
@@ -41,18 +42,23 @@ def image_features(n: int, seed: int, features: Output[Dataset]) -> None:
     frame.to_csv(features.path, index=False)
 
 
-@helper_component(helpers=["tabular-helpers[model]"], delivery=delivery)
+@helper_component(environment="scoring", delivery=delivery)
 def score(features: Input[Dataset]) -> float:
-    """Impute, fit and score with the shared tabular helpers: the cross-validated accuracy."""
+    """Impute, fit and score with the shared tabular helpers and the team's own feature list: the
+    cross-validated accuracy, logged with rich."""
     import pandas as pd
+    from rich.console import Console
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
     from tabular_helpers import Imputer
+    from team_scoring import FEATURES, summary
 
     frame = pd.read_csv(features.path)
     filled = Imputer("median").fit(frame, columns=["contrast"]).transform(frame)
-    x, y = filled[["centre", "contrast"]], filled["label"]
-    return float(cross_val_score(LogisticRegression(max_iter=500), x, y, cv=3).mean())
+    x, y = filled[list(FEATURES)], filled["label"]
+    accuracy = float(cross_val_score(LogisticRegression(max_iter=500), x, y, cv=3).mean())
+    Console().print(summary(accuracy, len(frame)))
+    return accuracy
 
 
 @dsl.pipeline(name="team-scoring")

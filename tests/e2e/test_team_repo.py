@@ -68,6 +68,10 @@ def test_a_team_repository_pins_compiles_and_runs(released_all: ReleasedRepo, tm
             ours.packages[name].sha256, ours.packages[name].closure)
         assert lock.packages[name].image is not None
     assert "closure files" in run([hub, "pins", "check"], team, env, stdout_only=False)
+    run([hub, "env", "lock", "--offline"], team, env)  # the scoring step's environment, and its image
+    run([hub, "env", "build"], team, env)
+    scoring = Delivery.from_lock(team / "pins.json").lock.require_environment("scoring")
+    assert [m.name for m in scoring.modules] == ["team-scoring"] and all(t.image for t in scoring.targets.values())
 
     results = {}
     for mode in ("image", "package"):
