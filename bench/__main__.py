@@ -1,4 +1,4 @@
-"""`python -m bench`: P1-P5 (and P2b) measured side by side in one run; prints the table and writes
+"""`python -m bench`: P1-P6 (and P2b) measured side by side in one run; prints the table and writes
 docs/benchmarks.{json,md,png}. Loopback only; bounded by the repeat counts below."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from rich.table import Table
 
 from helperhub.core import defaults
 
+from .env_time import measure_environments
 from .reads import ReadRow, measure_reads
 from .registry_start import FILES, StartRow, measure_registry_start, start_figures
 from .release_time import measure_image_size, measure_release
@@ -23,7 +24,7 @@ from .step_start import measure_step_start
 from .targets_time import measure_targets
 
 console = Console(highlight=False)
-# help: P5 `helperhub --help`; reads: P3; stack: P1, P2, P2b, P4 (one registry and OCI registry);
+# help: P5 `helperhub --help`; reads: P3; stack: P1, P2, P2b, P4, P6 (one registry and OCI registry);
 # registry-start: P5 registry start
 PARTS = ("help", "reads", "stack", "registry-start")
 
@@ -47,7 +48,7 @@ def main(repeats: int, seconds: int, base_image: str, out: Path, parts: tuple[st
     """P1-P5 measured side by side in one run; prints the table and writes docs/benchmarks.*."""
     started = time.monotonic()
     chosen = set(parts or PARTS)
-    step = rel = size = start = None
+    step = rel = size = start = envs = None
     reads: list[ReadRow] | None = None
     boot: list[StartRow] | None = None
     if "help" in chosen:
@@ -62,10 +63,11 @@ def main(repeats: int, seconds: int, base_image: str, out: Path, parts: tuple[st
                 rel = measure_release(st, console.print)
                 size = measure_image_size(st, console.print)
                 step = measure_step_start(st, work / "runs", repeats, console.print)
+                envs = measure_environments(st, repeats, console.print)
                 rel.update(measure_targets(st, repeats, console.print))
         if "registry-start" in chosen:
             boot = measure_registry_start(work / "registry-start", start_files, console.print)
-    keys = ratios(step, rel, reads, size, start, boot)
+    keys = ratios(step, rel, reads, size, start, boot, envs)
     shown = Table("measure", "value", "goal", "", title="helperhub benchmarks (medians)")
     for row in table(keys, measured_only=True):
         shown.add_row(*row)
@@ -75,9 +77,9 @@ def main(repeats: int, seconds: int, base_image: str, out: Path, parts: tuple[st
     if chosen != set(PARTS):
         console.print(f"measured {', '.join(sorted(chosen))} only: nothing written")
         return
-    assert step is not None and rel is not None and size is not None and start is not None
+    assert step is not None and rel is not None and size is not None and start is not None and envs is not None
     assert reads is not None and boot is not None
-    figures = {**step, **rel, **size, **start, **start_figures(boot),
+    figures = {**step, **rel, **size, **start, **envs, **start_figures(boot),
                "bench_seconds": round(time.monotonic() - started)}
     out.mkdir(parents=True, exist_ok=True)
     write_docs(out, keys, figures, reads, boot)

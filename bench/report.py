@@ -27,6 +27,9 @@ GOALS: dict[str, tuple[str, float, str]] = {
     "registry_json_vs_nginx_ratio": ("P3 registry JSON page (PEP 691) / nginx static (req/s)", 0.8, "min"),
     "registry_p99_ms": ("P3 registry p99 (ms)", 50.0, "max"),
     "image_overhead_ratio": ("P4 image over base / installed closure", 1.05, "max"),
+    "env_noop_build_s": ("P6 unchanged environment build (s)", 1.0, "max"),
+    "env_add_vs_bare_ratio": ("P6 adding a package: env build / bare uv install + push of its layer", 1.3, "max"),
+    "env_pushed_vs_own_ratio": ("P6 adding a package: bytes pushed / its own layer", 1.05, "max"),
     "help_s": ("P5 helperhub --help (s)", 0.3, "max"),
     "registry_first_start_vs_stock_ratio": ("P5 registry first start, first answer / stock pypiserver", 1.0, "max"),
     "registry_restart_vs_stock_ratio": ("P5 registry restart, first answer / stock pypiserver", 1.0, "max"),
@@ -40,7 +43,7 @@ STOCK_FLOOR_RPS = 0.2  # when stock completes no request in a run, count it as o
 def ratios(
     step: dict[str, float] | None = None, rel: dict[str, float] | None = None, reads: list[ReadRow] | None = None,
     size: dict[str, float] | None = None, start: dict[str, float] | None = None,
-    boot: list[StartRow] | None = None,
+    boot: list[StartRow] | None = None, envs: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """The keys GOALS holds, of the parts measured (a part not measured is None)."""
     keys: dict[str, float] = {}
@@ -64,6 +67,12 @@ def ratios(
         keys["help_s"] = start["help_s"]
     if boot is not None:
         keys |= start_keys(boot)
+    if envs is not None:
+        keys |= {
+            "env_noop_build_s": envs["env_noop_build_s"],
+            "env_add_vs_bare_ratio": envs["env_add_build_s"] / envs["env_add_bare_s"],
+            "env_pushed_vs_own_ratio": envs["env_pushed_bytes"] / envs["env_own_layer_bytes"],
+        }
     return keys
 
 

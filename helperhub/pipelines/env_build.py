@@ -1,9 +1,10 @@
 """`env build`: one image per locked environment and target, pushed by digest into pins.json.
 
 Each platform's image is a helper image (the one holding most of the environment's files) with
-two layers appended through the registry API (``images.append``): the files the helper image
-lacks, installed on the host for that platform by the lock's uv (``--no-deps --require-hashes``:
-nothing resolved), and the team's modules. No engine, no emulation: a team's CI builds without a
+layers appended through the registry API (``images.append``): the files the helper image lacks,
+installed on the host for that platform by the lock's uv (``--no-deps --require-hashes``: nothing
+resolved), a layer per file while they are few (adding a package pushes only its own files), and
+one layer of the team's modules. No engine, no emulation: a team's CI builds without a
 Docker daemon, and every layer is deterministic, so two machines give the same digest. Several
 platforms make an image index. The tag is a hash of everything that goes in, so a build with
 nothing changed finds its image and pushes nothing."""
@@ -40,6 +41,7 @@ from helperhub.release.provenance import environment_statement, sbom_name
 from helperhub.release.sbom import environment_sbom
 
 IMAGE_FORMAT = 1  # of the environment images' layout: part of each tag, so a new layout builds anew
+MAX_FILE_LAYERS = 40  # up to this many files the helper image lacks, each is a layer (else one for all)
 ENV_LABEL = "io.helperhub.environment"
 CLOSURE_LABEL = "io.helperhub.environment.closure-sha256"
 MODULES_LABEL = "io.helperhub.environment.modules-sha256"
@@ -228,13 +230,17 @@ def _build_platform(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin,
     with tempfile.TemporaryDirectory(prefix="helperhub-envimage-") as tmp:
         layers = []
         if extra:
-            root = Path(tmp, "packages")
             uv = lock.require_tool("uv", platform_of(host_machine()))
             binary = host_uv(settings.cache, uv, rebase_url(uv.url(env.packages_url()), env.index_url))
-            install_files(binary, root / VENV.lstrip("/"), [locked_url(f, env.packages_url(), env.index_url)
-                                                          for f in extra], facts, Path(tmp, "packages.txt"))
-            layers.append(_layer(root, f"helperhub: {len(extra)} files of environment {env.name} the helper image "
-                                       f"lacks, for {platform}, installed on the host"))
+            # a layer per file while they are few: adding a package pushes the layers of its own files
+            groups = [[f] for f in extra] if len(extra) <= MAX_FILE_LAYERS else [extra]
+            for n, group in enumerate(groups):
+                root = Path(tmp, f"packages-{n}")
+                install_files(binary, root / VENV.lstrip("/"), [locked_url(f, env.packages_url(), env.index_url)
+                                                              for f in group], facts, Path(tmp, f"packages-{n}.txt"))
+                named = group[0].filename if len(group) == 1 else f"{len(group)} files"
+                layers.append(_layer(root, f"helperhub: {named} of environment {env.name} for {platform}, installed "
+                                           "on the host"))
         if env.modules:
             root = Path(tmp, "modules")
             (root / site).mkdir(parents=True)
