@@ -18,7 +18,7 @@ from helperhub.core.errors import IntegrityError
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.environments import EnvironmentPin
 from helperhub.lock.lockfile import PackagePin
-from helperhub.lock.target_pins import TargetPin
+from helperhub.lock.target_pins import ImagePin, TargetPin
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 SLSA_TYPE = "https://slsa.dev/provenance/v1"
@@ -90,6 +90,17 @@ def _statement(subjects: list[dict[str, Any]], build_type: str, external: dict[s
     }
 
 
+def image_subjects(image: ImagePin) -> list[dict[str, Any]]:
+    """An image as the subjects of its statement: its digest (an index's, for several platforms)
+    and each platform's manifest."""
+    repository, _, digest = image.ref.partition("@")
+    subjects = [{"name": repository, "digest": {"sha256": digest.removeprefix("sha256:")},
+                 "annotations": {"tag": image.tag}}]
+    for platform, manifest in image.platforms.items():
+        subjects.append({"name": f"{repository} {platform}", "digest": {"sha256": manifest.removeprefix("sha256:")}})
+    return subjects
+
+
 def image_statement(pin: PackagePin, target: str, sbom_sha256: str) -> dict[str, Any]:
     """The provenance of ``target``'s image: the image (and each platform's manifest) by digest,
     built from this wheel and that target's closure on its base; the target's SBOM a byproduct."""
@@ -97,11 +108,7 @@ def image_statement(pin: PackagePin, target: str, sbom_sha256: str) -> dict[str,
     image = locked.image
     if image is None:
         raise IntegrityError(f"{pin.name} {pin.version} has no image for target {target}; build it first")
-    repository, _, digest = image.ref.partition("@")
-    subjects = [{"name": repository, "digest": {"sha256": digest.removeprefix("sha256:")},
-                 "annotations": {"tag": image.tag}}]
-    for platform, manifest in image.platforms.items():
-        subjects.append({"name": f"{repository} {platform}", "digest": {"sha256": manifest.removeprefix("sha256:")}})
+    subjects = image_subjects(image)
     base = {"name": "base image", "uri": image.base_image or locked.base_image}
     return _statement(subjects, IMAGE_BUILD,
                       {"package": pin.name, "version": pin.version, "target": target,
@@ -130,11 +137,7 @@ def environment_statement(env: EnvironmentPin, target: str, sbom_sha256: str) ->
     image = locked.image
     if image is None:
         raise IntegrityError(f"environment {env.name} has no image for target {target}; build it first")
-    repository, _, digest = image.ref.partition("@")
-    subjects = [{"name": repository, "digest": {"sha256": digest.removeprefix("sha256:")},
-                 "annotations": {"tag": image.tag}}]
-    for platform, manifest in image.platforms.items():
-        subjects.append({"name": f"{repository} {platform}", "digest": {"sha256": manifest.removeprefix("sha256:")}})
+    subjects = image_subjects(image)
     files = {f.filename: f for fs in locked.closure.values() for f in fs}
     beside = env.packages_url()
     resolved: list[dict[str, Any]] = [{"name": "base image", "uri": image.base_image or locked.base_image}]
