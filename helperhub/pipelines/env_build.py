@@ -211,8 +211,8 @@ def _pin(repository: str, tag: str, found: tuple[str, dict[str, str]], helper_im
 
 def _build_platform(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin, target: str, platform: str,
                     helper: PackagePin, base_ref: str, repository: str) -> str:
-    """One platform's image: the helper image with the environment's other files and its modules
-    appended as two layers (a layer is left out when it would be empty); its manifest digest."""
+    """One platform's image: the helper image with the environment's other files (a layer each,
+    while they are few) and its modules (one layer) appended; its manifest digest."""
     _, locked = env.require_target(target)
     files = locked.files(platform)
     in_image = {f.name: f for f in (*helper.require_target(target).files(platform), helper.wheel_file())}

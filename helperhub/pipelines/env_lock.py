@@ -143,8 +143,7 @@ def lock_environment(settings: EnvLockSettings, lock: Lock, spec: EnvironmentSpe
     modules = tuple(module_pin(settings.root, m) for m in spec.modules)
     inputs = inputs_digest({
         "helpers": [u.to_json() for u, _ in uses], "packages": list(spec.packages), "targets": targets,
-        "runtimes": {t: [p.require_target(t).to_json()["glibc"] + [p.require_target(t).python] for p in pins]
-                     for t in targets},
+        "runtimes": {t: [[p.require_target(t).python, *p.require_target(t).glibc] for p in pins] for t in targets},
         "index": settings.index.simple_url,
     })
     old = lock.environments.get(spec.name)
