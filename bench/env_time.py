@@ -86,10 +86,11 @@ def _bare(st: Stack, team: Path, filename: str, sha256: str) -> float:
     host, path = split_repository(f"{st.oci}/bench-bare")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
+        listing = Path(tmp, "requirements.txt")
+        listing.write_text(f"{filename.split('-')[0]} @ {st.index.base}/packages/{filename} --hash=sha256:{sha256}\n")
         subprocess.run([str(binary), "pip", "install", "--no-config", "--no-deps", "--no-cache", "--target",
-                        f"{tmp}/root", "--python", sys.executable, "--require-hashes", "--no-index",
-                        f"{filename.split('-')[0]} @ {st.index.base}/packages/{filename} --hash=sha256:{sha256}"],
-                       check=True, capture_output=True)
+                        f"{tmp}/root", "--python", sys.executable, "--require-hashes", "--no-index", "-r",
+                        str(listing)], check=True, capture_output=True)
         layer = pack_layer(tree_entries(Path(tmp, "root")), Path(tmp, "l.tar"), Path(tmp, "l.tar.gz"))
         with Path(tmp, "l.tar.gz").open("rb") as fh:
             registry_api.upload_blob(host, path, layer.digest, fh, layer.size)

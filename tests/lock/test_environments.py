@@ -10,9 +10,10 @@ from helperhub.core.envspec import EnvironmentSpec, parse_environments
 from helperhub.core.errors import ConfigError, LockError
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.environments import EnvironmentPin, HelperUse, ModulePin
-from helperhub.lock.lockfile import Lock, dump_lock, parse_lock
+from helperhub.lock.lockfile import Lock, PackagePin, dump_lock, parse_lock
 from helperhub.lock.target_pins import TargetPin
-from helperhub.pipelines.env_lock import conflict_causes
+from helperhub.pipelines.env_lock import conflict_causes, stale_environments
+from helperhub.pipelines.env_step import environment_helpers
 
 SHA = "a" * 64
 
@@ -80,3 +81,20 @@ def test_pips_conflict_lines_name_the_helper_that_locks_each_side() -> None:
         "numpy<2 (asked by the environment)", "numpy==2.4.6 (locked by tabular-helpers 1.0.0)",
         "lightgbm 4.3.0 depends on numpy<2"]
     assert conflict_causes("ERROR: No matching distribution found for nothing", {}) == []
+
+
+def _helper(version: str, sha: str = SHA) -> PackagePin:
+    return PackagePin("tabular-helpers", version, f"tabular_helpers-{version}-py3-none-any.whl", sha,
+                      f"http://hub:8080/packages/tabular_helpers-{version}-py3-none-any.whl", "http://hub:8080/simple/",
+                      "2.17.3", "", "2026-01-01T00:00:00Z")
+
+
+def test_an_environment_is_stale_once_a_helper_it_uses_moves() -> None:
+    lock = Lock({"tabular-helpers": _helper("1.0.0")}).with_environment(_env())
+    assert stale_environments(lock) == []
+    assert environment_helpers(_env(), lock) == ["tabular-helpers[model]"]
+    for moved in (_helper("1.1.0"), _helper("1.0.0", "b" * 64)):  # another version, or other bytes of it
+        bumped = lock.with_pin(moved)
+        assert stale_environments(bumped) == ["scoring"]
+        with pytest.raises(LockError, match=r"locked with tabular-helpers 1\.0\.0, .* `helperhub env lock scoring`"):
+            environment_helpers(_env(), bumped)
