@@ -288,10 +288,20 @@ def targets_toml(bases: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def released_targets(tmp_path_factory: pytest.TempPathFactory, index: RunningIndex, oci: str,
+def targets_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningIndex]:
+    """The index of the release for two targets: apart from the session's, whose release of the
+    same versions records other targets (a release record names what its last release made)."""
+    running = start_index(tmp_path_factory.mktemp("targets-index"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def released_targets(tmp_path_factory: pytest.TempPathFactory, targets_index: RunningIndex, oci: str,
                      client: Any, base_image: str) -> Path:
     """Both helpers, their closures and images for py311 (amd64, arm64) and py313 (amd64), released
-    into the session's index as this repository declares its targets. Read it only."""
+    into ``targets_index`` as this repository declares its targets. Read it only."""
+    index = targets_index
     from helperhub.core.progress import Silent
     from helperhub.release.run import ImageStage, open_image_stage, release, release_targets
 

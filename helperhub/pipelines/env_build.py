@@ -13,26 +13,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from platform import machine as host_machine
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.errors import EngineError, LockError
+from helperhub.core.fs import atomic_write_text
 from helperhub.core.progress import Reporter
 from helperhub.core.signing import SigningKey
 from helperhub.core.targets import platform_of
 from helperhub.images import registry_api
 from helperhub.images.append import NewLayer, appended, push_appended, read_base
 from helperhub.images.context import locked_url
-from helperhub.images.layer import VENV, pack_layer, tree_entries
+from helperhub.images.layer import VENV, Layer, pack_layer, tree_entries
 from helperhub.images.referrers import DSSE_TYPE, PROVENANCE_ARTIFACT, SBOM_ARTIFACT, TITLE, attach, referrers
 from helperhub.images.venv_tree import host_uv, install_files
-from helperhub.lock.closure import closure_sha256, rebase_url
+from helperhub.lock.closure import LockedFile, closure_sha256, rebase_url
 from helperhub.lock.environments import EnvironmentPin, inputs_digest
 from helperhub.lock.lockfile import ImagePin, Lock, PackagePin, load_lock, modify_lock
 from helperhub.pipelines.env_step import stage_modules
@@ -227,37 +230,58 @@ def _build_platform(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin,
     site = f"{VENV}/lib/python{facts.python}/site-packages".lstrip("/")
     labels = {ENV_LABEL: env.name, CLOSURE_LABEL: closure_sha256(files),
               MODULES_LABEL: inputs_digest([m.to_json() for m in env.modules])}
-    with tempfile.TemporaryDirectory(prefix="helperhub-envimage-") as tmp:
-        layers = []
-        if extra:
-            uv = lock.require_tool("uv", platform_of(host_machine()))
-            binary = host_uv(settings.cache, uv, rebase_url(uv.url(env.packages_url()), env.index_url))
-            # a layer per file while they are few: adding a package pushes the layers of its own files
-            groups = [[f] for f in extra] if len(extra) <= MAX_FILE_LAYERS else [extra]
-            for n, group in enumerate(groups):
-                root = Path(tmp, f"packages-{n}")
-                install_files(binary, root / VENV.lstrip("/"), [locked_url(f, env.packages_url(), env.index_url)
-                                                              for f in group], facts, Path(tmp, f"packages-{n}.txt"))
-                named = group[0].filename if len(group) == 1 else f"{len(group)} files"
-                layers.append(_layer(root, f"helperhub: {named} of environment {env.name} for {platform}, installed "
-                                           "on the host"))
-        if env.modules:
-            root = Path(tmp, "modules")
+    layers = []
+    if extra:
+        uv = lock.require_tool("uv", platform_of(host_machine()))
+        url = rebase_url(uv.url(env.packages_url()), env.index_url)
+
+        def install(group: Sequence[LockedFile]) -> Callable[[Path], None]:
+            def fill(root: Path) -> None:
+                install_files(host_uv(settings.cache, uv, url), root / VENV.lstrip("/"),
+                              [locked_url(f, env.packages_url(), env.index_url) for f in group], facts,
+                              root.with_suffix(".txt"))
+            return fill
+
+        # a layer per file while they are few: adding a package installs and pushes its own files only
+        groups = [[f] for f in extra] if len(extra) <= MAX_FILE_LAYERS else [extra]
+        for group in groups:
+            named = group[0].filename if len(group) == 1 else f"{len(group)} files"
+            key = {"files": [f.to_json() for f in group], "facts": repr(facts)}
+            layers.append(cached_layer(settings.cache, key, install(group),
+                                       f"helperhub: {named} of environment {env.name} for {platform}, installed on "
+                                       "the host"))
+    if env.modules:
+        def modules(root: Path) -> None:
             (root / site).mkdir(parents=True)
             stage_modules(env, settings.root, root / site, exact=True)
-            layers.append(_layer(root, f"helperhub: the modules of environment {env.name}"))
-        if not layers:  # the helper image holds it all: one empty layer carries the labels
-            (Path(tmp, "empty")).mkdir()
-            layers.append(_layer(Path(tmp, "empty"), f"helperhub: environment {env.name}, all in its helper image"))
-        config, media_type, manifest = appended(base, layers, labels, str(base.run.get("User") or ""))
-        return push_appended(base, f"{repository}@{registry_api.digest_of(manifest)}", layers, config, media_type,
-                             manifest)
+
+        key = {"modules": [m.to_json() for m in env.modules], "site": site}
+        layers.append(cached_layer(settings.cache, key, modules, f"helperhub: the modules of environment {env.name}"))
+    if not layers:  # the helper image holds it all: one empty layer carries the labels
+        layers.append(cached_layer(settings.cache, {"empty": True}, lambda root: root.mkdir(),
+                                   f"helperhub: environment {env.name}, all in its helper image"))
+    config, media_type, manifest = appended(base, layers, labels, str(base.run.get("User") or ""))
+    return push_appended(base, f"{repository}@{registry_api.digest_of(manifest)}", layers, config, media_type,
+                         manifest)
 
 
-def _layer(root: Path, comment: str) -> NewLayer:
-    """Every path under ``root`` as one deterministic layer, packed beside it."""
-    tar, gz = root.with_suffix(".tar"), root.with_suffix(".tar.gz")
-    return NewLayer(pack_layer(tree_entries(root), tar, gz), gz, comment)
+def cached_layer(cache: Path, key: Mapping[str, Any], fill: Callable[[Path], None], comment: str) -> NewLayer:
+    """The layer of a tree ``fill`` makes in an empty folder, kept under ``cache`` by ``key`` (what
+    goes in): an environment built again, or with one more package, packs only what is new."""
+    ident = inputs_digest({"format": IMAGE_FORMAT, **key})
+    folder = cache / "env-layers"
+    gz, meta = folder / f"{ident}.tar.gz", folder / f"{ident}.json"
+    if gz.is_file() and meta.is_file():
+        known = json.loads(meta.read_text())
+        return NewLayer(Layer(known["diff_id"], known["digest"], known["size"]), gz, comment)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="helperhub-envlayer-", dir=folder) as tmp:
+        root = Path(tmp, "root")
+        fill(root)
+        layer = pack_layer(tree_entries(root), Path(tmp, "layer.tar"), Path(tmp, "layer.tar.gz"))
+        os.replace(Path(tmp, "layer.tar.gz"), gz)
+    atomic_write_text(meta, json.dumps({"diff_id": layer.diff_id, "digest": layer.digest, "size": layer.size}))
+    return NewLayer(layer, gz, comment)
 
 
 def attest_environment(lock: Lock, env: EnvironmentPin, target: str, image: ImagePin, key: SigningKey,

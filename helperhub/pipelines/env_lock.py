@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 
 from helperhub.core.defaults import LOCK_NAME
 from helperhub.core.envspec import EnvironmentSpec
-from helperhub.core.errors import ConfigError, LockError, RegistryError
+from helperhub.core.errors import ConfigError, HubError, LockError, RegistryError
 from helperhub.core.progress import Reporter
 from helperhub.core.targets import MACHINES, TargetFacts
 from helperhub.core.tools import clean_pip_env, failure_line
@@ -34,7 +34,7 @@ from helperhub.lock.environments import EnvironmentPin, HelperUse, ModulePin, in
 from helperhub.lock.lockfile import Lock, PackagePin, load_lock, modify_lock
 from helperhub.lock.target_pins import TargetPin
 from helperhub.pipelines.env_modules import module_pin
-from helperhub.registry.client import IndexSettings
+from helperhub.registry.client import IndexSettings, record_mirror_on_index
 from helperhub.release.publish import publish
 from helperhub.release.resolve import resolve_args
 
@@ -279,6 +279,11 @@ def resolve_extras(
                         raise
             chosen[platform.key] = constraints
         mirrored = [p.name for p in publish(settings.index, fetched).upload] if fetched else []
+        if mirrored:
+            try:  # third-party in the catalog, not a helper that a plain upload would make it
+                record_mirror_on_index(settings.index, mirrored)
+            except HubError as exc:
+                report.warn(f"the index lists the files mirrored for the environment as uploads: {exc}")
         out = {}
         for n, platform in enumerate(platforms):
             report.info(f"resolving {platform.where} from {settings.index.base}")

@@ -15,7 +15,8 @@ from helperhub.registry.retention_client import register_references, registratio
 
 def lock_references(lock: Lock) -> dict[str, Any]:
     """Everything a lock pins: each helper's version, every file (wheel, sdist and each target's
-    closure on each platform) by sha256, and each target's image and per-platform manifests."""
+    closure on each platform, and every file of its environments) by sha256, and each target's
+    image and per-platform manifests."""
     helpers: dict[str, str] = {}
     files: dict[str, str] = {}
     images: set[str] = set()
@@ -31,6 +32,10 @@ def lock_references(lock: Lock) -> dict[str, Any]:
                 images.add(target.image.ref)
                 repo = target.image.ref.split("@", 1)[0]
                 images.update(f"{repo}@{d}" for d in target.image.platforms.values() if d.startswith("sha256:"))
+    for env in lock.environments.values():  # the files an environment mirrored are pinned by it alone
+        for target in env.targets.values():
+            for platform_files in target.closure.values():
+                files.update({f.filename: f.sha256 for f in platform_files})
     return {"helpers": helpers, "files": files, "images": sorted(images)}
 
 

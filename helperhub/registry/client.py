@@ -356,6 +356,13 @@ def record_release_on_index(settings: IndexSettings, name: str, version: str, re
     return post_form(settings, form, f"to record {name} {version}")
 
 
+def record_mirror_on_index(settings: IndexSettings, files: Iterable[str]) -> str:
+    """Tell the index that ``files`` (uploaded by this login) were mirrored for an environment, not
+    released: third-party in its catalog (``:action=record_mirror``); the index's answer."""
+    form = {":action": (None, "record_mirror"), "files": (None, json.dumps(sorted(files)))}
+    return post_form(settings, form, "to record the mirrored files")
+
+
 def index_helpers(settings: IndexSettings, session: requests.Session | None = None) -> set[str] | None:
     """The projects the index counts as helpers (its release records' rule); None for an index
     that does not say (an older registry, stock pypiserver)."""

@@ -30,7 +30,7 @@ from helperhub.lock.closure import for_extras
 from helperhub.lock.lockfile import Lock, load_lock, save_lock
 from helperhub.pipelines.env_build import EnvBuildSettings, build_environments
 from helperhub.pipelines.env_lock import EnvLockSettings, lock_environments
-from helperhub.registry.client import project_files
+from helperhub.registry.client import index_helpers, project_files
 from tests.conftest import RunningIndex, start_oci
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -46,7 +46,8 @@ def _environment(packages: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def team(released_targets: Path, index: RunningIndex, oci: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def team(released_targets: Path, targets_index: RunningIndex, oci: str,
+         tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A team's folder: the released pins, an environment of both helpers, orjson and a module,
     locked, and its images built (in a folder of no git checkout)."""
     root = tmp_path_factory.mktemp("team")
@@ -55,7 +56,7 @@ def team(released_targets: Path, index: RunningIndex, oci: str, tmp_path_factory
     released = load_lock(released_targets / "pins.json")
     save_lock(root / "pins.json", Lock(released.packages, released.platform_tools))
     (root / "pyproject.toml").write_text(_environment([f"{EXTRA}>=3.10,<4"]))
-    lock_environments(EnvLockSettings(root, index.settings), _specs(root), [], Silent())
+    lock_environments(EnvLockSettings(root, targets_index.settings), _specs(root), [], Silent())
     build_environments(EnvBuildSettings(root, oci, defaults.cache_dir()), [], Silent())
     return root
 
@@ -64,7 +65,7 @@ def _specs(root: Path) -> dict[str, object]:
     return dict(repository_settings(root)["environments"])
 
 
-def test_an_environment_is_locked_per_target_and_platform(team: Path, index: RunningIndex) -> None:
+def test_an_environment_is_locked_per_target_and_platform(team: Path, targets_index: RunningIndex) -> None:
     lock = load_lock(team / "pins.json")
     env = lock.require_environment("scoring")
     assert list(env.targets) == ["py311", "py313"] and env.targets["py311"].platforms == (AMD, ARM)
@@ -79,37 +80,39 @@ def test_an_environment_is_locked_per_target_and_platform(team: Path, index: Run
                 kept = {replace(f, extras=()) for f in for_extras(pin.require_target(target).files(platform), extras)}
                 assert kept | {pin.wheel_file()} <= set(files)  # the helpers' closures, never moved
     assert [m.name for m in env.modules] == ["team-scoring"]
-    served = project_files(index.settings, EXTRA)
+    served = project_files(targets_index.settings, EXTRA)
     assert {f.filename for files in env.targets.values() for fs in files.closure.values() for f in fs
             if f.name == EXTRA} <= set(served)  # mirrored into the private index
+    helpers = index_helpers(targets_index.settings)
+    assert helpers is not None and EXTRA not in helpers and "tabular-helpers" in helpers  # third-party there
 
 
-def test_locking_again_changes_nothing_and_offline_resolves_the_same(team: Path, index: RunningIndex) -> None:
+def test_locking_again_changes_nothing_and_offline_resolves_the_same(team: Path, targets_index: RunningIndex) -> None:
     before = (team / "pins.json").read_bytes()
-    (again,) = lock_environments(EnvLockSettings(team, index.settings), _specs(team), ["scoring"], Silent())
+    (again,) = lock_environments(EnvLockSettings(team, targets_index.settings), _specs(team), ["scoring"], Silent())
     assert not again.resolved and (team / "pins.json").read_bytes() == before
-    offline = EnvLockSettings(team, index.settings, offline=True, upgrade=True)
+    offline = EnvLockSettings(team, targets_index.settings, offline=True, upgrade=True)
     (fresh,) = lock_environments(offline, _specs(team), [], Silent())
     assert fresh.resolved and fresh.mirrored == () and (team / "pins.json").read_bytes() == before
 
 
-def test_a_conflicting_extra_stops_in_one_line_and_changes_nothing(team: Path, index: RunningIndex,
+def test_a_conflicting_extra_stops_in_one_line_and_changes_nothing(team: Path, targets_index: RunningIndex,
                                                                     tmp_path: Path) -> None:
     numpy = load_lock(team / "pins.json").require_environment("scoring").targets["py311"].closure[AMD]
     locked = next(f for f in numpy if f.name == "numpy")
-    pins, served = (team / "pins.json").read_bytes(), set(project_files(index.settings, "numpy"))
+    pins, served = (team / "pins.json").read_bytes(), set(project_files(targets_index.settings, "numpy"))
     conflicting = tmp_path / "conflicting"
     conflicting.mkdir()
     (conflicting / "pins.json").write_bytes(pins)
     (conflicting / "src").symlink_to(team / "src")
     (conflicting / "pyproject.toml").write_text(_environment([f"{EXTRA}>=3.10,<4", "numpy<2"]))
     with pytest.raises(ConfigError) as err:
-        lock_environments(EnvLockSettings(conflicting, index.settings), _specs(conflicting), [], Silent())
+        lock_environments(EnvLockSettings(conflicting, targets_index.settings), _specs(conflicting), [], Silent())
     message = str(err.value)
     assert "\n" not in message and "numpy<2 (asked by the environment)" in message
     assert f"numpy=={locked.version} (locked by tabular-helpers" in message
     assert (conflicting / "pins.json").read_bytes() == pins
-    assert set(project_files(index.settings, "numpy")) == served
+    assert set(project_files(targets_index.settings, "numpy")) == served
 
 
 def _fresh_registries(tmp_path: Path) -> Iterator[str]:

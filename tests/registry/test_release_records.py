@@ -12,7 +12,7 @@ import requests
 
 from helperhub.core.errors import RegistryError
 from helperhub.pipelines.catalog import list_helpers
-from helperhub.registry.client import IndexSettings, index_helpers, record_release_on_index
+from helperhub.registry.client import IndexSettings, index_helpers, record_mirror_on_index, record_release_on_index
 from tests.catalog_site import password, upload, write_sdist, write_wheel
 from tests.sidebyside import Server
 
@@ -81,5 +81,26 @@ def test_a_registry_from_before_records_keeps_its_third_party_projects(tmp_path:
         assert index_helpers(settings) == {"old-helper"}  # still third-party, as it was
         migrated = json.loads((packages / ".releases" / ".third-party.json").read_text())
         assert migrated == ["numpy-like"]
+    finally:
+        server.kill()
+
+
+def test_files_mirrored_for_an_environment_are_third_party_and_only_their_owner_says_so(tmp_path: Path) -> None:
+    server = start(tmp_path / "reg")
+    try:
+        upload(server.url, ALICE, write_wheel(tmp_path, "extra-lib", "1.0.0", metadata("extra-lib", "1.0.0")))
+        upload(server.url, BOB, write_wheel(tmp_path, "bobs-helpers", "1.0.0", metadata("bobs-helpers", "1.0.0")))
+        alice = login(server, ALICE)
+        assert index_helpers(alice) == {"extra-lib", "bobs-helpers"}  # plain uploads by their owners
+        with pytest.raises(RegistryError, match="bobs-helpers belongs to bob"):  # nobody turns another's helper
+            record_mirror_on_index(alice, ["bobs_helpers-1.0.0-py3-none-any.whl"])
+        with pytest.raises(RegistryError, match="has no version 9"):
+            record_mirror_on_index(alice, ["extra_lib-9.0-py3-none-any.whl"])
+        answer = record_mirror_on_index(alice, ["extra_lib-1.0.0-py3-none-any.whl"])
+        assert answer == "1 files recorded as mirrored"
+        assert index_helpers(alice) == {"bobs-helpers"}
+        server.stop()
+        server.start()  # remembered across a restart
+        assert index_helpers(alice) == {"bobs-helpers"}
     finally:
         server.kill()

@@ -144,6 +144,21 @@ class ReleaseRecords:
                 add_unlisted(self.folder, orphans)
         self.path(project, version).unlink(missing_ok=True)
 
+    def mark_mirrored(self, names: Iterable[str]) -> set[str]:
+        """Files mirrored for a team's environment, which no release lists: third-party from now on,
+        as the files of a deleted release are (deletable when nothing pins them); the projects
+        whose standing may move."""
+        new = set(names) - self._unlisted
+        if not new:
+            return set()
+        add_unlisted(self.folder, new)
+        with self._lock:
+            self._unlisted |= new
+        moved = {project_of(name) for name in new}
+        for listener in self.listeners:
+            listener(moved)
+        return moved
+
     def unlisted(self) -> set[str]:
         """Files once mirrored that no record lists now: third-party, deletable when nothing pins them."""
         return set(self._unlisted)

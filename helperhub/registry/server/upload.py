@@ -209,6 +209,10 @@ class Uploads:
             if stored is not None:
                 raise UploadRefused("a record_release form carries its record as a field, and no file")
             return record_form.record_release(self.backend, fields, user)
+        if action == "record_mirror":
+            if stored is not None:
+                raise UploadRefused("a record_mirror form carries its file names as a field, and no file")
+            return record_form.record_mirror(self.backend, fields, user)
         if action in ("register", "unregister", "gc", "gc_images") and self.retention is not None:
             if stored is not None:
                 raise UploadRefused(f"a {action} form carries fields only, and no file")
