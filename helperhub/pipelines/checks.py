@@ -25,7 +25,7 @@ def __helperhub_runtime(pins_json):
     running = "%d.%d" % sys.version_info[:2]
     machine = platform.machine()
     for pin in json.loads(pins_json):
-        if "target" not in pin:
+        if "target" not in pin:  # pins compiled before targets, and an environment's other files
             continue
         targets, name = pin["targets"], pin["target"]
         own = targets[name]
@@ -76,7 +76,14 @@ def __helperhub_check(pins_json):
                     recorded[canonical(item["metadata"]["name"])] = item.get("download_info", {})
 
     for pin in json.loads(pins_json):
-        installed = pin["mode"] in ("image", "package")
+        if "files" in pin:  # another file of the step's environment: as locked for this machine
+            import platform
+
+            locked = pin["files"].get(platform.machine())
+            if locked is None:
+                continue  # the runtime check named the machines the target was locked for
+            pin = {**pin, "version": locked[0], "sha256": locked[1]}
+        installed = pin["mode"] in ("image", "package") or "files" in pin
         if installed:  # its metadata says, no import needed
             try:
                 dist = importlib.metadata.distribution(pin["name"])

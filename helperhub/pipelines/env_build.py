@@ -21,6 +21,7 @@ from pathlib import Path
 from platform import machine as host_machine
 from typing import Any
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from helperhub.core.defaults import LOCK_NAME
@@ -34,7 +35,7 @@ from helperhub.images.append import NewLayer, appended, push_appended, read_base
 from helperhub.images.context import locked_url
 from helperhub.images.layer import VENV, Layer, pack_layer, tree_entries
 from helperhub.images.referrers import DSSE_TYPE, PROVENANCE_ARTIFACT, SBOM_ARTIFACT, TITLE, attach, referrers
-from helperhub.images.venv_tree import host_uv, install_files
+from helperhub.images.venv_tree import REPORT, host_uv, install_files
 from helperhub.lock.closure import LockedFile, closure_sha256, rebase_url
 from helperhub.lock.environments import EnvironmentPin, inputs_digest
 from helperhub.lock.lockfile import ImagePin, Lock, PackagePin, load_lock, modify_lock
@@ -43,7 +44,7 @@ from helperhub.release.attest import signed
 from helperhub.release.provenance import environment_statement, sbom_name
 from helperhub.release.sbom import environment_sbom
 
-IMAGE_FORMAT = 1  # of the environment images' layout: part of each tag, so a new layout builds anew
+IMAGE_FORMAT = 2  # of the environment images' layout: part of each tag, so a new layout builds anew
 MAX_FILE_LAYERS = 40  # up to this many files the helper image lacks, each is a layer (else one for all)
 ENV_LABEL = "io.helperhub.environment"
 CLOSURE_LABEL = "io.helperhub.environment.closure-sha256"
@@ -215,7 +216,8 @@ def _pin(repository: str, tag: str, found: tuple[str, dict[str, str]], helper_im
 def _build_platform(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin, target: str, platform: str,
                     helper: PackagePin, base_ref: str, repository: str) -> str:
     """One platform's image: the helper image with the environment's other files (a layer each,
-    while they are few) and its modules (one layer) appended; its manifest digest."""
+    while they are few), its modules (one layer) and the install report of every file (the
+    step-start check's) appended; its manifest digest."""
     _, locked = env.require_target(target)
     files = locked.files(platform)
     in_image = {f.name: f for f in (*helper.require_target(target).files(platform), helper.wheel_file())}
@@ -257,12 +259,33 @@ def _build_platform(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin,
 
         key = {"modules": [m.to_json() for m in env.modules], "site": site}
         layers.append(cached_layer(settings.cache, key, modules, f"helperhub: the modules of environment {env.name}"))
-    if not layers:  # the helper image holds it all: one empty layer carries the labels
-        layers.append(cached_layer(settings.cache, {"empty": True}, lambda root: root.mkdir(),
-                                   f"helperhub: environment {env.name}, all in its helper image"))
+    report = install_report([*_helper_report_files(helper, target, platform), *extra])
+
+    def write_report(root: Path) -> None:  # the step-start check reads it: every file, by sha256
+        path = root / VENV.lstrip("/") / REPORT
+        path.parent.mkdir(parents=True)
+        path.write_text(report)
+
+    layers.append(cached_layer(settings.cache, {"report": report}, write_report,
+                               f"helperhub: the install report of environment {env.name}"))
     config, media_type, manifest = appended(base, layers, labels, str(base.run.get("User") or ""))
     return push_appended(base, f"{repository}@{registry_api.digest_of(manifest)}", layers, config, media_type,
                          manifest)
+
+
+def _helper_report_files(helper: PackagePin, target: str, platform: str) -> list[LockedFile]:
+    """The files the helper image's own install report names: the helper and the helpers it
+    depends on (helper.Dockerfile's second layer)."""
+    names = {helper.name, *(canonicalize_name(Requirement(r).name) for r in helper.depends)}
+    return [helper.wheel_file(), *(f for f in helper.require_target(target).files(platform)
+                                   if f.name in names and f.name != helper.name)]
+
+
+def install_report(files: Sequence[LockedFile]) -> str:
+    """An install report as the image's RECORD program writes one: each file's name and sha256."""
+    items = [{"metadata": {"name": f.name}, "download_info": {"archive_info": {"hashes": {"sha256": f.sha256}}}}
+             for f in sorted(files)]
+    return json.dumps({"install": items}, sort_keys=True)
 
 
 def cached_layer(cache: Path, key: Mapping[str, Any], fill: Callable[[Path], None], comment: str) -> NewLayer:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from helperhub.core.errors import ConfigError, LockError
+from helperhub.core.targets import machine_of
 from helperhub.lock.closure import LockedFile
 from helperhub.lock.environments import EnvironmentPin
 from helperhub.lock.lockfile import Lock
@@ -42,6 +44,20 @@ def environment_files(env: EnvironmentPin, target: str, platform: str, *, helper
     beside = env.packages_url()
     skipped = set() if helpers else set(helper_names)
     return [(f, beside) for f in files if f.name not in skipped]
+
+
+def environment_entries(env: EnvironmentPin, target: str, mode: str,
+                        helper_names: Sequence[str]) -> list[dict[str, Any]]:
+    """What a step of ``env`` records and checks at its start besides its helpers: every other file
+    of the environment, per machine its version and sha256 (the platforms' files differ)."""
+    _, locked = env.require_target(target)
+    skipped = set(helper_names)
+    files: dict[str, dict[str, list[str]]] = {}
+    for platform, locked_files in locked.closure.items():
+        for f in locked_files:
+            if f.name not in skipped:
+                files.setdefault(f.name, {})[machine_of(platform)] = [f.version, f.sha256]
+    return [{"name": name, "mode": mode, "environment": env.name, "files": files[name]} for name in sorted(files)]
 
 
 def stage_modules(env: EnvironmentPin, root: Path, dest: Path, *, exact: bool) -> list[Path]:

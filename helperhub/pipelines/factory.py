@@ -47,7 +47,12 @@ from helperhub.pipelines.delivery import (
     step_target,
     trusted_hosts,
 )
-from helperhub.pipelines.env_step import environment_files, environment_helpers, stage_modules
+from helperhub.pipelines.env_step import (
+    environment_entries,
+    environment_files,
+    environment_helpers,
+    stage_modules,
+)
 from helperhub.pipelines.installer import REPORT_ENV, MachineInstall, marked_requirements, uv_script
 from helperhub.pipelines.profiles import retarget
 from helperhub.release.project import discover, source_digest
@@ -258,6 +263,8 @@ def build_component(func: Callable[..., Any], helpers: Sequence[str], delivery: 
     if staged is not None:
         options["embedded_artifact_path"] = str(staged)
     entries = provenance(pins, refs, delivery.mode, versions, sources, delivery.image_registry, target)
+    if env is not None:
+        entries += environment_entries(env, target, str(delivery.mode), [r.name for r in refs])
     pins_json = provenance_json(entries)
     try:
         comp = dsl.component(func, **options)
