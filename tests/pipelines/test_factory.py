@@ -428,3 +428,31 @@ def test_cluster_profile_points_pods_at_in_cluster_services(tmp_path: Path) -> N
         assert container["image"].endswith(DIGEST)  # type: ignore[index,union-attr]
     with pytest.raises(ConfigError, match="no profile 'moon'"):
         load_profile("moon")
+
+
+def test_step_start_check_covers_each_file_of_the_environment_on_its_machine(tmp_path: Path) -> None:
+    """An environment's other file is checked like a helper: this machine's locked version and sha256,
+    from the image's report of every file it holds."""
+    import platform
+
+    from helperhub.lock.closure import LockedFile
+    from helperhub.pipelines.env_build import install_report as env_report
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")], check=True)
+    installed_helper(tmp_path / "site", None)  # stands for the extra package: tabular-helpers 1.0.0 here
+    record = tmp_path / "env" / "helperhub-install-report.json"
+    run = [str(tmp_path / "env" / "bin" / "python"), "-c"]
+    env = {"PYTHONPATH": str(tmp_path / "site")}
+    here, there = platform.machine(), "aarch64" if platform.machine() != "aarch64" else "x86_64"
+
+    def entry(version: str, sha: str) -> str:
+        return json.dumps([{"name": "tabular-helpers", "mode": "image", "environment": "scoring",
+                            "files": {here: [version, sha], there: ["9.9", OTHER]}}])
+
+    record.write_text(env_report([LockedFile("tabular-helpers", "1.0.0", "t.whl", SHA)]))
+    assert subprocess.run([*run, check_source(entry("1.0.0", SHA))], env=env, capture_output=True).returncode == 0
+    wrong_version = subprocess.run([*run, check_source(entry("1.0.1", SHA))], env=env, capture_output=True, text=True)
+    assert "tabular-helpers 1.0.0 is installed but this step is pinned to 1.0.1" in wrong_version.stderr
+    record.write_text(env_report([LockedFile("tabular-helpers", "1.0.0", "t.whl", OTHER)]))
+    wrong_bytes = subprocess.run([*run, check_source(entry("1.0.0", SHA))], env=env, capture_output=True, text=True)
+    assert f"with sha256 {OTHER} but this step is pinned to {SHA}" in wrong_bytes.stderr
