@@ -57,7 +57,7 @@ class ModulePin:
 class EnvironmentPin:
     name: str
     helpers: tuple[HelperUse, ...]
-    packages: tuple[str, ...]  # the extra packages as declared (PEP 508)
+    packages: tuple[str, ...]  # the extra packages (PEP 508): declared, and those its modules declare
     modules: tuple[ModulePin, ...]
     index_url: str  # the private index the files are served by (its /simple/ URL)
     inputs: str  # sha256 of everything resolved from: unchanged, nothing is resolved again

@@ -33,7 +33,7 @@ from helperhub.lock.closure import LockedFile, for_extras, merge
 from helperhub.lock.environments import EnvironmentPin, HelperUse, ModulePin, inputs_digest
 from helperhub.lock.lockfile import Lock, PackagePin, load_lock, modify_lock
 from helperhub.lock.target_pins import TargetPin
-from helperhub.pipelines.env_modules import module_pin
+from helperhub.pipelines.env_modules import module_pin, module_requirements
 from helperhub.registry.client import IndexSettings, record_mirror_on_index
 from helperhub.release.publish import publish
 from helperhub.release.resolve import resolve_args
@@ -141,8 +141,11 @@ def lock_environment(settings: EnvLockSettings, lock: Lock, spec: EnvironmentSpe
     pins = [p for _, p in uses]
     targets = environment_targets(spec, pins)
     modules = tuple(module_pin(settings.root, m) for m in spec.modules)
+    # what the team's modules declare they need is resolved with the packages it names
+    packages = tuple(dict.fromkeys([*spec.packages, *(str(Requirement(r)) for m in spec.modules
+                                                       for r in module_requirements(settings.root, m))]))
     inputs = inputs_digest({
-        "helpers": [u.to_json() for u, _ in uses], "packages": list(spec.packages), "targets": targets,
+        "helpers": [u.to_json() for u, _ in uses], "packages": list(packages), "targets": targets,
         "runtimes": {t: [[p.require_target(t).python, *p.require_target(t).glibc] for p in pins] for t in targets},
         "index": settings.index.simple_url,
     })
@@ -175,7 +178,7 @@ def lock_environment(settings: EnvLockSettings, lock: Lock, spec: EnvironmentSpe
                     owners.setdefault(f.name, f"{helper.name} {helper.version}")
             platforms.append(Platform(target, platform, there[0].facts(platform), tuple(files), owners, where,
                                       tuple(in_images.values())))
-    extras, mirrored = resolve_extras(settings, spec.packages, platforms, held, report) if spec.packages else ({}, [])
+    extras, mirrored = resolve_extras(settings, packages, platforms, held, report) if packages else ({}, [])
     locked: dict[str, TargetPin] = {}
     for target in targets:
         closure = {p.platform: tuple(sorted([*p.helper_files, *extras.get(p.key, ())]))
@@ -184,7 +187,7 @@ def lock_environment(settings: EnvLockSettings, lock: Lock, spec: EnvironmentSpe
         fresh = replace(pins[0].require_target(target), base_image="", image=None, closure=closure)
         same = previous is not None and previous.closure == closure and old is not None and old.modules == modules
         locked[target] = previous if same and previous is not None else fresh
-    pin = EnvironmentPin(spec.name, tuple(u for u, _ in uses), spec.packages, modules, settings.index.simple_url,
+    pin = EnvironmentPin(spec.name, tuple(u for u, _ in uses), packages, modules, settings.index.simple_url,
                          inputs, locked)
     return Locked(pin, resolved=True, mirrored=tuple(mirrored))
 

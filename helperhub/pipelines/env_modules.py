@@ -53,6 +53,24 @@ def module_name(folder: Path, path: str) -> str:
                       "pyproject.toml; point modules at one of them")
 
 
+def module_requirements(root: Path, path: str) -> list[str]:
+    """The third-party requirements a module with a ``pyproject.toml`` declares (its ``[project]``
+    dependencies): resolved into the environment with its packages. A package folder declares none."""
+    project = root / path / "pyproject.toml"
+    if not project.is_file():
+        return []
+    try:
+        table = tomllib.loads(project.read_text(encoding="utf-8")).get("project", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"module {path}: its pyproject.toml is not valid TOML ({exc}); fix it") from None
+    if "dependencies" in table.get("dynamic", []):
+        raise ConfigError(f"module {path} declares its dependencies as dynamic; list them in [project] dependencies")
+    deps = table.get("dependencies", [])
+    if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+        raise ConfigError(f"module {path}: [project] dependencies must be a list of requirement strings")
+    return deps
+
+
 def module_pin(root: Path, path: str) -> ModulePin:
     """The declared module ``path`` of the repository at ``root``, by name and source hash."""
     folder = root / path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,26 @@ def test_an_environment_is_stale_once_a_helper_it_uses_moves() -> None:
         assert stale_environments(bumped) == ["scoring"]
         with pytest.raises(LockError, match=r"locked with tabular-helpers 1\.0\.0, .* `helperhub env lock scoring`"):
             environment_helpers(_env(), bumped)
+
+
+def test_a_module_is_a_package_folder_or_a_project_whose_dependencies_join_the_packages(tmp_path: Path) -> None:
+    from helperhub.pipelines.env_modules import module_pin, module_requirements
+
+    (tmp_path / "src" / "team_scoring").mkdir(parents=True)
+    (tmp_path / "src" / "team_scoring" / "__init__.py").write_text("X = 1\n")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "pyproject.toml").write_text('[project]\nname = "Team_Lib"\ndependencies = ["orjson>=3"]\n')
+    package = module_pin(tmp_path, "src/team_scoring")
+    assert (package.name, module_requirements(tmp_path, "src/team_scoring")) == ("team-scoring", [])
+    assert module_pin(tmp_path, "lib").name == "team-lib" and module_requirements(tmp_path, "lib") == ["orjson>=3"]
+    (tmp_path / "src" / "team_scoring" / "__pycache__").mkdir()
+    (tmp_path / "src" / "team_scoring" / "__pycache__" / "x.pyc").write_bytes(b"junk")
+    assert module_pin(tmp_path, "src/team_scoring") == package  # caches are not source
+    (tmp_path / "src" / "team_scoring" / "__init__.py").write_text("X = 2\n")
+    assert module_pin(tmp_path, "src/team_scoring").source_sha256 != package.source_sha256
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ConfigError, match="neither a package folder"):
+        module_pin(tmp_path, "plain")
+    (tmp_path / "lib" / "pyproject.toml").write_text('[project]\nname = "x"\ndynamic = ["dependencies"]\n')
+    with pytest.raises(ConfigError, match="declares its dependencies as dynamic"):
+        module_requirements(tmp_path, "lib")
