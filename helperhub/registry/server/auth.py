@@ -33,19 +33,29 @@ class Htpasswd:
         return st.st_ino, st.st_size, st.st_mtime_ns
 
     def check(self, user: str, password: str) -> bool:
+        """Whether ``password`` is ``user``'s. The slow hash runs outside the lock, so wrong
+        passwords (bcrypt is slow on purpose) keep no other request waiting."""
+        from passlib.apache import HtpasswdFile
+
+        key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
         with self._lock:
             stamp = self._stat()
-            if stamp != self._stamp:  # replaced atomically by `registry add-user`
-                self._file.load(force=True)
+            if stamp != self._stamp:  # replaced atomically by `registry add-user`: a new reader
+                self._file = HtpasswdFile(str(self.path))
                 self._stamp = stamp
                 self._proven.clear()
-            key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
             if key in self._proven:
                 return True
-            ok = bool(self._file.check_password(user, password))
-            if ok and len(self._proven) < MAX_PROVEN:
-                self._proven.add(key)
-            return ok
+            file = self._file
+        try:
+            ok = bool(file.check_password(user, password))
+        except ValueError:  # a user name htpasswd cannot hold (a tab, a colon): nobody's
+            return False
+        if ok:
+            with self._lock:
+                if file is self._file and len(self._proven) < MAX_PROVEN:
+                    self._proven.add(key)
+        return ok
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -60,7 +70,9 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     user, sep, password = decoded.partition(":")
-    return (user, password) if sep and user else None
+    if not sep or not user or any(ord(c) < 32 or c == "\x7f" for c in user):
+        return None  # no user of an htpasswd file is named so: not credentials at all
+    return user, password
 
 
 def authenticated_user(htpasswd: Htpasswd | None, header: str | None) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
 
@@ -27,6 +28,8 @@ FILE_CACHE = "public, max-age=31536000, immutable"  # a released file never chan
 METADATA_TYPE = "text/plain; charset=utf-8"  # a wheel's METADATA: email-header text
 NOT_ACCEPTABLE = (b"the format= parameter names no format of this index; ask for "
                   b"application/vnd.pypi.simple.v1+json or text/html\n")
+PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")  # a valid project name (PEP 508)
+NO_NAME = b"not a project name: letters, digits, '.', '_' and '-', starting and ending with a letter or digit\n"
 
 
 class FastReads:
@@ -50,6 +53,11 @@ class FastReads:
             start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="helperhub"'),
                                                 ("Content-Type", "text/plain"), ("Content-Length", "0")])
             return [b""]
+        named = path[len("/simple/"):].removesuffix("/")
+        if path.startswith("/simple/") and named and "/" not in named and not PROJECT_NAME.fullmatch(named):
+            # no project is named so: nothing of it reaches a header (a redirect's Location)
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(NO_NAME)))])
+            return [NO_NAME]
         if path.startswith("/simple/") and path.endswith("/") and path.count("/") in (2, 3):
             fmt = choose(environ.get("HTTP_ACCEPT"), environ.get("QUERY_STRING", ""))
             if fmt is None:
@@ -60,7 +68,7 @@ class FastReads:
                 return self._page(environ, start_response, self.backend.pages.root(fmt), fmt)
             name = path[len("/simple/"):-1]
             if canonicalize_name(name) != name:
-                query = environ.get("QUERY_STRING", "")
+                query = quote(environ.get("QUERY_STRING", ""), safe="=&;%+/")
                 location = f"/simple/{canonicalize_name(name)}/" + (f"?{query}" if query else "")
                 start_response("301 Moved Permanently", [("Location", location), ("Vary", "Accept")])
                 return [b""]

@@ -50,7 +50,7 @@ from helperhub.registry.server.metadata import (
 )
 from helperhub.registry.server.notes import ImageRefs, Yanks, check_image_ref, check_target_name
 from helperhub.registry.server.owners import Owners
-from helperhub.registry.server.records import ReleaseRecords
+from helperhub.registry.server.records import ReleaseRecords, project_of
 from helperhub.registry.server.recovery import (
     RECORD,
     TEMP_PREFIX,
@@ -140,6 +140,18 @@ class HardenedBackend(Recovery, Backend):  # type: ignore[misc]
     def is_helper(self, project: str) -> bool:
         """The release records' rule, for a project by its canonical name."""
         return self.records.is_helper(project, self.pages.filenames(project))
+
+    def check_listable(self, filenames: Iterable[str], user: str) -> None:
+        """A record of ``user``'s may list the files as mirrored unless that would turn a helper of
+        another owner, which no release recorded (its owner's plain uploads), into third-party
+        files (which retention then deletes)."""
+        for name in sorted(set(filenames)):
+            project = project_of(name)
+            ownership = self.owners.of(project)
+            if ownership.allows(user) or self.records.versions(project) or not self.is_helper(project):
+                continue
+            raise UploadForbidden(f"{name} is a file of {project}, a helper of {', '.join(ownership.users)}; a record "
+                                  "lists as mirrored only third-party files and its owner's own")
 
     def page(self, project: str, fmt: Format = "html") -> Page | None:
         """A project's simple page (its files known first, if the catch-up has not reached it)."""
