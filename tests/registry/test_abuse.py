@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import base64
 import http.client
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
-from helperhub.core.errors import RegistryError
-from helperhub.registry.client import IndexSettings, index_helpers, record_release_on_index
 from tests.catalog_site import password, upload, write_wheel
 from tests.sidebyside import Server
 
@@ -59,17 +59,38 @@ def test_a_control_character_in_a_basic_auth_user_is_no_login(server: Server) ->
     assert 400 <= answer.status_code < 500 and "Traceback" not in answer.text, answer.text
 
 
-def test_a_record_cannot_turn_another_owners_helper_into_mirrored_files(server: Server) -> None:
-    attacker = IndexSettings(server.url, ATTACKER, password(ATTACKER))
-    assert {"victim-helpers", "evil-helpers"} <= (index_helpers(attacker) or set())
-    record = {"pin": {"version": "1.0.0", "wheel": "evil_helpers-1.0.0-py3-none-any.whl"},
-              "mirrored": ["victim_helpers-1.0.0-py3-none-any.whl"]}
-    with pytest.raises(RegistryError, match="victim-helpers, a helper of alice; a record lists as mirrored only"):
-        record_release_on_index(attacker, "evil-helpers", "1.0.0", record)
-    closure = {"pin": {"version": "1.0.0", "wheel": "evil_helpers-1.0.0-py3-none-any.whl", "targets": {"default": {
-        "closure": {"linux/amd64": [{"filename": "victim_helpers-1.0.0-py3-none-any.whl"}]}}}}, "mirrored": []}
-    with pytest.raises(RegistryError, match="a helper of alice"):  # nor through a closure
-        record_release_on_index(attacker, "evil-helpers", "1.0.0", closure)
-    assert "victim-helpers" in (index_helpers(attacker) or set())  # still a helper
-    record["mirrored"] = []
-    assert record_release_on_index(attacker, "evil-helpers", "1.0.0", record) == "evil-helpers 1.0.0 recorded"
+def test_a_project_with_files_but_no_owner_is_written_by_admins_only(tmp_path: Path) -> None:
+    """Files copied in (older than the owners file, restored from a backup) have no owner: no login
+    takes them over by a yank, a new version or an attached document; an admin still may."""
+    reg = Server("helperhub", tmp_path / "reg", users=((VICTIM, password(VICTIM)), (ATTACKER, password(ATTACKER))),
+                 options=("--admin", VICTIM))
+    wheel = write_wheel(tmp_path, "old-helpers", "1.0.0", metadata("old-helpers", "1.0.0"))
+    reg.packages.mkdir(parents=True, exist_ok=True)
+    shutil.copy(wheel, reg.packages / wheel.name)  # copied in: nobody uploaded it
+    reg.start()
+    try:
+        for user, allowed in ((ATTACKER, False), (VICTIM, True)):
+            answer = requests.post(f"{reg.url}/", files={":action": (None, "yank"), "name": (None, "old-helpers"),
+                                                         "version": (None, "1.0.0")},
+                                   auth=(user, password(user)), timeout=10)
+            if allowed:
+                assert answer.status_code == 200, answer.text
+            else:
+                assert answer.status_code == 403 and "has files but no owner, so only an admin may" in answer.text
+        newer = write_wheel(tmp_path, "old-helpers", "1.0.1", metadata("old-helpers", "1.0.1"))
+        with pytest.raises(AssertionError, match="403"):
+            upload(reg.url, ATTACKER, newer)
+        assert "old_helpers-1.0.1-py3-none-any.whl" not in requests.get(f"{reg.url}/simple/old-helpers/",
+                                                                         timeout=10).text
+    finally:
+        reg.kill()
+
+
+def test_a_yank_reason_is_one_bounded_line(server: Server) -> None:
+    """A reason goes into every page and feed that shows the version: megabytes of it, or lines, are refused."""
+    for reason in ("x" * (7 << 20), "line\nSet-Cookie: x=1"):
+        answer = requests.post(f"{server.url}/", files={":action": (None, "yank"), "name": (None, "evil-helpers"),
+                                                        "version": (None, "1.0.0"), "reason": (None, reason)},
+                               auth=(ATTACKER, password(ATTACKER)), timeout=60)
+        assert answer.status_code == 400 and "a yank reason is one line of at most 500 characters" in answer.text
+    assert "data-yanked" not in requests.get(f"{server.url}/simple/evil-helpers/", timeout=10).text

@@ -73,7 +73,9 @@ def test_a_registry_from_before_records_keeps_its_third_party_projects(tmp_path:
         write_wheel(packages, name, "1.0.0", metadata(name, "1.0.0"))
         if sdist:
             write_sdist(packages, name, "1.0.0", metadata(name, "1.0.0"))
-    server = start(tmp_path / "reg")
+    # files copied in have no owner: an admin adds to them
+    server = Server("helperhub", tmp_path / "reg", users=((ALICE, password(ALICE)), (BOB, password(BOB))),
+                    options=("--admin", ALICE)).start()
     try:
         settings = login(server, ALICE)
         assert index_helpers(settings) == {"old-helper"}  # migrated: a helper had an sdist

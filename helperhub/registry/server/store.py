@@ -50,7 +50,7 @@ from helperhub.registry.server.metadata import (
 )
 from helperhub.registry.server.notes import ImageRefs, Yanks, check_image_ref, check_target_name
 from helperhub.registry.server.owners import Owners
-from helperhub.registry.server.records import ReleaseRecords, project_of
+from helperhub.registry.server.records import ReleaseRecords
 from helperhub.registry.server.recovery import (
     RECORD,
     TEMP_PREFIX,
@@ -141,18 +141,6 @@ class HardenedBackend(Recovery, Backend):  # type: ignore[misc]
         """The release records' rule, for a project by its canonical name."""
         return self.records.is_helper(project, self.pages.filenames(project))
 
-    def check_listable(self, filenames: Iterable[str], user: str) -> None:
-        """A record of ``user``'s may list the files as mirrored unless that would turn a helper of
-        another owner, which no release recorded (its owner's plain uploads), into third-party
-        files (which retention then deletes)."""
-        for name in sorted(set(filenames)):
-            project = project_of(name)
-            ownership = self.owners.of(project)
-            if ownership.allows(user) or self.records.versions(project) or not self.is_helper(project):
-                continue
-            raise UploadForbidden(f"{name} is a file of {project}, a helper of {', '.join(ownership.users)}; a record "
-                                  "lists as mirrored only third-party files and its owner's own")
-
     def page(self, project: str, fmt: Format = "html") -> Page | None:
         """A project's simple page (its files known first, if the catch-up has not reached it)."""
         if self._pending:
@@ -205,6 +193,10 @@ class HardenedBackend(Recovery, Backend):  # type: ignore[misc]
 
     def _check_owner(self, project: str, user: str, verb: str) -> None:
         ownership = self.owners.of(project)
+        if not ownership.source and not self.owners.is_admin(user) and self.pages.filenames(project):
+            # files with no owner (older than the owners file, copied in, restored): nobody claims them by a write
+            raise UploadForbidden(f"{project} has files but no owner, so only an admin may {verb} it; ask an admin "
+                                  "to name its owners in the owners file")
         if not ownership.allows(user):
             raise UploadForbidden(ownership.refusal(project, verb))
 

@@ -45,6 +45,7 @@ FORM_SLACK = 1 << 20  # the multipart form around the file: metadata fields, bou
 MAX_FIELD = 8 << 20  # one metadata field (the long description is the largest)
 MAX_FIELDS = 32 << 20  # all metadata fields of one upload
 CLOSE = ("Connection", "close")
+MAX_YANK_REASON = 500  # characters of a yank reason: it goes into every page and feed that shows the version
 # a refused upload of a logged-in user is read to its end (up to this much) before the answer, so
 # the client gets to read it: closing on unread bytes resets the connection, answer and all
 DRAIN_LIMIT = 64 << 20
@@ -198,6 +199,9 @@ class Uploads:
                 raise UploadRefused(f"a {action} form has the fields name and version (and for a yank an "
                                     "optional reason), and no file")
             reason = fields.get("reason", "").strip() if action == "yank" else None
+            if reason is not None and (len(reason) > MAX_YANK_REASON or any(ord(c) < 32 for c in reason)):
+                raise UploadRefused(f"a yank reason is one line of at most {MAX_YANK_REASON} characters; "
+                                    "link to the details instead")
             return self.backend.set_yanked(fields["name"], fields["version"].strip(), reason, user)
         if action == "set_image":
             if stored is not None or not all(fields.get(k, "").strip() for k in ("name", "version", "image")):
