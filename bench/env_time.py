@@ -20,7 +20,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from helperhub.core import defaults
 from helperhub.core.progress import Silent
 from helperhub.images import registry_api
 from helperhub.images.layer import pack_layer, tree_entries
@@ -34,7 +33,7 @@ from helperhub.release.publish import publish
 from .release_time import _timed, release_env
 from .setup import Stack
 
-EXTRAS = (("bench-extra-one", 1 << 20), ("bench-extra-two", 2 << 20))  # (name, payload bytes)
+PAYLOAD = 2 << 20  # bytes of each extra package's wheel
 
 
 def wheel(folder: Path, name: str, size: int) -> Path:
@@ -81,11 +80,11 @@ def _layers(ref: str) -> dict[str, int]:
             str(body["config"]["digest"]): int(body["config"]["size"])}
 
 
-def _bare(st: Stack, team: Path, filename: str, sha256: str) -> float:
+def _bare(st: Stack, team: Path, filename: str, sha256: str, cache: Path) -> float:
     """What adding the package costs by hand: uv installs its file, one layer of it is pushed."""
     lock = load_lock(team / "pins.json")
     uv = lock.require_tool("uv", "linux/amd64")
-    binary = host_uv(defaults.cache_dir(), uv, rebase_url(uv.url(f"{st.index.base}/packages/-"), st.index.simple_url))
+    binary = host_uv(cache, uv, rebase_url(uv.url(f"{st.index.base}/packages/-"), st.index.simple_url))
     host, path = split_repository(f"{st.oci}/bench-bare")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -101,7 +100,8 @@ def _bare(st: Stack, team: Path, filename: str, sha256: str) -> float:
 
 
 def measure_environments(st: Stack, repeats: int, log: Any = print) -> dict[str, float]:
-    """P6's figures: unchanged build (s), adding a package (build s, bare s, lock s), pushed/own bytes."""
+    """P6's figures (medians): unchanged build (s); adding a package, one after another (build s,
+    bare s, lock s); bytes pushed against the package's own layer."""
     team = st.root.parent / "env-team"
     (team / "src" / "bench_team").mkdir(parents=True)
     (team / "src" / "bench_team" / "__init__.py").write_text("def ready() -> bool:\n    return True\n")
@@ -109,33 +109,40 @@ def measure_environments(st: Stack, repeats: int, log: Any = print) -> dict[str,
     save_lock(team / "pins.json", Lock(released.packages, released.platform_tools))
     dists = team.parent / "env-dists"
     dists.mkdir()
-    files = {name: wheel(dists, name, size) for name, size in EXTRAS}
-    publish(st.index, list(files.values()))
-    env = release_env(st)
+    names = [f"bench-extra-{n}" for n in range(repeats + 1)]
+    publish(st.index, [wheel(dists, name, PAYLOAD) for name in names])
+    cache = team.parent / "env-cache"  # nothing of an earlier run: each new package's layer is made
+    env = {**release_env(st), "HUB_CACHE": str(cache)}
     hub = [sys.executable, "-m", "helperhub"]
-    first, second = (n for n, _ in EXTRAS)
-    _declare(team, st, [first])
+    _declare(team, st, names[:1])
     _timed([*hub, "env", "lock", "--offline", "--root", str(team)], env)
     warm = _timed([*hub, "env", "build", "--root", str(team)], env)
     noop = statistics.median(_timed([*hub, "env", "build", "--root", str(team)], env) for _ in range(repeats))
     log(f"P6 environment build: first {warm:.1f} s, unchanged {noop:.2f} s")
-    old = load_lock(team / "pins.json").require_environment("bench")
-    (old_target,) = old.targets.values()
-    assert old_target.image is not None
-    _declare(team, st, [first, second])
-    lock_s = _timed([*hub, "env", "lock", "--offline", "--root", str(team)], env)
-    start = time.perf_counter()  # the build's own work, as the bare steps are timed: no interpreter start
-    build_environments(EnvBuildSettings(team, st.oci, defaults.cache_dir()), [], Silent())
-    build_s = time.perf_counter() - start
-    new = load_lock(team / "pins.json").require_environment("bench")
-    (new_target,) = new.targets.values()
-    assert new_target.image is not None
-    added = next(f for f in new_target.files() if f.name == second)
-    bare = statistics.median(_bare(st, team, added.filename, added.sha256) for _ in range(repeats))
-    before, after = _layers(old_target.image.ref), _layers(new_target.image.ref)
-    pushed = sum(size for digest, size in after.items() if digest not in before)
-    own = max(size for digest, size in after.items() if digest not in before)  # the new package's layer
-    log(f"P6 adding {second}: env lock {lock_s:.2f} s, env build {build_s:.2f} s, bare uv install + push "
-        f"{bare:.2f} s; pushed {pushed:,} bytes, its own layer {own:,}")
+    rows = []
+    for count in range(2, repeats + 2):  # one more package each time
+        old = _image(team)
+        _declare(team, st, names[:count])
+        lock_s = _timed([*hub, "env", "lock", "--offline", "--root", str(team)], env)
+        start = time.perf_counter()  # the build's own work, as the bare steps are timed: no interpreter start
+        build_environments(EnvBuildSettings(team, st.oci, cache), [], Silent())
+        build_s = time.perf_counter() - start
+        added = next(f for f in load_lock(team / "pins.json").require_environment("bench").targets["default"].files()
+                     if f.name == names[count - 1])
+        bare = _bare(st, team, added.filename, added.sha256, cache)
+        before, after = _layers(old), _layers(_image(team))
+        pushed = sum(size for digest, size in after.items() if digest not in before)
+        own = max(size for digest, size in after.items() if digest not in before)  # the new package's layer
+        rows.append((lock_s, build_s, bare, pushed, own))
+        log(f"P6 adding {names[count - 1]}: env lock {lock_s:.2f} s, env build {build_s:.2f} s, bare uv install "
+            f"+ push {bare:.2f} s; pushed {pushed:,} bytes, its own layer {own:,}")
+    lock_s, build_s, bare, pushed, own = (statistics.median(column) for column in zip(*rows, strict=True))
     return {"env_noop_build_s": noop, "env_add_build_s": build_s, "env_add_bare_s": bare, "env_add_lock_s": lock_s,
             "env_pushed_bytes": pushed, "env_own_layer_bytes": own}
+
+
+def _image(team: Path) -> str:
+    """The ref of the bench environment's image (the one target of the stack's release)."""
+    image = load_lock(team / "pins.json").require_environment("bench").targets["default"].image
+    assert image is not None
+    return image.ref

@@ -8,8 +8,10 @@ environment images append the extra packages and the team's modules to a helper 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ from helperhub.core.errors import EngineError
 from helperhub.images import registry_api
 from helperhub.images.layer import Layer, image_config, image_manifest
 from helperhub.images.oci import split_repository
+
+BLOB_WORKERS = 8  # blobs pushed at once
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,21 @@ def push_appended(base: BaseImage, ref: str, layers: Sequence[NewLayer], config:
     repository = ref.partition("@")[0] if "@" in ref else ref.rpartition(":")[0]
     host, path = split_repository(repository)
     base_host, base_path, _ = registry_api.split(base.ref)
+
+    def upload(new: NewLayer) -> None:
+        with new.path.open("rb") as fh:
+            registry_api.upload_blob(host, path, new.layer.digest, fh, new.layer.size)
+
+    # the blobs go up side by side (each mostly a HEAD that finds it there): one round trip's time
+    jobs: list[Callable[[], None]] = [
+        partial(registry_api.copy_blob, f"{base_host}/{base_path}", host, path, str(blob["digest"]))
+        for blob in base.manifest.get("layers", [])]
+    jobs += [partial(upload, new) for new in layers]
+    jobs.append(partial(registry_api.upload_blob, host, path, registry_api.digest_of(config), config, len(config)))
     try:
-        for blob in base.manifest.get("layers", []):
-            registry_api.copy_blob(f"{base_host}/{base_path}", host, path, str(blob["digest"]))
-        for new in layers:
-            with new.path.open("rb") as fh:
-                registry_api.upload_blob(host, path, new.layer.digest, fh, new.layer.size)
-        registry_api.upload_blob(host, path, registry_api.digest_of(config), config, len(config))
-        return registry_api.put_manifest(ref, media_type, manifest)
+        with ThreadPoolExecutor(max_workers=BLOB_WORKERS) as pool:
+            for done in [pool.submit(job) for job in jobs]:
+                done.result()
+        return registry_api.put_manifest(ref, media_type, manifest)  # after every blob it names
     except registry_api.Failure as exc:
         raise EngineError(f"pushing {ref}: {exc}") from None

@@ -173,17 +173,19 @@ def build_target(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin, ta
     if found is not None:
         return Built(env.name, target, _pin(repository, tag, found, helper_image, settings), pushed=False)
     with report.step(f"building {repository}:{tag} on {helper.name} {helper.version}"):
-        digests = {p: _build_platform(settings, lock, env, target, p, helper, bases[p], repository)
-                   for p in locked.platforms}
-        try:
-            if len(digests) > 1:
+        if len(locked.platforms) == 1:  # one platform: its manifest is the image, under the tag at once
+            (platform,) = locked.platforms
+            digest = _build_platform(settings, lock, env, target, platform, helper, bases[platform],
+                                     f"{repository}:{tag}")
+            digests = {}
+        else:  # each platform's by digest, then the index under the tag
+            digests = {p: _build_platform(settings, lock, env, target, p, helper, bases[p], repository)
+                       for p in locked.platforms}
+            try:
                 digest = registry_api.index(f"{repository}:{tag}", [f"{repository}@{d}" for d in digests.values()])
-            else:
-                (only,) = digests.values()
-                digest = registry_api.copy(f"{repository}@{only}", tag)
-        except registry_api.Failure as exc:
-            raise EngineError(f"pushing {repository}:{tag}: {exc}") from None
-    platforms = digests if len(digests) > 1 else {}
+            except registry_api.Failure as exc:
+                raise EngineError(f"pushing {repository}:{tag}: {exc}") from None
+    platforms = digests
     image = ImagePin(f"{repository}@{digest}", f"{repository}:{tag}", helper_image.ref, settings.oci_registry,
                      platforms)
     return Built(env.name, target, image, pushed=True)
@@ -214,10 +216,11 @@ def _pin(repository: str, tag: str, found: tuple[str, dict[str, str]], helper_im
 
 
 def _build_platform(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin, target: str, platform: str,
-                    helper: PackagePin, base_ref: str, repository: str) -> str:
+                    helper: PackagePin, base_ref: str, ref: str) -> str:
     """One platform's image: the helper image with the environment's other files (a layer each,
     while they are few), its modules (one layer) and the install report of every file (the
-    step-start check's) appended; its manifest digest."""
+    step-start check's) appended, pushed as ``ref`` (REPO:TAG, or a repository: by its digest);
+    its manifest digest."""
     _, locked = env.require_target(target)
     files = locked.files(platform)
     in_image = {f.name: f for f in (*helper.require_target(target).files(platform), helper.wheel_file())}
@@ -269,8 +272,9 @@ def _build_platform(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin,
     layers.append(cached_layer(settings.cache, {"report": report}, write_report,
                                f"helperhub: the install report of environment {env.name}"))
     config, media_type, manifest = appended(base, layers, labels, str(base.run.get("User") or ""))
-    return push_appended(base, f"{repository}@{registry_api.digest_of(manifest)}", layers, config, media_type,
-                         manifest)
+    if ":" not in ref.rpartition("/")[2]:  # a repository: the manifest goes in by its digest
+        ref = f"{ref}@{registry_api.digest_of(manifest)}"
+    return push_appended(base, ref, layers, config, media_type, manifest)
 
 
 def _helper_report_files(helper: PackagePin, target: str, platform: str) -> list[LockedFile]:
