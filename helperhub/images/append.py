@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from helperhub.core.errors import EngineError
+from helperhub.core.fs import atomic_write_text
 from helperhub.images import registry_api
 from helperhub.images.layer import Layer, image_config, image_manifest
 from helperhub.images.oci import split_repository
 
-BLOB_WORKERS = 8  # blobs pushed at once
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="helperhub-blobs")  # blobs pushed at once
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,13 @@ class BaseImage:
         return dict(self.config.get("config") or {})
 
 
-def read_base(ref: str) -> BaseImage:
-    """The manifest and config of ``ref``; one missing from its registry says how to get it."""
+def read_base(ref: str, cache: Path | None = None) -> BaseImage:
+    """The manifest and config of ``ref``; one missing from its registry says how to get it.
+    ``cache``: a folder where an image named by digest is kept (it never changes)."""
+    kept = cache / f"{ref.rpartition('@')[2].removeprefix('sha256:')}.json" if cache and "@sha256:" in ref else None
+    if kept is not None and kept.is_file():
+        data = json.loads(kept.read_text())
+        return BaseImage(ref, data["media_type"], data["manifest"], data["config"])
     try:
         found = registry_api.get_manifest(ref)
         if found is None:
@@ -50,6 +56,10 @@ def read_base(ref: str) -> BaseImage:
         config = json.loads(registry_api.get_blob(host, path, manifest["config"]["digest"]))
     except registry_api.Failure as exc:
         raise EngineError(str(exc)) from None
+    if kept is not None and registry_api.digest_of(body) == ref.rpartition("@")[2]:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(kept, json.dumps({"media_type": media_type, "manifest": manifest, "config": config}),
+                          durable=False)
     return BaseImage(ref, media_type, manifest, config)
 
 
@@ -96,9 +106,8 @@ def push_appended(base: BaseImage, ref: str, layers: Sequence[NewLayer], config:
     jobs += [partial(upload, new) for new in layers]
     jobs.append(partial(registry_api.upload_blob, host, path, registry_api.digest_of(config), config, len(config)))
     try:
-        with ThreadPoolExecutor(max_workers=BLOB_WORKERS) as pool:
-            for done in [pool.submit(job) for job in jobs]:
-                done.result()
+        for done in [_POOL.submit(job) for job in jobs]:
+            done.result()
         return registry_api.put_manifest(ref, media_type, manifest)  # after every blob it names
     except registry_api.Failure as exc:
         raise EngineError(f"pushing {ref}: {exc}") from None

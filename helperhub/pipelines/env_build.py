@@ -230,7 +230,7 @@ def _build_platform(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin,
             raise LockError(f"environment {env.name}: the image of {helper.name} holds {held.filename} but the "
                             f"environment locks {f.filename}; run `helperhub env lock {env.name}` again")
     extra = [f for f in files if f.name not in in_image]
-    base = read_base(base_ref)
+    base = read_base(base_ref, settings.cache / "env-bases")
     facts = locked.facts(platform)
     site = f"{VENV}/lib/python{facts.python}/site-packages".lstrip("/")
     labels = {ENV_LABEL: env.name, CLOSURE_LABEL: closure_sha256(files),
@@ -307,7 +307,8 @@ def cached_layer(cache: Path, key: Mapping[str, Any], fill: Callable[[Path], Non
         fill(root)
         layer = pack_layer(tree_entries(root), Path(tmp, "layer.tar"), Path(tmp, "layer.tar.gz"))
         os.replace(Path(tmp, "layer.tar.gz"), gz)
-    atomic_write_text(meta, json.dumps({"diff_id": layer.diff_id, "digest": layer.digest, "size": layer.size}))
+    atomic_write_text(meta, json.dumps({"diff_id": layer.diff_id, "digest": layer.digest, "size": layer.size}),
+                      durable=False)  # a cache: lost, the layer is made again
     return NewLayer(layer, gz, comment)
 
 
