@@ -34,6 +34,7 @@ from helperhub.lock.environments import EnvironmentPin, HelperUse, ModulePin, in
 from helperhub.lock.lockfile import Lock, PackagePin, load_lock, modify_lock
 from helperhub.lock.target_pins import TargetPin
 from helperhub.pipelines.env_modules import module_pin, module_requirements
+from helperhub.pipelines.env_step import moved_helpers
 from helperhub.registry.client import IndexSettings, record_mirror_on_index
 from helperhub.release.publish import publish
 from helperhub.release.resolve import resolve_args
@@ -88,14 +89,7 @@ def lock_environments(settings: EnvLockSettings, specs: Mapping[str, Environment
 
 def stale_environments(lock: Lock) -> list[str]:
     """The locked environments one of whose helpers the lock pins at another release now."""
-    out = []
-    for name, env in sorted(lock.environments.items()):
-        for use in env.helpers:
-            pin = lock.get(use.name)
-            if pin is None or (pin.version, pin.sha256) != (use.version, use.sha256):
-                out.append(name)
-                break
-    return out
+    return [name for name, env in sorted(lock.environments.items()) if moved_helpers(env, lock)]
 
 
 def relock_stale(settings: EnvLockSettings, specs: Mapping[str, EnvironmentSpec], lock: Lock,

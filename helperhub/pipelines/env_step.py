@@ -19,15 +19,23 @@ from helperhub.lock.lockfile import Lock
 from helperhub.pipelines.env_modules import module_digest
 
 
-def environment_helpers(env: EnvironmentPin, lock: Lock) -> list[str]:
-    """The helpers of the environment, as a step names them; each must still be pinned at the
-    version the environment was locked with."""
+def moved_helpers(env: EnvironmentPin, lock: Lock) -> list[str]:
+    """The helpers of ``env`` that ``lock`` no longer pins at the release it was locked with, each
+    as ``name version, which is pinned at X now``: the environment is stale."""
+    moved = []
     for use in env.helpers:
         pin = lock.get(use.name)
         if pin is None or (pin.version, pin.sha256) != (use.version, use.sha256):
             now = f"pinned at {pin.version}" if pin is not None else "not pinned"
-            raise LockError(f"environment {env.name} was locked with {use.name} {use.version}, which is {now} now; "
-                            f"run `helperhub env lock {env.name}`")
+            moved.append(f"{use.name} {use.version}, which is {now} now")
+    return moved
+
+
+def environment_helpers(env: EnvironmentPin, lock: Lock) -> list[str]:
+    """The helpers of the environment, as a step names them; each must still be pinned at the
+    version the environment was locked with."""
+    if moved := moved_helpers(env, lock):
+        raise LockError(f"environment {env.name} was locked with {moved[0]}; run `helperhub env lock {env.name}`")
     return [use.requirement for use in env.helpers]
 
 
