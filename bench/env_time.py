@@ -1,7 +1,8 @@
 """P6: a step's environment. An unchanged `env build` (the command, interpreter start included: the
 image of these inputs is found, nothing pushed); adding one extra package (the build's own work
 after `env lock`) against the bare work it wraps, `uv pip install` of the package's file and a
-push of one layer of it; and the bytes that change pushes against the package's own layer. The
+push of one layer of it (the layer, a config and a manifest: what makes it pullable); and the bytes
+that change pushes against the package's own layer. The
 extra packages are small wheels made here and uploaded into the stack's index (loopback only,
 nothing from a public index)."""
 
@@ -24,6 +25,7 @@ from helperhub.core.progress import Silent
 from helperhub.images import registry_api
 from helperhub.images.layer import pack_layer, tree_entries
 from helperhub.images.oci import IMAGE_TYPES, split_repository
+from helperhub.images.registry_api import OCI_TYPES
 from helperhub.images.venv_tree import host_uv
 from helperhub.lock.closure import rebase_url
 from helperhub.lock.lockfile import Lock, load_lock, save_lock
@@ -34,6 +36,8 @@ from .release_time import _timed, release_env
 from .setup import Stack
 
 PAYLOAD = 2 << 20  # bytes of each extra package's wheel
+MANIFEST_TYPE = IMAGE_TYPES[1]
+CONFIG_TYPE, LAYER_TYPE = OCI_TYPES[registry_api.CONFIG_TYPE], OCI_TYPES[registry_api.LAYER_TYPE]
 
 
 def wheel(folder: Path, name: str, size: int) -> Path:
@@ -96,6 +100,15 @@ def _bare(st: Stack, team: Path, filename: str, sha256: str, cache: Path) -> flo
         layer = pack_layer(tree_entries(Path(tmp, "root")), Path(tmp, "l.tar"), Path(tmp, "l.tar.gz"))
         with Path(tmp, "l.tar.gz").open("rb") as fh:
             registry_api.upload_blob(host, path, layer.digest, fh, layer.size)
+        # a push makes the layer pullable: its config and a manifest naming both, as any client pushes
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]}}).encode()
+        registry_api.upload_blob(host, path, registry_api.digest_of(config), config, len(config))
+        manifest = {"schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+                    "config": {"mediaType": CONFIG_TYPE, "digest": registry_api.digest_of(config), "size": len(config)},
+                    "layers": [{"mediaType": LAYER_TYPE, "digest": layer.digest, "size": layer.size}]}
+        registry_api.put_manifest(f"{host}/{path}:{filename.split('-')[0]}", MANIFEST_TYPE,
+                                  json.dumps(manifest).encode())
         return time.perf_counter() - start
 
 
