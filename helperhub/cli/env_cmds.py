@@ -13,7 +13,7 @@ from helperhub.cli.ui import RichReporter, results
 
 @click.group("env")
 def env() -> None:
-    """Environments of steps: lock them (pins.json) and show them."""
+    """Environments of steps: lock them into pins.json, build their images, show them."""
 
 
 @env.command("lock")
