@@ -27,7 +27,7 @@ from helperhub.core.errors import ConfigError, LockError
 from helperhub.core.targets import machine_of
 from helperhub.lock.closure import LockedFile, rebase_url
 from helperhub.lock.environments import EnvironmentPin
-from helperhub.lock.lockfile import PackagePin
+from helperhub.lock.lockfile import ImagePin, PackagePin
 from helperhub.pipelines.checks import check_source, deterministic_archive, replace_archive, runtime_guard
 from helperhub.pipelines.delivery import (
     CONFIGMAP_MOUNT,
@@ -182,7 +182,7 @@ def component_options(delivery: Delivery, refs: list[HelperRef], pins: list[Pack
     }
 
 
-def environment_image(env: EnvironmentPin, target: str) -> Any:
+def environment_image(env: EnvironmentPin, target: str) -> ImagePin:
     """The image of the environment's target, by digest; none built yet says how to build it."""
     _, locked = env.require_target(target)
     if locked.image is None:
