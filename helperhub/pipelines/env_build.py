@@ -44,7 +44,7 @@ from helperhub.release.attest import signed
 from helperhub.release.provenance import environment_statement, sbom_name
 from helperhub.release.sbom import environment_sbom
 
-IMAGE_FORMAT = 2  # of the environment images' layout: part of each tag, so a new layout builds anew
+IMAGE_FORMAT = 3  # of the environment images' layout: part of each tag, so a new layout builds anew
 MAX_FILE_LAYERS = 40  # up to this many files the helper image lacks, each is a layer (else one for all)
 ENV_LABEL = "io.helperhub.environment"
 CLOSURE_LABEL = "io.helperhub.environment.closure-sha256"
@@ -262,7 +262,8 @@ def _build_platform(settings: EnvBuildSettings, lock: Lock, env: EnvironmentPin,
 
         key = {"modules": [m.to_json() for m in env.modules], "site": site}
         layers.append(cached_layer(settings.cache, key, modules, f"helperhub: the modules of environment {env.name}"))
-    report = install_report([*_helper_report_files(helper, target, platform), *extra])
+    # every file the image holds for the environment: those its helper image installed and those added
+    report = install_report([*{f.name: f for f in (*_helper_report_files(helper, target, platform), *files)}.values()])
 
     def write_report(root: Path) -> None:  # the step-start check reads it: every file, by sha256
         path = root / VENV.lstrip("/") / REPORT

@@ -25,9 +25,9 @@ from helperhub.core.errors import ConfigError
 from helperhub.core.progress import Silent
 from helperhub.core.settings import repository_settings
 from helperhub.images.facts import elf_machine
-from helperhub.images.oci import IMAGE_TYPES, split_repository
+from helperhub.images.oci import IMAGE_TYPES, platform_manifests, split_repository
 from helperhub.lock.closure import for_extras
-from helperhub.lock.lockfile import Lock, load_lock, save_lock
+from helperhub.lock.lockfile import ImagePin, Lock, load_lock, save_lock
 from helperhub.pipelines.env_build import EnvBuildSettings, build_environments
 from helperhub.pipelines.env_lock import EnvLockSettings, lock_environments
 from helperhub.registry.client import index_helpers, project_files
@@ -153,18 +153,32 @@ def test_the_arm64_image_holds_aarch64_code_of_the_extra_package(team: Path) -> 
     assert image is not None and set(image.platforms) == {AMD, ARM}
     repository = image.ref.partition("@")[0]
     for platform, machine in ((ARM, "aarch64"), (AMD, "x86_64")):
-        found = _extension_machines(repository, image.platforms[platform])
+        helper = platform_manifests(*image.base_image.split("@"))  # the helper image it was built on
+        assert helper is not None
+        found = _extension_machines(repository, image.platforms[platform], helper_repository(image),
+                                    helper[1][platform])
         assert found and set(found.values()) == {machine}, found
         assert all("cpython-311" in name for name in found)
 
 
-def _extension_machines(repository: str, manifest: str) -> dict[str, str]:
-    """The extra package's extension modules in the image's layers -> the CPU their ELF header names."""
+def helper_repository(image: ImagePin) -> str:
+    return image.base_image.partition("@")[0]
+
+
+def _layers(repository: str, manifest: str) -> list[dict[str, str]]:
+    host, path = split_repository(repository)
+    return list(requests.get(f"http://{host}/v2/{path}/manifests/{manifest}",
+                             headers={"Accept": ", ".join(IMAGE_TYPES)}, timeout=30).json()["layers"])
+
+
+def _extension_machines(repository: str, manifest: str, helper: str, helper_manifest: str) -> dict[str, str]:
+    """The extra package's extension modules in the layers the environment added to its helper
+    image -> the CPU their ELF header names."""
     host, path = split_repository(repository)
     base = f"http://{host}/v2/{path}"
-    body = requests.get(f"{base}/manifests/{manifest}", headers={"Accept": ", ".join(IMAGE_TYPES)}, timeout=30).json()
+    held = {layer["digest"] for layer in _layers(helper, helper_manifest)}
     found: dict[str, str] = {}
-    for layer in body["layers"][-2:]:  # the environment's own layers: packages, modules
+    for layer in [entry for entry in _layers(repository, manifest) if entry["digest"] not in held]:
         blob = requests.get(f"{base}/blobs/{layer['digest']}", timeout=120).content
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as tar:
             for member in tar:
