@@ -154,6 +154,8 @@ def who_pins(root: Path) -> list[Usage]:
             for executor, spec in sorted(doc["deploymentSpec"].get("executors", {}).items()):
                 env = {e["name"]: e.get("value", "") for e in spec.get("container", {}).get("env", [])}
                 for entry in json.loads(env.get(PINS_ENV, "[]")):
+                    if "files" in entry:  # another file of the step's environment, not a helper
+                        continue
                     usages.append(Usage(entry["name"], entry["version"], pipeline,
                                         executor.removeprefix("exec-"), str(path.relative_to(root)), entry["mode"]))
     return usages
