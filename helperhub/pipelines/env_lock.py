@@ -37,7 +37,7 @@ from helperhub.pipelines.env_modules import module_pin, module_requirements
 from helperhub.pipelines.env_step import moved_helpers
 from helperhub.registry.client import IndexSettings, record_mirror_on_index
 from helperhub.release.publish import publish
-from helperhub.release.resolve import resolve_args
+from helperhub.release.resolve import report_file, resolve_args
 
 CONFLICT = "The conflict is caused by:"
 _REQUESTED = re.compile(r"The user requested (?:\(constraint\) )?(?P<req>.+)")
@@ -286,21 +286,8 @@ def resolve_extras(
             report.info(f"resolving {platform.where} from {settings.index.base}")
             resolved = _resolve(settings.index, packages, chosen[platform.key], platform, Path(tmp, str(n)))
             names = {f.name for f in platform.helper_files}
-            out[platform.key] = [f for f in report_files(resolved) if f.name not in names]
+            out[platform.key] = [f for f in (report_file(item) for item in resolved["install"]) if f.name not in names]
     return out, sorted(set(mirrored))
-
-
-def report_files(report: Mapping[str, Any]) -> list[LockedFile]:
-    """The files of pip's install report, each by name, version, file name and sha256."""
-    out = []
-    for item in report["install"]:
-        name = canonicalize_name(item["metadata"]["name"])
-        info = item.get("download_info", {})
-        sha = info.get("archive_info", {}).get("hashes", {}).get("sha256", "")
-        if not sha:
-            raise RegistryError(f"the index gave no sha256 for {name}; its simple page must carry #sha256= links")
-        out.append(LockedFile(name, item["metadata"]["version"], info["url"].rsplit("/", 1)[-1].split("#")[0], sha))
-    return out
 
 
 def _resolve(index: IndexSettings, packages: Sequence[str], constraints: Path, platform: Platform,

@@ -55,16 +55,18 @@ def closure_from_report(report: Mapping[str, Any], root: str, extras: Sequence[s
     stray = set(items) - base - needed_by.keys()
     if stray:
         raise RegistryError(f"pip installed {sorted(stray)} that no requirement of {root} asks for; report this")
-    out = []
-    for name in sorted((base | needed_by.keys()) - {canonicalize_name(root)}):
-        item = items[name]
-        info = item.get("download_info", {})
-        sha = info.get("archive_info", {}).get("hashes", {}).get("sha256", "")
-        if not sha:
-            raise RegistryError(f"the index gave no sha256 for {name}; its simple page must carry #sha256= links")
-        out.append(LockedFile(name, item["metadata"]["version"], info["url"].rsplit("/", 1)[-1].split("#")[0],
-                              sha, tuple(sorted(needed_by.get(name, ())))))
-    return tuple(out)
+    return tuple(report_file(items[name], tuple(sorted(needed_by.get(name, ()))))
+                 for name in sorted((base | needed_by.keys()) - {canonicalize_name(root)}))
+
+
+def report_file(item: Mapping[str, Any], extras: tuple[str, ...] = ()) -> LockedFile:
+    """One distribution of pip's install report as a locked file: name, version, file name, sha256."""
+    name = canonicalize_name(item["metadata"]["name"])
+    info = item.get("download_info", {})
+    sha = info.get("archive_info", {}).get("hashes", {}).get("sha256", "")
+    if not sha:
+        raise RegistryError(f"the index gave no sha256 for {name}; its simple page must carry #sha256= links")
+    return LockedFile(name, item["metadata"]["version"], info["url"].rsplit("/", 1)[-1].split("#")[0], sha, extras)
 
 
 def _reach(items: Mapping[str, Any], roots: Iterable[str], env: Mapping[str, str]) -> set[str]:
